@@ -1,0 +1,24 @@
+// CUDA memory functions for builds without the CUDA backend: every call is a
+// clear error, never a crash.
+#include <string>
+
+#include "core/device.h"
+#include "core/error.h"
+
+namespace rwkv {
+
+namespace {
+[[noreturn]] void no_cuda() {
+  RWKV_FAIL("CUDA memory requested, but this build has no CUDA backend\n"
+            "  ---> HINT: rebuild with -DRWKV_CUDA=ON on a machine with the CUDA toolkit, or use device: cpu");
+}
+}  // namespace
+
+void* cuda_alloc(int, size_t) { no_cuda(); }
+void cuda_free(void*) {}
+void cuda_copy(void*, bool, const void*, bool, size_t) { no_cuda(); }
+void cuda_memset_zero(void*, size_t) { no_cuda(); }
+int cuda_device_count() { return 0; }
+std::string cuda_unavailable_reason() { return "this build has no CUDA backend (RWKV_CUDA=OFF or nvcc not found)"; }
+
+}  // namespace rwkv

@@ -1,0 +1,24 @@
+#include "core/threads.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "core/error.h"
+
+extern "C" void openblas_set_num_threads(int num_threads);
+
+namespace rwkv {
+
+void set_num_threads(int threads) {
+  RWKV_CHECK(threads >= 1, "thread count must be at least 1, got ", threads);
+  omp_set_num_threads(threads);
+  openblas_set_num_threads(threads);
+}
+
+int num_threads() { return omp_get_max_threads(); }
+
+int hardware_threads() { return std::max(1u, std::thread::hardware_concurrency()); }
+
+}  // namespace rwkv

@@ -1,0 +1,13 @@
+// CPU threads used by our loops (OpenMP) and by OpenBLAS. A rank should use
+// (cores on its node / ranks on its node) threads so that several ranks on one
+// machine do not oversubscribe it. Results never depend on the thread count:
+// every reduction in the kernels runs in a fixed order per output element.
+#pragma once
+
+namespace rwkv {
+
+void set_num_threads(int threads);
+int num_threads();
+int hardware_threads();
+
+}  // namespace rwkv

@@ -1,0 +1,12 @@
+// The CPU backend: OpenBLAS GEMMs and OpenMP loops, templated on float and
+// double so the tests can run every op in double precision.
+#pragma once
+
+#include <vector>
+
+#include "core/tensor.h"
+#include "kernels/adamw.h"
+
+namespace rwkv::cpu {
+#include "kernels/backend_ops.inc"
+}  // namespace rwkv::cpu

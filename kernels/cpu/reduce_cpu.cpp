@@ -1,0 +1,68 @@
+// Whole-tensor reductions and in-place helpers on the CPU.
+//
+// sum_of_squares splits the tensor into fixed chunks of kChunk elements (not
+// one chunk per thread), sums each in double, then adds the chunk sums in
+// order: the result is the same for any thread count.
+#include <vector>
+
+#include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/cpu_types.h"
+
+namespace rwkv::cpu {
+
+namespace {
+constexpr int64_t kChunk = 1 << 14;
+}
+
+double sum_of_squares(const Tensor& x) {
+  const int64_t n = x.numel();
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  std::vector<double> partial(static_cast<size_t>(chunks), 0.0);
+  visit_float(x.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* p = x.data<T>();
+#pragma omp parallel for schedule(static)
+    for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+      const int64_t begin = chunk * kChunk, end = std::min(n, begin + kChunk);
+      double s = 0.0;
+#pragma omp simd reduction(+ : s)
+      for (int64_t i = begin; i < end; ++i) s += static_cast<double>(p[i]) * static_cast<double>(p[i]);
+      partial[static_cast<size_t>(chunk)] = s;
+    }
+  });
+  double total = 0.0;
+  for (double s : partial) total += s;
+  return total;
+}
+
+void scale_(Tensor& x, float factor) {
+  const int64_t n = x.numel();
+  visit_float(x.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    T* p = x.data<T>();
+    const T f = static_cast<T>(factor);
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; ++i) p[i] *= f;
+  });
+}
+
+void add_(Tensor& a, const Tensor& b) {
+  const int64_t n = a.numel();
+  visit_float(a.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    T* ap = a.data<T>();
+    const T* bp = b.data<T>();
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; ++i) ap[i] += bp[i];
+  });
+}
+
+void cast(const Tensor& src, Tensor& dst) {
+  if (src.dtype() == dst.dtype()) {
+    dst.copy_from(src);
+    return;
+  }
+  dst.copy_from(src.to_dtype(dst.dtype()));
+}
+
+}  // namespace rwkv::cpu

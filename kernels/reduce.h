@@ -1,0 +1,34 @@
+// Reductions and in-place helpers over whole tensors: gradient norms and
+// clipping, scaling, residual adds, dtype casts.
+#pragma once
+
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace rwkv {
+
+// sum(x^2) accumulated in double, in a fixed order independent of threads.
+double sum_of_squares(const Tensor& x);
+
+// sqrt(sum over tensors of sum(x^2)); the global gradient norm.
+double global_norm(const std::vector<Tensor>& tensors);
+
+// The factor that brings the norm down to max_norm: min(1, max_norm / (norm + 1e-6)).
+// max_norm <= 0 disables clipping (factor 1).
+float clip_factor(double norm, float max_norm);
+
+// Multiplies every tensor by factor.
+void scale_(Tensor& x, float factor);
+
+// Clips a set of gradients in place to a global norm of max_norm; returns the
+// norm before clipping.
+double clip_global_norm_(std::vector<Tensor>& grads, float max_norm);
+
+// a += b (same shape and dtype).
+void add_(Tensor& a, const Tensor& b);
+
+// dst = src converted (f32 <-> bf16 <-> f64 on CPU; f32 <-> bf16 on CUDA).
+void cast(const Tensor& src, Tensor& dst);
+
+}  // namespace rwkv

@@ -1,0 +1,96 @@
+// Helpers shared by the kernel tests: seeded random tensors, closeness checks,
+// and central finite differences in double precision.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace rwkv::test {
+
+// Uniform values in [lo, hi), reproducible from the seed, in the given dtype.
+inline Tensor random_tensor(const Shape& shape, DType dtype, uint64_t seed, double lo = -1.0, double hi = 1.0) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> dist(lo, hi);
+  Tensor t64 = Tensor::empty(shape, DType::F64);
+  double* p = t64.data<double>();
+  for (int64_t i = 0; i < t64.numel(); ++i) p[i] = dist(rng);
+  return dtype == DType::F64 ? t64 : t64.to_dtype(dtype);
+}
+
+inline std::vector<double> as_doubles(const Tensor& t) {
+  Tensor host = t.is_cpu() ? t : t.to(Device::cpu());
+  Tensor d = host.dtype() == DType::F64 ? host : host.to_dtype(DType::F64);
+  return d.to_vector<double>();
+}
+
+// Every element within atol + rtol * |expected|; reports the worst element.
+inline void expect_close(const Tensor& actual, const Tensor& expected, double rtol, double atol,
+                         const std::string& what) {
+  ASSERT_EQ(actual.shape(), expected.shape()) << what;
+  std::vector<double> a = as_doubles(actual), e = as_doubles(expected);
+  double worst = 0.0;
+  size_t worst_i = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    ASSERT_TRUE(std::isfinite(a[i])) << what << ": element " << i << " is " << a[i];
+    double excess = std::abs(a[i] - e[i]) - (atol + rtol * std::abs(e[i]));
+    if (excess > worst) {
+      worst = excess;
+      worst_i = i;
+    }
+  }
+  EXPECT_LE(worst, 0.0) << what << ": element " << worst_i << " is " << a[worst_i] << ", expected " << e[worst_i]
+                        << " (rtol " << rtol << ", atol " << atol << ")";
+}
+
+// Sum over elements of t * probe: a scalar loss whose gradient wrt t is probe.
+inline double dot(const Tensor& t, const Tensor& probe) {
+  std::vector<double> a = as_doubles(t), b = as_doubles(probe);
+  double s = 0.0;
+  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+  return s;
+}
+
+// Checks analytic, the gradient of loss() wrt the f64 tensor x, against central
+// differences (loss(x + h e_i) - loss(x - h e_i)) / 2h for every element
+// (or every stride-th one for big tensors). The error allowed per element is
+// atol + rtol * |numeric|.
+inline void expect_gradient(Tensor& x, const Tensor& analytic, const std::function<double()>& loss,
+                            const std::string& what, double rtol = 1e-6, double atol = 1e-8, double h = 1e-6,
+                            int64_t stride = 1) {
+  ASSERT_EQ(x.dtype(), DType::F64) << what;
+  ASSERT_EQ(x.shape(), analytic.shape()) << what;
+  double* p = x.data<double>();
+  std::vector<double> g = as_doubles(analytic);
+  for (int64_t i = 0; i < x.numel(); i += stride) {
+    double saved = p[i];
+    p[i] = saved + h;
+    double up = loss();
+    p[i] = saved - h;
+    double down = loss();
+    p[i] = saved;
+    double numeric = (up - down) / (2.0 * h);
+    ASSERT_NEAR(g[static_cast<size_t>(i)], numeric, atol + rtol * std::abs(numeric))
+        << what << ": gradient element " << i;
+  }
+}
+
+// Runs fn and expects an rwkv::Error whose message contains every fragment.
+inline void expect_error(const std::function<void()>& fn, const std::vector<std::string>& fragments) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    std::string message = e.what();
+    for (const std::string& f : fragments) EXPECT_NE(message.find(f), std::string::npos) << message;
+    return;
+  }
+  ADD_FAILURE() << "expected an rwkv::Error";
+}
+
+}  // namespace rwkv::test
