@@ -1,0 +1,166 @@
+// The whole RWKV-4 model: gradients of every parameter against central finite
+// differences in double precision, f32 against f64, the reference parameter
+// names/shapes/count, and the reference initialisation.
+#include <cmath>
+
+#include "test_util.h"
+#include "trainer/rwkv4_model.h"
+
+namespace rwkv {
+namespace {
+
+Rwkv4Shape tiny_shape() { return Rwkv4Shape{2, 6, 11, 24}; }
+
+// Random parameters of a moderate size: the reference init zeroes several
+// matrices, which would leave their neighbours' gradients trivially zero.
+void randomise(ParameterStore& params, uint64_t seed) {
+  for (NamedTensor& e : params.entries()) {
+    double lo = -0.5, hi = 0.5;
+    if (e.name.find("time_mix") != std::string::npos) lo = 0.1, hi = 0.9;
+    if (e.name.find("ln") != std::string::npos && e.name.find("weight") != std::string::npos) lo = 0.7, hi = 1.3;
+    e.value.copy_from(test::random_tensor(e.value.shape(), e.value.dtype(), seed++, lo, hi));
+  }
+}
+
+Tensor token_batch(int64_t B, int64_t T, int64_t V, uint64_t seed) {
+  std::vector<int32_t> ids;
+  for (int64_t i = 0; i < B * T; ++i) ids.push_back(static_cast<int32_t>((i * 7 + seed * 3 + (i * i) % 5) % V));
+  return Tensor::from_vector<int32_t>(ids, {B, T});
+}
+
+TEST(Rwkv4Model, ParameterNamesShapesAndCountFollowTheReference) {
+  Rwkv4Shape s{12, 768, 50277, 3072};
+  ParameterStore p = declare_rwkv4_parameters(Rwkv4Shape{3, 8, 10, 32}, DType::F32);
+  EXPECT_EQ(p.entries().front().name, "emb.weight");
+  EXPECT_EQ(p.entries().back().name, "head.weight");
+  EXPECT_EQ(p.at("blocks.0.ln0.weight").shape(), (Shape{8}));
+  EXPECT_FALSE(p.contains("blocks.1.ln0.weight"));
+  EXPECT_EQ(p.at("blocks.2.att.time_mix_r").shape(), (Shape{1, 1, 8}));
+  EXPECT_EQ(p.at("blocks.1.ffn.key.weight").shape(), (Shape{32, 8}));
+  EXPECT_EQ(p.at("blocks.1.ffn.value.weight").shape(), (Shape{8, 32}));
+  // DESIGN.md: params = 2VC + L(13C^2 + 11C) + 4C for dim_ffn = 4C (ln0 + ln_out = 4C).
+  const int64_t C = s.n_embd, V = s.vocab_size, L = s.n_layer;
+  const int64_t expected = 2 * V * C + L * (13 * C * C + 11 * C) + 4 * C;
+  const int64_t count = declare_rwkv4_parameters(Rwkv4Shape{2, 16, 20, 64}, DType::F32).numel();
+  EXPECT_EQ(count, 2 * 20 * 16 + 2 * (13 * 16 * 16 + 11 * 16) + 4 * 16);
+  EXPECT_EQ(expected, 169342464);  // the "169M" model
+  // Optimizer flags: 2-D weights decay, time_decay x2, time_first x3.
+  for (const NamedTensor& e : p.entries()) {
+    EXPECT_EQ(e.decay, e.value.ndim() == 2) << e.name;
+    if (e.name.find("time_decay") != std::string::npos) EXPECT_EQ(e.lr_multiplier, 2.0f);
+    if (e.name.find("time_first") != std::string::npos) EXPECT_EQ(e.lr_multiplier, 3.0f);
+  }
+}
+
+TEST(Rwkv4Model, ReferenceInitialisation) {
+  Rwkv4Shape s{4, 8, 30, 32};
+  Rwkv4Model m(s, DType::F64);
+  init_rwkv4_reference(m.params(), s, 1, 1e-4);
+  const ParameterStore& p = m.params();
+  auto at = [&](const std::string& n, int64_t i) { return p.at(n).to_vector<double>()[static_cast<size_t>(i)]; };
+  // Layer 1 of 4: ratio_0_to_1 = 1/3, ratio_1_to_almost0 = 3/4.
+  EXPECT_NEAR(at("blocks.1.att.time_decay", 5), -5 + 8 * std::pow(5.0 / 7.0, 0.7 + 1.3 / 3.0), 1e-12);
+  EXPECT_NEAR(at("blocks.1.att.time_first", 0), std::log(0.3), 1e-12);
+  EXPECT_NEAR(at("blocks.1.att.time_first", 1), std::log(0.3) + 0.5, 1e-12);
+  EXPECT_NEAR(at("blocks.1.att.time_first", 2), std::log(0.3) - 0.5, 1e-12);
+  EXPECT_NEAR(at("blocks.1.att.time_mix_k", 4), std::pow(0.5, 0.75), 1e-12);
+  EXPECT_NEAR(at("blocks.1.att.time_mix_v", 4), std::pow(0.5, 0.75) + 0.3 / 3.0, 1e-12);
+  EXPECT_NEAR(at("blocks.1.att.time_mix_r", 4), std::pow(0.5, 0.375), 1e-12);
+  EXPECT_NEAR(at("blocks.3.ffn.time_mix_r", 4), std::pow(0.5, 0.25), 1e-12);
+  for (const char* zero : {"blocks.2.att.key.weight", "blocks.2.att.receptance.weight", "blocks.2.att.output.weight",
+                           "blocks.2.ffn.value.weight", "blocks.2.ffn.receptance.weight", "ln_out.bias"}) {
+    for (double x : p.at(zero).to_vector<double>()) ASSERT_EQ(x, 0.0) << zero;
+  }
+  for (double x : p.at("emb.weight").to_vector<double>()) ASSERT_LE(std::abs(x), 1e-4);
+  EXPECT_EQ(at("blocks.0.ln0.weight", 3), 1.0);
+  // Orthogonal: ffn.key [4C, C] has orthogonal columns of norm gain = sqrt(4) = 2;
+  // head [V, C] has orthogonal columns of norm 0.5 sqrt(V / C).
+  auto check_columns = [&](const std::string& name, double gain) {
+    Tensor t = p.at(name);
+    const int64_t R = t.dim(0), Cc = t.dim(1);
+    auto v = t.to_vector<double>();
+    for (int64_t i = 0; i < Cc; ++i)
+      for (int64_t j = 0; j < Cc; ++j) {
+        double dot = 0;
+        for (int64_t r = 0; r < R; ++r) dot += v[static_cast<size_t>(r * Cc + i)] * v[static_cast<size_t>(r * Cc + j)];
+        EXPECT_NEAR(dot, i == j ? gain * gain : 0.0, 1e-10) << name << " columns " << i << ", " << j;
+      }
+  };
+  check_columns("blocks.0.ffn.key.weight", 2.0);
+  check_columns("head.weight", 0.5 * std::sqrt(30.0 / 8.0));
+  check_columns("blocks.1.att.value.weight", 1.0);
+}
+
+// The central test: every parameter's gradient equals the finite difference
+// of the mean loss, in double precision, through the whole model.
+TEST(Rwkv4Model, EveryParameterGradientMatchesFiniteDifferences) {
+  const Rwkv4Shape s = tiny_shape();
+  Rwkv4Model m(s, DType::F64);
+  randomise(m.params(), 100);
+  const int64_t B = 2, T = 5;
+  Tensor tokens = token_batch(B, T, s.vocab_size, 1), targets = token_batch(B, T, s.vocab_size, 2);
+  m.grads().zero_all();
+  const double loss = m.forward_backward(tokens, targets, 1.0f / static_cast<float>(B * T), 0.0f);
+  EXPECT_TRUE(std::isfinite(loss));
+  ParameterStore& params = m.params();
+  for (size_t i = 0; i < params.entries().size(); ++i) {
+    NamedTensor& e = params.entries()[i];
+    const Tensor& grad = m.grads().entries()[i].value;
+    test::expect_gradient(e.value, grad, [&] { return m.forward_loss(tokens, targets); }, e.name, 1e-5, 1e-8);
+  }
+}
+
+TEST(Rwkv4Model, GradientsAccumulateAndL2WrapOnlyTouchesTheHeadPath) {
+  const Rwkv4Shape s = tiny_shape();
+  Rwkv4Model m(s, DType::F64);
+  randomise(m.params(), 200);
+  Tensor tokens = token_batch(1, 4, s.vocab_size, 3), targets = token_batch(1, 4, s.vocab_size, 4);
+  m.grads().zero_all();
+  m.forward_backward(tokens, targets, 0.25f, 0.0f);
+  std::vector<std::vector<double>> once;
+  for (const NamedTensor& e : m.grads().entries()) once.push_back(e.value.to_vector<double>());
+  m.forward_backward(tokens, targets, 0.25f, 0.0f);
+  for (size_t i = 0; i < once.size(); ++i) {
+    auto twice = m.grads().entries()[i].value.to_vector<double>();
+    for (size_t j = 0; j < twice.size(); ++j) ASSERT_NEAR(twice[j], 2 * once[i][j], 1e-12) << m.grads().entries()[i].name;
+  }
+  // L2Wrap changes the gradients (it pushes the top logit down) but not the loss.
+  m.grads().zero_all();
+  const double plain = m.forward_backward(tokens, targets, 0.25f, 0.0f);
+  auto head_plain = m.grads().at("head.weight").to_vector<double>();
+  m.grads().zero_all();
+  const double wrapped = m.forward_backward(tokens, targets, 0.25f, 1.0f);
+  auto head_wrapped = m.grads().at("head.weight").to_vector<double>();
+  EXPECT_EQ(plain, wrapped);
+  double diff = 0;
+  for (size_t j = 0; j < head_plain.size(); ++j) diff += std::abs(head_plain[j] - head_wrapped[j]);
+  EXPECT_GT(diff, 0.0);
+}
+
+TEST(Rwkv4Model, FloatMatchesDouble) {
+  const Rwkv4Shape s{2, 16, 40, 64};
+  Rwkv4Model m64(s, DType::F64), m32(s, DType::F32);
+  randomise(m64.params(), 300);
+  for (size_t i = 0; i < m64.params().entries().size(); ++i)
+    m32.params().entries()[i].value.copy_from(m64.params().entries()[i].value.to_dtype(DType::F32));
+  Tensor tokens = token_batch(2, 16, s.vocab_size, 5), targets = token_batch(2, 16, s.vocab_size, 6);
+  m64.grads().zero_all();
+  m32.grads().zero_all();
+  const double l64 = m64.forward_backward(tokens, targets, 1.0f / 32, 1.0f);
+  const double l32 = m32.forward_backward(tokens, targets, 1.0f / 32, 1.0f);
+  EXPECT_NEAR(l32, l64, 1e-5 * std::abs(l64));
+  for (size_t i = 0; i < m64.grads().entries().size(); ++i)
+    test::expect_close(m32.grads().entries()[i].value, m64.grads().entries()[i].value, 1e-3, 1e-5,
+                       m64.grads().entries()[i].name);
+}
+
+TEST(Rwkv4Model, BadBatchGivesClearError) {
+  Rwkv4Model m(tiny_shape(), DType::F32);
+  Tensor tokens = token_batch(2, 3, 11, 1), targets = token_batch(2, 4, 11, 1);
+  test::expect_error([&] { m.forward_loss(tokens, targets); }, {"targets", "[2, 4]", "expected [2, 3]"});
+  Tensor bad = Tensor::from_vector<int32_t>({0, 11}, {1, 2});
+  test::expect_error([&] { m.forward_loss(bad, bad); }, {"token id 11", "vocabulary"});
+}
+
+}  // namespace
+}  // namespace rwkv

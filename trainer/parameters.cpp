@@ -1,0 +1,40 @@
+#include "trainer/parameters.h"
+
+namespace rwkv {
+
+Tensor ParameterStore::add(const std::string& name, const Shape& shape, DType dtype, bool decay,
+                           float lr_multiplier) {
+  RWKV_CHECK(!contains(name), "parameter '", name, "' declared twice");
+  entries_.push_back({name, Tensor::zeros(shape, dtype), decay, lr_multiplier});
+  return entries_.back().value;
+}
+
+bool ParameterStore::contains(const std::string& name) const {
+  for (const NamedTensor& e : entries_)
+    if (e.name == name) return true;
+  return false;
+}
+
+const Tensor& ParameterStore::at(const std::string& name) const {
+  for (const NamedTensor& e : entries_)
+    if (e.name == name) return e.value;
+  RWKV_FAIL("no parameter named '", name, "'");
+}
+
+ParameterStore ParameterStore::zeros_like() const {
+  ParameterStore out;
+  for (const NamedTensor& e : entries_) out.add(e.name, e.value.shape(), e.value.dtype(), e.decay, e.lr_multiplier);
+  return out;
+}
+
+void ParameterStore::zero_all() {
+  for (NamedTensor& e : entries_) e.value.zero_();
+}
+
+int64_t ParameterStore::numel() const {
+  int64_t n = 0;
+  for (const NamedTensor& e : entries_) n += e.value.numel();
+  return n;
+}
+
+}  // namespace rwkv

@@ -1,0 +1,207 @@
+// RWKV-4 parameters: names, shapes, optimizer flags and the reference init.
+#include <cmath>
+#include <random>
+#include <string>
+
+#include "core/error.h"
+#include "trainer/rwkv4_model.h"
+
+extern "C" {
+// LAPACK (shipped inside OpenBLAS): QR factorisation and forming Q.
+void dgeqrf_(const int* m, const int* n, double* a, const int* lda, double* tau, double* work, const int* lwork,
+             int* info);
+void dorgqr_(const int* m, const int* n, const int* k, double* a, const int* lda, const double* tau, double* work,
+             const int* lwork, int* info);
+}
+
+namespace rwkv {
+
+namespace {
+std::string block_name(int64_t layer, const char* rest) { return str_cat("blocks.", layer, ".", rest); }
+}  // namespace
+
+ParameterStore declare_rwkv4_parameters(const Rwkv4Shape& s, DType dtype) {
+  RWKV_CHECK(s.n_layer >= 1 && s.n_embd >= 1 && s.vocab_size >= 1 && s.dim_ffn >= 1,
+             "model shape must be positive: n_layer ", s.n_layer, ", n_embd ", s.n_embd, ", vocab_size ",
+             s.vocab_size, ", dim_ffn ", s.dim_ffn);
+  const int64_t C = s.n_embd, F = s.dim_ffn, V = s.vocab_size;
+  ParameterStore p;
+  p.add("emb.weight", {V, C}, dtype, true, 1.0f);
+  for (int64_t l = 0; l < s.n_layer; ++l) {
+    auto vec = [&](const char* rest, float lr_mult = 1.0f) { p.add(block_name(l, rest), {C}, dtype, false, lr_mult); };
+    auto mix = [&](const char* rest) { p.add(block_name(l, rest), {1, 1, C}, dtype, false, 1.0f); };
+    auto mat = [&](const char* rest, int64_t rows, int64_t cols) { p.add(block_name(l, rest), {rows, cols}, dtype, true, 1.0f); };
+    vec("ln1.weight");
+    vec("ln1.bias");
+    vec("ln2.weight");
+    vec("ln2.bias");
+    if (l == 0) {
+      vec("ln0.weight");
+      vec("ln0.bias");
+    }
+    vec("att.time_decay", 2.0f);
+    vec("att.time_first", 3.0f);
+    mix("att.time_mix_k");
+    mix("att.time_mix_v");
+    mix("att.time_mix_r");
+    mat("att.key.weight", C, C);
+    mat("att.value.weight", C, C);
+    mat("att.receptance.weight", C, C);
+    mat("att.output.weight", C, C);
+    mix("ffn.time_mix_k");
+    mix("ffn.time_mix_r");
+    mat("ffn.key.weight", F, C);
+    mat("ffn.receptance.weight", C, C);
+    mat("ffn.value.weight", C, F);
+  }
+  p.add("ln_out.weight", {C}, dtype, false, 1.0f);
+  p.add("ln_out.bias", {C}, dtype, false, 1.0f);
+  p.add("head.weight", {V, C}, dtype, true, 1.0f);
+  return p;
+}
+
+Rwkv4Tensors bind_rwkv4_tensors(const ParameterStore& store, const Rwkv4Shape& s) {
+  const int64_t C = s.n_embd;
+  auto vec = [&](const std::string& name) { return store.at(name).view({C}); };
+  Rwkv4Tensors t;
+  t.emb = store.at("emb.weight");
+  for (int64_t l = 0; l < s.n_layer; ++l) {
+    Rwkv4BlockTensors b;
+    if (l == 0) {
+      b.ln0_weight = store.at(block_name(l, "ln0.weight"));
+      b.ln0_bias = store.at(block_name(l, "ln0.bias"));
+    }
+    b.ln1_weight = store.at(block_name(l, "ln1.weight"));
+    b.ln1_bias = store.at(block_name(l, "ln1.bias"));
+    b.ln2_weight = store.at(block_name(l, "ln2.weight"));
+    b.ln2_bias = store.at(block_name(l, "ln2.bias"));
+    b.att_time_decay = store.at(block_name(l, "att.time_decay"));
+    b.att_time_first = store.at(block_name(l, "att.time_first"));
+    b.att_mix_k = vec(block_name(l, "att.time_mix_k"));
+    b.att_mix_v = vec(block_name(l, "att.time_mix_v"));
+    b.att_mix_r = vec(block_name(l, "att.time_mix_r"));
+    b.att_key = store.at(block_name(l, "att.key.weight"));
+    b.att_value = store.at(block_name(l, "att.value.weight"));
+    b.att_receptance = store.at(block_name(l, "att.receptance.weight"));
+    b.att_output = store.at(block_name(l, "att.output.weight"));
+    b.ffn_mix_k = vec(block_name(l, "ffn.time_mix_k"));
+    b.ffn_mix_r = vec(block_name(l, "ffn.time_mix_r"));
+    b.ffn_key = store.at(block_name(l, "ffn.key.weight"));
+    b.ffn_receptance = store.at(block_name(l, "ffn.receptance.weight"));
+    b.ffn_value = store.at(block_name(l, "ffn.value.weight"));
+    t.blocks.push_back(b);
+  }
+  t.ln_out_weight = store.at("ln_out.weight");
+  t.ln_out_bias = store.at("ln_out.bias");
+  t.head = store.at("head.weight");
+  return t;
+}
+
+namespace {
+
+// Writes into t [rows, cols] a matrix with orthonormal rows or columns (the
+// smaller count), times gain: the QR of a Gaussian matrix with Q's column signs
+// fixed by R's diagonal, as torch.nn.init.orthogonal_ defines it.
+void fill_orthogonal(Tensor& t, double gain, std::mt19937_64& rng) {
+  const int64_t rows = t.dim(0), cols = t.dim(1);
+  const bool transposed = rows < cols;
+  const int m = static_cast<int>(transposed ? cols : rows), n = static_cast<int>(transposed ? rows : cols);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  std::vector<double> a(static_cast<size_t>(m) * n);  // column-major [m, n], m >= n
+  for (double& x : a) x = normal(rng);
+  std::vector<double> tau(static_cast<size_t>(n));
+  int info = 0, lwork = -1;
+  double query = 0;
+  dgeqrf_(&m, &n, a.data(), &m, tau.data(), &query, &lwork, &info);
+  lwork = static_cast<int>(query);
+  std::vector<double> work(static_cast<size_t>(std::max(1, lwork)));
+  dgeqrf_(&m, &n, a.data(), &m, tau.data(), work.data(), &lwork, &info);
+  RWKV_CHECK(info == 0, "orthogonal init: dgeqrf failed (info ", info, ")");
+  std::vector<double> diag_sign(static_cast<size_t>(n));
+  for (int j = 0; j < n; ++j) diag_sign[static_cast<size_t>(j)] = a[static_cast<size_t>(j) * m + j] < 0 ? -1.0 : 1.0;
+  lwork = -1;
+  dorgqr_(&m, &n, &n, a.data(), &m, tau.data(), &query, &lwork, &info);
+  lwork = static_cast<int>(query);
+  work.assign(static_cast<size_t>(std::max(1, lwork)), 0.0);
+  dorgqr_(&m, &n, &n, a.data(), &m, tau.data(), work.data(), &lwork, &info);
+  RWKV_CHECK(info == 0, "orthogonal init: dorgqr failed (info ", info, ")");
+  Tensor out = Tensor::empty({rows, cols}, DType::F64);
+  double* o = out.data<double>();
+  for (int i = 0; i < m; ++i) {
+    for (int j = 0; j < n; ++j) {
+      const double q = a[static_cast<size_t>(j) * m + i] * diag_sign[static_cast<size_t>(j)] * gain;
+      if (transposed) {
+        o[j * cols + i] = q;  // Q^T: rows of t are orthonormal
+      } else {
+        o[i * cols + j] = q;
+      }
+    }
+  }
+  t.copy_from(out.to_dtype(t.dtype()));
+}
+
+void fill_values(Tensor& t, const std::vector<double>& values) {
+  t.copy_from(Tensor::from_vector<double>(values, t.shape()).to_dtype(t.dtype()));
+}
+
+}  // namespace
+
+void init_rwkv4_reference(ParameterStore& params, const Rwkv4Shape& s, uint64_t seed, double emb_range) {
+  std::mt19937_64 rng(seed);
+  const int64_t C = s.n_embd, L = s.n_layer;
+  for (NamedTensor& e : params.entries()) {
+    const std::string& name = e.name;
+    Tensor& t = e.value;
+    auto ends_with = [&](const char* suffix) {
+      const std::string x(suffix);
+      return name.size() >= x.size() && name.compare(name.size() - x.size(), x.size(), x) == 0;
+    };
+    int64_t layer = 0;
+    if (name.rfind("blocks.", 0) == 0) layer = std::stoll(name.substr(7, name.find('.', 7) - 7));
+    // Per-layer curves of the reference: ratio_0_to_1 = l/(L-1), ratio_1_to_almost0 = 1 - l/L.
+    const double r01 = L > 1 ? static_cast<double>(layer) / static_cast<double>(L - 1) : 0.0;
+    const double r10 = 1.0 - static_cast<double>(layer) / static_cast<double>(L);
+    std::vector<double> v(static_cast<size_t>(t.numel()));
+    if (name == "emb.weight") {
+      std::uniform_real_distribution<double> u(-emb_range, emb_range);
+      for (double& x : v) x = u(rng);
+      fill_values(t, v);
+    } else if (name == "head.weight") {
+      fill_orthogonal(t, 0.5 * std::sqrt(static_cast<double>(s.vocab_size) / static_cast<double>(C)), rng);
+    } else if (ends_with("att.value.weight") || ends_with("ffn.key.weight")) {
+      const double rows = static_cast<double>(t.dim(0)), cols = static_cast<double>(t.dim(1));
+      fill_orthogonal(t, rows > cols ? std::sqrt(rows / cols) : 1.0, rng);
+    } else if (ends_with(".weight") && t.ndim() == 2) {
+      t.zero_();  // att.key/receptance/output, ffn.receptance/value start at zero
+    } else if (ends_with("ln0.weight") || ends_with("ln1.weight") || ends_with("ln2.weight") || name == "ln_out.weight") {
+      for (double& x : v) x = 1.0;
+      fill_values(t, v);
+    } else if (ends_with(".bias")) {
+      t.zero_();
+    } else {
+      for (int64_t i = 0; i < C; ++i) {
+        const double r = static_cast<double>(i) / static_cast<double>(C);
+        double x = 0.0;
+        if (ends_with("att.time_decay")) {
+          x = -5.0 + 8.0 * std::pow(static_cast<double>(i) / static_cast<double>(C > 1 ? C - 1 : 1), 0.7 + 1.3 * r01);
+        } else if (ends_with("att.time_first")) {
+          x = std::log(0.3) + 0.5 * static_cast<double>((i + 1) % 3 - 1);
+        } else if (ends_with("att.time_mix_k")) {
+          x = std::pow(r, r10);
+        } else if (ends_with("att.time_mix_v")) {
+          x = std::pow(r, r10) + 0.3 * r01;
+        } else if (ends_with("att.time_mix_r")) {
+          x = std::pow(r, 0.5 * r10);
+        } else if (ends_with("ffn.time_mix_k") || ends_with("ffn.time_mix_r")) {
+          x = std::pow(r, r10);
+        } else {
+          RWKV_FAIL("init_rwkv4_reference: no rule for parameter '", name, "'");
+        }
+        v[static_cast<size_t>(i)] = x;
+      }
+      fill_values(t, v);
+    }
+  }
+}
+
+}  // namespace rwkv
