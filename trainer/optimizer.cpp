@@ -1,0 +1,36 @@
+#include "trainer/optimizer.h"
+
+#include "kernels/adamw.h"
+#include "kernels/reduce.h"
+
+namespace rwkv {
+
+AdamWOptimizer::AdamWOptimizer(const ParameterStore& params, const AdamWSettings& settings)
+    : settings_(settings), m_(params.zeros_like()), v_(params.zeros_like()) {}
+
+double AdamWOptimizer::step(ParameterStore& params, const ParameterStore& grads, double lr) {
+  RWKV_CHECK(params.entries().size() == grads.entries().size(), "optimizer: ", params.entries().size(),
+             " parameters but ", grads.entries().size(), " gradients");
+  std::vector<Tensor> grad_list;
+  for (const NamedTensor& g : grads.entries()) grad_list.push_back(g.value);
+  const double norm = global_norm(grad_list);
+  const float clip = clip_factor(norm, settings_.grad_clip);
+  ++step_;
+  for (size_t i = 0; i < params.entries().size(); ++i) {
+    NamedTensor& p = params.entries()[i];
+    AdamWConfig c;
+    c.lr = static_cast<float>(lr);
+    c.lr_multiplier = p.lr_multiplier;
+    c.beta1 = settings_.beta1;
+    c.beta2 = settings_.beta2;
+    c.eps = settings_.eps;
+    c.weight_decay = settings_.weight_decay;
+    c.decay = p.decay;
+    c.step = step_;
+    c.grad_scale = clip;
+    adamw_update(p.value, grads.entries()[i].value, m_.entries()[i].value, v_.entries()[i].value, c);
+  }
+  return norm;
+}
+
+}  // namespace rwkv

@@ -1,0 +1,39 @@
+// AdamW over a ParameterStore, with the reference's per-tensor rules (weight
+// decay on 2-D weights only, lr multipliers) and global-norm gradient clipping.
+#pragma once
+
+#include <cstdint>
+
+#include "trainer/parameters.h"
+
+namespace rwkv {
+
+struct AdamWSettings {
+  float beta1 = 0.9f;
+  float beta2 = 0.99f;
+  float eps = 1e-8f;
+  float weight_decay = 0.0f;
+  float grad_clip = 1.0f;  // max global gradient norm; <= 0 disables clipping
+};
+
+class AdamWOptimizer {
+ public:
+  AdamWOptimizer(const ParameterStore& params, const AdamWSettings& settings);
+
+  // One update with learning rate lr. Clipping folds into the update (the
+  // gradients themselves are left as they are). Returns the gradient norm
+  // before clipping. step counts updates from 1.
+  double step(ParameterStore& params, const ParameterStore& grads, double lr);
+
+  int64_t steps_taken() const { return step_; }
+  ParameterStore& first_moment() { return m_; }
+  ParameterStore& second_moment() { return v_; }
+  void set_steps_taken(int64_t steps) { step_ = steps; }
+
+ private:
+  AdamWSettings settings_;
+  ParameterStore m_, v_;
+  int64_t step_ = 0;
+};
+
+}  // namespace rwkv
