@@ -65,6 +65,7 @@ class Rwkv4Model {
   const Rwkv4Shape& shape() const { return shape_; }
   ParameterStore& params() { return params_; }
   ParameterStore& grads() { return grads_; }
+  const Rwkv4Tensors& tensors() const { return p_; }  // parameters by role
 
   // tokens, targets: i32 [B, T]. Runs forward and backward, adds the gradients
   // of loss_scale * sum of per-token CE into grads() (plus L2Wrap with factor

@@ -5,6 +5,7 @@
 
 #include "test_util.h"
 #include "trainer/rwkv4_model.h"
+#include "trainer/rwkv4_recurrent.h"
 
 namespace rwkv {
 namespace {
@@ -160,6 +161,47 @@ TEST(Rwkv4Model, BadBatchGivesClearError) {
   test::expect_error([&] { m.forward_loss(tokens, targets); }, {"targets", "[2, 4]", "expected [2, 3]"});
   Tensor bad = Tensor::from_vector<int32_t>({0, 11}, {1, 2});
   test::expect_error([&] { m.forward_loss(bad, bad); }, {"token id 11", "vocabulary"});
+}
+
+}  // namespace
+}  // namespace rwkv
+
+
+namespace rwkv {
+namespace {
+
+// The RNN form, fed one token at a time or in uneven chunks, gives the
+// sequence forward's logits.
+TEST(Rwkv4Recurrent, MatchesSequenceForward) {
+  const Rwkv4Shape s = tiny_shape();
+  Rwkv4Model m(s, DType::F64);
+  randomise(m.params(), 400);
+  const int64_t B = 2, T = 7;
+  Tensor tokens = token_batch(B, T, s.vocab_size, 9);
+  Tensor expected = Tensor::empty({B, T, s.vocab_size}, DType::F64);
+  m.forward_logits(tokens, expected);
+  for (std::vector<int64_t> chunks : {std::vector<int64_t>{1, 1, 1, 1, 1, 1, 1}, std::vector<int64_t>{3, 4},
+                                      std::vector<int64_t>{7}}) {
+    Rwkv4State state = Rwkv4State::fresh(s, B, DType::F64);
+    Tensor got = Tensor::empty({B, T, s.vocab_size}, DType::F64);
+    int64_t t0 = 0;
+    for (int64_t len : chunks) {
+      std::vector<int32_t> ids;
+      auto all = tokens.to_vector<int32_t>();
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t t = t0; t < t0 + len; ++t) ids.push_back(all[static_cast<size_t>(b * T + t)]);
+      Tensor chunk = Tensor::from_vector<int32_t>(ids, {B, len});
+      Tensor logits = Tensor::empty({B, len, s.vocab_size}, DType::F64);
+      rwkv4_forward_recurrent(m.tensors(), s, chunk, state, logits);
+      auto lv = logits.to_vector<double>();
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t t = 0; t < len; ++t)
+          for (int64_t v = 0; v < s.vocab_size; ++v)
+            got.data<double>()[(b * T + t0 + t) * s.vocab_size + v] = lv[static_cast<size_t>((b * len + t) * s.vocab_size + v)];
+      t0 += len;
+    }
+    test::expect_close(got, expected, 1e-12, 1e-12, "recurrent logits, " + std::to_string(chunks.size()) + " chunks");
+  }
 }
 
 }  // namespace
