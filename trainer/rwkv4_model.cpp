@@ -47,8 +47,8 @@ namespace {
 Tensor rows(const Tensor& t) { return t.view({t.dim(0) * t.dim(1), t.dim(2)}); }  // [B, T, X] -> [N, X]
 }  // namespace
 
-Rwkv4Model::Rwkv4Model(const Rwkv4Shape& shape, DType dtype)
-    : shape_(shape), dtype_(dtype), params_(declare_rwkv4_parameters(shape, dtype)), grads_(params_.zeros_like()) {
+Rwkv4Model::Rwkv4Model(const Rwkv4Shape& shape, DType dtype, bool recompute)
+    : shape_(shape), dtype_(dtype), recompute_(recompute), params_(declare_rwkv4_parameters(shape, dtype)), grads_(params_.zeros_like()) {
   p_ = bind_rwkv4_tensors(params_, shape_);
   g_ = bind_rwkv4_tensors(grads_, shape_);
 }
@@ -66,7 +66,17 @@ Rwkv4Model::Activations& Rwkv4Model::activations_for(int64_t B, int64_t T) {
   a.emb_out = btc();
   a.ln0_mean = stat();
   a.ln0_rstd = stat();
+  // With recompute, every block's activations but its input share one set of
+  // buffers: backward re-runs the block's forward from x_in just before it
+  // needs them. Memory per block drops from ~(16C + 2F) to C per token.
+  BlockActivations shared;
   for (int64_t l = 0; l < shape_.n_layer; ++l) {
+    if (recompute_ && l > 0) {
+      BlockActivations b = shared;
+      b.x_in = btc();
+      a.blocks.push_back(b);
+      continue;
+    }
     BlockActivations b;
     b.x_in = btc();
     b.att_in = btc(), b.ln1_mean = stat(), b.ln1_rstd = stat();
@@ -79,6 +89,7 @@ Rwkv4Model::Activations& Rwkv4Model::activations_for(int64_t B, int64_t T) {
     b.ffn_k_pre = btf(), b.ffn_k = btf();
     b.ffn_r = btc(), b.ffn_v = btc();
     a.blocks.push_back(b);
+    shared = b;
   }
   a.x_final = btc();
   a.head_in = btc(), a.ln_out_mean = stat(), a.ln_out_rstd = stat();
@@ -95,44 +106,46 @@ void Rwkv4Model::forward(const Tensor& tokens, Activations& a) {
   a.tokens_flat = tokens.view({B * T});
   Tensor x0 = rows(a.emb_out);
   embedding_forward(a.tokens_flat, p_.emb, x0);
-  for (int64_t l = 0; l < shape_.n_layer; ++l) {
-    const Rwkv4BlockTensors& w = p_.blocks[static_cast<size_t>(l)];
-    BlockActivations& b = a.blocks[static_cast<size_t>(l)];
-    Tensor x_in = rows(b.x_in);
-    if (l == 0) layernorm_forward(x0, w.ln0_weight, w.ln0_bias, x_in, a.ln0_mean, a.ln0_rstd);
-    // (later blocks' x_in was written as the previous block's output)
-    // --- time mixing
-    Tensor att_in = rows(b.att_in);
-    layernorm_forward(x_in, w.ln1_weight, w.ln1_bias, att_in, b.ln1_mean, b.ln1_rstd);
-    token_shift_forward(b.att_in, {w.att_mix_k, w.att_mix_v, w.att_mix_r}, {b.att_xk, b.att_xv, b.att_xr});
-    Tensor k = rows(b.att_k), v = rows(b.att_v), r = rows(b.att_r);
-    linear_forward(rows(b.att_xk), w.att_key, k);
-    linear_forward(rows(b.att_xv), w.att_value, v);
-    linear_forward(rows(b.att_xr), w.att_receptance, r);
-    wkv4_forward(w.att_time_decay, w.att_time_first, b.att_k, b.att_v, b.att_wkv);
-    sigmoid_gate_forward(b.att_r, b.att_wkv, b.att_gated);
-    Tensor x_mid = rows(b.x_mid);
-    x_mid.copy_from(x_in);
-    matmul(rows(b.att_gated), false, w.att_output, true, x_mid, 1.0f, 1.0f);  // x_mid = x_in + O gated
-    // --- channel mixing
-    Tensor ffn_in = rows(b.ffn_in);
-    layernorm_forward(x_mid, w.ln2_weight, w.ln2_bias, ffn_in, b.ln2_mean, b.ln2_rstd);
-    token_shift_forward(b.ffn_in, {w.ffn_mix_k, w.ffn_mix_r}, {b.ffn_xk, b.ffn_xr});
-    Tensor fk_pre = rows(b.ffn_k_pre);
-    linear_forward(rows(b.ffn_xk), w.ffn_key, fk_pre);
-    squared_relu_forward(b.ffn_k_pre, b.ffn_k);
-    Tensor fr = rows(b.ffn_r), fv = rows(b.ffn_v);
-    linear_forward(rows(b.ffn_xr), w.ffn_receptance, fr);
-    linear_forward(rows(b.ffn_k), w.ffn_value, fv);
-    // block output = x_mid + sigmoid(r) * v: written into the next block's
-    // input (or x_final), so the residual stream is stored once per block.
-    Tensor x_out = rows(l + 1 < shape_.n_layer ? a.blocks[static_cast<size_t>(l + 1)].x_in : a.x_final);
-    sigmoid_gate_forward(fr, fv, x_out);
-    add_(x_out, x_mid);
-  }
+  Tensor x_in0 = rows(a.blocks[0].x_in);
+  layernorm_forward(x0, p_.blocks[0].ln0_weight, p_.blocks[0].ln0_bias, x_in0, a.ln0_mean, a.ln0_rstd);
+  for (int64_t l = 0; l < shape_.n_layer; ++l) forward_block(a, l);
   Tensor head_in = rows(a.head_in);
   layernorm_forward(rows(a.x_final), p_.ln_out_weight, p_.ln_out_bias, head_in, a.ln_out_mean, a.ln_out_rstd);
   linear_forward(head_in, p_.head, a.logits);
+}
+
+// One block from its input b.x_in; the output goes into the next block's x_in
+// (or x_final), so the residual stream is stored once per block.
+void Rwkv4Model::forward_block(Activations& a, int64_t l) {
+  const Rwkv4BlockTensors& w = p_.blocks[static_cast<size_t>(l)];
+  BlockActivations& b = a.blocks[static_cast<size_t>(l)];
+  Tensor x_in = rows(b.x_in);
+  // --- time mixing
+  Tensor att_in = rows(b.att_in);
+  layernorm_forward(x_in, w.ln1_weight, w.ln1_bias, att_in, b.ln1_mean, b.ln1_rstd);
+  token_shift_forward(b.att_in, {w.att_mix_k, w.att_mix_v, w.att_mix_r}, {b.att_xk, b.att_xv, b.att_xr});
+  Tensor k = rows(b.att_k), v = rows(b.att_v), r = rows(b.att_r);
+  linear_forward(rows(b.att_xk), w.att_key, k);
+  linear_forward(rows(b.att_xv), w.att_value, v);
+  linear_forward(rows(b.att_xr), w.att_receptance, r);
+  wkv4_forward(w.att_time_decay, w.att_time_first, b.att_k, b.att_v, b.att_wkv);
+  sigmoid_gate_forward(b.att_r, b.att_wkv, b.att_gated);
+  Tensor x_mid = rows(b.x_mid);
+  x_mid.copy_from(x_in);
+  matmul(rows(b.att_gated), false, w.att_output, true, x_mid, 1.0f, 1.0f);  // x_mid = x_in + O gated
+  // --- channel mixing
+  Tensor ffn_in = rows(b.ffn_in);
+  layernorm_forward(x_mid, w.ln2_weight, w.ln2_bias, ffn_in, b.ln2_mean, b.ln2_rstd);
+  token_shift_forward(b.ffn_in, {w.ffn_mix_k, w.ffn_mix_r}, {b.ffn_xk, b.ffn_xr});
+  Tensor fk_pre = rows(b.ffn_k_pre);
+  linear_forward(rows(b.ffn_xk), w.ffn_key, fk_pre);
+  squared_relu_forward(b.ffn_k_pre, b.ffn_k);
+  Tensor fr = rows(b.ffn_r), fv = rows(b.ffn_v);
+  linear_forward(rows(b.ffn_xr), w.ffn_receptance, fr);
+  linear_forward(rows(b.ffn_k), w.ffn_value, fv);
+  Tensor x_out = rows(l + 1 < shape_.n_layer ? a.blocks[static_cast<size_t>(l + 1)].x_in : a.x_final);
+  sigmoid_gate_forward(fr, fv, x_out);
+  add_(x_out, x_mid);
 }
 
 namespace {
@@ -195,6 +208,7 @@ double Rwkv4Model::forward_backward(const Tensor& tokens, const Tensor& targets,
     const Rwkv4BlockTensors& w = p_.blocks[static_cast<size_t>(l)];
     Rwkv4BlockTensors& g = g_.blocks[static_cast<size_t>(l)];
     BlockActivations& b = a.blocks[static_cast<size_t>(l)];
+    if (recompute_) forward_block(a, l);  // rewrites the shared buffers (and, identically, the next x_in)
     // channel mixing: out = sigmoid(fr) * fv, added to x_mid
     Tensor d_fr = rows(a.d_c1), d_fv = rows(a.d_c2);
     sigmoid_gate_backward(rows(b.ffn_r), rows(b.ffn_v), d_res, d_fr, d_fv);

@@ -155,6 +155,22 @@ TEST(Rwkv4Model, FloatMatchesDouble) {
                        m64.grads().entries()[i].name);
 }
 
+// Recomputing blocks in backward changes memory, not results: bit-identical.
+TEST(Rwkv4Model, RecomputeGivesBitIdenticalGradients) {
+  const Rwkv4Shape s{3, 16, 20, 64};
+  Rwkv4Model plain(s, DType::F32), recompute(s, DType::F32, /*recompute=*/true);
+  randomise(plain.params(), 500);
+  for (size_t i = 0; i < plain.params().entries().size(); ++i)
+    recompute.params().entries()[i].value.copy_from(plain.params().entries()[i].value);
+  Tensor tokens = token_batch(2, 9, s.vocab_size, 7), targets = token_batch(2, 9, s.vocab_size, 8);
+  plain.grads().zero_all();
+  recompute.grads().zero_all();
+  EXPECT_EQ(plain.forward_backward(tokens, targets, 1.0f / 18, 1.0f), recompute.forward_backward(tokens, targets, 1.0f / 18, 1.0f));
+  for (size_t i = 0; i < plain.grads().entries().size(); ++i)
+    EXPECT_EQ(plain.grads().entries()[i].value.to_vector<float>(), recompute.grads().entries()[i].value.to_vector<float>())
+        << plain.grads().entries()[i].name;
+}
+
 TEST(Rwkv4Model, BadBatchGivesClearError) {
   Rwkv4Model m(tiny_shape(), DType::F32);
   Tensor tokens = token_batch(2, 3, 11, 1), targets = token_batch(2, 4, 11, 1);
