@@ -14,9 +14,10 @@
 #include <string>
 #include <vector>
 
+#include "trainer/lr_schedule.h"  // LrDecay: the schedule's own enum, so config and schedule cannot drift
+
 namespace rwkv::trainer {
 
-enum class LrSchedule { Exponential, Cosine, Linear, Constant };
 enum class SamplerKind { MagicPrime, Sequential };
 enum class PipelineSchedule { GPipe, OneFOneB };
 enum class DeviceKind { Cpu, Cuda };
@@ -47,7 +48,7 @@ struct TrainSection {
   double lr_init = 6e-4;
   double lr_final = 1e-5;
   int64_t warmup_steps = 0;
-  LrSchedule lr_schedule = LrSchedule::Exponential;
+  LrDecay lr_schedule = LrDecay::Exponential;  // with lr_final (or lr_init) 0, decays linearly
   double beta1 = 0.9;
   double beta2 = 0.99;
   double adam_eps = 1e-8;
@@ -124,7 +125,7 @@ std::string config_digest_hex(const TrainConfig& config);  // 16 lowercase hex d
 std::vector<std::string> config_keys();
 
 // Names of the enum values as they appear in YAML.
-const char* to_string(LrSchedule value);
+const char* to_string(LrDecay value);
 const char* to_string(SamplerKind value);
 const char* to_string(PipelineSchedule value);
 const char* to_string(DeviceKind value);

@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,7 +49,9 @@ struct Field {
   std::string expected;  // "a positive integer", "one of cpu, cuda", ...
   bool required = false;
   std::function<void(const YAML::Node&, TrainConfig&, const ConfigContext&)> read;
-  std::function<std::string(const TrainConfig&)> dump;  // the value as YAML text
+  // The value as YAML text; nullopt leaves the key out of the dump (an unset
+  // train.steps or train.tokens, which has no YAML spelling of its own).
+  std::function<std::optional<std::string>(const TrainConfig&)> dump;
 
   std::string path() const { return section.empty() ? key : section + "." + key; }
 };
@@ -57,6 +60,14 @@ struct Field {
 const std::vector<Field>& config_fields();
 // The section names, in canonical order.
 const std::vector<std::string>& config_sections();
+
+// The candidate closest to `word` by edit distance, or "" when none is close
+// enough to be a plausible typo.
+std::string closest_match(const std::string& word, const std::vector<std::string>& candidates);
+
+// The checks that involve more than one key (steps xor tokens, warmup within
+// the run, tensor-parallel divisibility, ...); config_check.cpp.
+void check_config(const TrainConfig& config, const ConfigContext& ctx);
 
 // Number text in a form every YAML reader takes as a float (always a '.' and a
 // signed exponent when there is one) and that reads back to the same double.

@@ -10,8 +10,9 @@ namespace rwkv {
 LrDecay parse_lr_decay(const std::string& name) {
   if (name == "exponential") return LrDecay::Exponential;
   if (name == "cosine") return LrDecay::Cosine;
+  if (name == "linear") return LrDecay::Linear;
   if (name == "constant") return LrDecay::Constant;
-  RWKV_FAIL("unknown lr schedule '", name, "', expected exponential, cosine or constant");
+  RWKV_FAIL("unknown lr schedule '", name, "', expected exponential, cosine, linear or constant");
 }
 
 double LrSchedule::at(int64_t step) const {
@@ -21,7 +22,7 @@ double LrSchedule::at(int64_t step) const {
     progress = std::clamp(progress, 0.0, 1.0);
     if (decay == LrDecay::Cosine) {
       lr = lr_final + (lr_init - lr_final) * 0.5 * (1.0 + std::cos(M_PI * progress));
-    } else if (lr_init > 0.0 && lr_final > 0.0) {
+    } else if (decay == LrDecay::Exponential && lr_init > 0.0 && lr_final > 0.0) {
       lr = lr_init * std::exp(std::log(lr_final / lr_init) * progress);
     } else {
       lr = lr_init + (lr_final - lr_init) * progress;

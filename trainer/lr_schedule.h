@@ -2,6 +2,7 @@
 //   progress = clamp((step - warmup + 1) / (total - warmup), 0, 1)
 //   exponential: lr = lr_init * exp(log(lr_final / lr_init) * progress)
 //   cosine:      lr = lr_final + (lr_init - lr_final) * (1 + cos(pi * progress)) / 2
+//   linear:      lr = lr_init + (lr_final - lr_init) * progress
 //   constant:    lr = lr_init
 //   during warmup (step < warmup): lr *= 0.2 + 0.8 * step / warmup
 // step is 0-based. Exponential decay needs lr_init, lr_final > 0; the
@@ -13,9 +14,9 @@
 
 namespace rwkv {
 
-enum class LrDecay { Exponential, Cosine, Constant };
+enum class LrDecay { Exponential, Cosine, Linear, Constant };
 
-// "exponential", "cosine" or "constant"; anything else is an Error.
+// "exponential", "cosine", "linear" or "constant"; anything else is an Error.
 LrDecay parse_lr_decay(const std::string& name);
 
 struct LrSchedule {

@@ -25,7 +25,9 @@ TEST(LrSchedule, WarmupThenExponentialOrCosineDecay) {
   EXPECT_EQ(s.at(80), 1e-3);
   LrSchedule linear{1e-3, 0.0, 0, 100, LrDecay::Exponential};  // lr_final 0: linear, as the reference
   EXPECT_NEAR(linear.at(49), 0.5e-3, 1e-15);
-  test::expect_error([] { parse_lr_decay("step"); }, {"'step'", "exponential, cosine or constant"});
+  LrSchedule explicit_linear{1e-3, 1e-4, 0, 100, LrDecay::Linear};
+  EXPECT_NEAR(explicit_linear.at(49), 1e-3 - 0.9e-3 * 0.5, 1e-15);
+  test::expect_error([] { parse_lr_decay("step"); }, {"'step'", "exponential, cosine, linear or constant"});
 }
 
 std::vector<double> train_tiny(int steps, int threads) {

@@ -1,0 +1,126 @@
+// Whole-tensor reductions and in-place helpers on CUDA: sum of squares (for
+// the gradient norm), scale_, add_ and f32 <-> bf16 casts.
+#include "kernels/cuda/cuda_device.cuh"
+#include "kernels/cuda/cuda_ops.h"
+
+namespace rwkv::cuda {
+
+namespace {
+
+// sum(x^2), first pass: block b accumulates x_i^2 in double over its
+// grid-stride slice (i = b*256 + tid, + gridDim*256, ...) and reduces the
+// block in a fixed tree; block_sums[b] receives it. The grid size depends on n
+// only (sum_squares_blocks), so the grouping, hence the result, is the same on
+// every run and every GPU.
+template <typename T>
+__global__ void sum_squares_partial_kernel(int64_t n, const T* __restrict__ x,
+                                           double* __restrict__ block_sums) {  // [gridDim.x]
+  __shared__ double scratch[32];
+  double acc = 0.0;
+  for (int64_t i = grid_start(); i < n; i += grid_stride()) {
+    const double xi = load_as_float(x[i]);
+    acc += xi * xi;
+  }
+  acc = block_sum(acc, scratch);
+  if (threadIdx.x == 0) block_sums[blockIdx.x] = acc;
+}
+
+// Second pass, a single block: thread t adds block_sums[t], [t + 256], ... in
+// order, then a fixed tree over the threads. result[0] = the total.
+__global__ void sum_squares_final_kernel(int64_t blocks, const double* __restrict__ block_sums,
+                                         double* __restrict__ result) {
+  __shared__ double scratch[32];
+  double acc = 0.0;
+  for (int64_t i = threadIdx.x; i < blocks; i += blockDim.x) acc += block_sums[i];
+  acc = block_sum(acc, scratch);
+  if (threadIdx.x == 0) result[0] = acc;
+}
+
+// x *= factor
+template <typename T>
+__global__ void scale_kernel(int64_t n, T* x, float factor) {
+  for (int64_t i = grid_start(); i < n; i += grid_stride()) x[i] = store_from_float<T>(load_as_float(x[i]) * factor);
+}
+
+// a += b (b may be a itself: read before write, same thread; so no __restrict__)
+template <typename T>
+__global__ void add_kernel(int64_t n, T* a, const T* b) {
+  for (int64_t i = grid_start(); i < n; i += grid_stride()) {
+    a[i] = store_from_float<T>(load_as_float(a[i]) + load_as_float(b[i]));
+  }
+}
+
+// dst = src converted; f32 -> bf16 rounds to nearest even (core/bf16.h).
+template <typename Dst, typename Src>
+__global__ void cast_kernel(int64_t n, const Src* __restrict__ src, Dst* __restrict__ dst) {
+  for (int64_t i = grid_start(); i < n; i += grid_stride()) dst[i] = store_from_float<Dst>(load_as_float(src[i]));
+}
+
+}  // namespace
+
+double sum_of_squares(const Tensor& x) {
+  set_device(x);
+  const int64_t n = x.numel();
+  if (n == 0) return 0.0;
+  const int64_t blocks = sum_squares_blocks(n);
+  DeviceBuffer sums(static_cast<size_t>(blocks + 1) * sizeof(double));  // [blocks] partials, then the total
+  double* block_sums = sums.as<double>();
+  dispatch_float(x, "sum_of_squares", [&](auto tag) {
+    using T = decltype(tag);
+    sum_squares_partial_kernel<T><<<grid_u32(blocks), kSumSquaresThreads, 0, kStream>>>(n, x.data<T>(), block_sums);
+  });
+  check_launch("sum_squares_partial_kernel");
+  sum_squares_final_kernel<<<1, kSumSquaresThreads, 0, kStream>>>(blocks, block_sums, block_sums + blocks);
+  check_launch("sum_squares_final_kernel");
+  double result = 0.0;
+  // Synchronous copy on the default stream: waits for both kernels.
+  check_cuda(cudaMemcpy(&result, block_sums + blocks, sizeof(double), cudaMemcpyDeviceToHost),
+             "cudaMemcpy (sum_of_squares result)");
+  return result;
+}
+
+void scale_(Tensor& x, float factor) {
+  set_device(x);
+  const int64_t n = x.numel();
+  if (n == 0) return;
+  dispatch_float(x, "scale_", [&](auto tag) {
+    using T = decltype(tag);
+    scale_kernel<T><<<grid_u32(elementwise_blocks(n)), kElementwiseThreads, 0, kStream>>>(n, x.data<T>(), factor);
+  });
+  check_launch("scale_kernel");
+}
+
+void add_(Tensor& a, const Tensor& b) {
+  set_device(a);
+  const int64_t n = a.numel();
+  if (n == 0) return;
+  dispatch_float(a, "add_", [&](auto tag) {
+    using T = decltype(tag);
+    add_kernel<T><<<grid_u32(elementwise_blocks(n)), kElementwiseThreads, 0, kStream>>>(n, a.data<T>(), b.data<T>());
+  });
+  check_launch("add_kernel");
+}
+
+void cast(const Tensor& src, Tensor& dst) {
+  set_device(src);
+  const int64_t n = src.numel();
+  if (n == 0) return;
+  if (src.dtype() == dst.dtype()) {
+    if (src.raw_data() != dst.raw_data()) {
+      check_cuda(cudaMemcpyAsync(dst.raw_data(), src.raw_data(), src.nbytes(), cudaMemcpyDeviceToDevice, kStream),
+                 "cudaMemcpyAsync (cast)");
+    }
+    return;
+  }
+  const unsigned int blocks = grid_u32(elementwise_blocks(n));
+  if (src.dtype() == DType::F32 && dst.dtype() == DType::BF16) {
+    cast_kernel<bf16, float><<<blocks, kElementwiseThreads, 0, kStream>>>(n, src.data<float>(), dst.data<bf16>());
+  } else if (src.dtype() == DType::BF16 && dst.dtype() == DType::F32) {
+    cast_kernel<float, bf16><<<blocks, kElementwiseThreads, 0, kStream>>>(n, src.data<bf16>(), dst.data<float>());
+  } else {
+    RWKV_FAIL("cast: CUDA casts between f32 and bf16 only, got ", src.str(), " -> ", dst.str());
+  }
+  check_launch("cast_kernel");
+}
+
+}  // namespace rwkv::cuda

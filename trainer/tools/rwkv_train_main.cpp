@@ -1,0 +1,74 @@
+// rwkv-train: train an RWKV-4 model from a YAML config.
+//
+//   rwkv-train --config configs/tiny.yaml [--set train.steps=100 ...] [--peak-gflops N]
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "trainer/config.h"
+#include "trainer/train_loop.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: rwkv-train --config FILE [--set section.key=value]... [--peak-gflops N] [--log-level LEVEL]\n"
+    "\n"
+    "  --config FILE       training config (YAML; every key is documented in configs/README.md)\n"
+    "  --set K=V           override one key, e.g. --set train.steps=100 (repeatable)\n"
+    "  --peak-gflops N     the machine's matmul peak for MFU (default: measured at start)\n"
+    "  --log-level LEVEL   debug, info, warn or error (default info)\n";
+
+[[noreturn]] void usage_error(const std::string& message) {
+  std::fprintf(stderr, "rwkv-train: error: %s\n\n%s", message.c_str(), kUsage);
+  std::exit(2);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config_path;
+  std::vector<std::string> overrides;
+  rwkv::trainer::TrainOptions options;
+  try {
+    for (int i = 1; i < argc; ++i) {
+      const std::string arg = argv[i];
+      auto value = [&]() -> std::string {
+        if (i + 1 >= argc) usage_error(arg + " needs a value");
+        return argv[++i];
+      };
+      if (arg == "--help" || arg == "-h") {
+        std::fputs(kUsage, stdout);
+        return 0;
+      } else if (arg == "--config") {
+        config_path = value();
+      } else if (arg == "--set") {
+        overrides.push_back(value());
+      } else if (arg == "--peak-gflops") {
+        const std::string v = value();
+        char* end = nullptr;
+        options.peak_gflops = std::strtod(v.c_str(), &end);
+        if (end == v.c_str() || *end != '\0' || options.peak_gflops <= 0) usage_error("--peak-gflops expects a positive number, got '" + v + "'");
+      } else if (arg == "--log-level") {
+        rwkv::set_log_level(rwkv::parse_log_level(value()));
+      } else {
+        usage_error("unknown argument '" + arg + "'");
+      }
+    }
+    if (config_path.empty()) usage_error("--config is required");
+    options.config_path = config_path;
+    const rwkv::trainer::TrainConfig config = rwkv::trainer::load_config(config_path, overrides);
+    rwkv::log_info("config ", config_path, " (digest ", rwkv::trainer::config_digest_hex(config), ")");
+    rwkv::trainer::run_training(config, options);
+    return 0;
+  } catch (const rwkv::Error& e) {
+    std::fprintf(stderr, "rwkv-train: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "rwkv-train: internal error: %s\n", e.what());
+    return 3;
+  }
+}

@@ -1,0 +1,192 @@
+#include "trainer/train_loop.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include "checkpoint/safetensors.h"
+#include "core/log.h"
+#include "core/memory_stats.h"
+#include "core/threads.h"
+#include "core/timer.h"
+#include "data/sampler.h"
+#include "data/prepare.h"
+#include "data/token_dataset.h"
+#include "kernels/gemm_peak.h"
+#include "trainer/lr_schedule.h"
+#include "trainer/optimizer.h"
+#include "trainer/rwkv4_model.h"
+
+namespace rwkv::trainer {
+
+double training_flops_per_token(const ModelConfig& m) {
+  const double C = static_cast<double>(m.n_embd), F = static_cast<double>(m.dim_ffn);
+  const double matmul_params = static_cast<double>(m.n_layer) * (5.0 * C * C + 2.0 * C * F) +
+                               static_cast<double>(m.vocab_size) * C;
+  return 6.0 * matmul_params;
+}
+
+namespace {
+
+std::vector<std::string> shard_prefixes(const std::vector<std::string>& specs, const char* key) {
+  std::vector<std::string> prefixes;
+  for (const std::string& spec : specs) {
+    std::vector<std::string> found = data::find_shards(spec);
+    RWKV_CHECK(!found.empty(), "config ", key, ": no binidx shards match '", spec,
+               "'\n  ---> HINT: run `rwkv-data prepare` first, or give the path without .bin/.idx");
+    prefixes.insert(prefixes.end(), found.begin(), found.end());
+  }
+  return prefixes;
+}
+
+rwkv::LrSchedule make_schedule(const TrainSection& t, int64_t total_steps) {
+  rwkv::LrSchedule s;
+  s.lr_init = t.lr_init;
+  s.lr_final = t.lr_final;
+  s.warmup_steps = t.warmup_steps;
+  s.total_steps = total_steps;
+  s.decay = t.lr_schedule;
+  return s;
+}
+
+// Splits windows [B, T+1] into inputs [B, T] and next-token targets [B, T].
+void split_windows(const std::vector<int32_t>& windows, int64_t B, int64_t T, Tensor& inputs, Tensor& targets) {
+  int32_t* in = inputs.data<int32_t>();
+  int32_t* out = targets.data<int32_t>();
+  for (int64_t b = 0; b < B; ++b) {
+    const int32_t* w = windows.data() + b * (T + 1);
+    std::copy(w, w + T, in + b * T);
+    std::copy(w + 1, w + T + 1, out + b * T);
+  }
+}
+
+std::string mib(int64_t bytes) { return str_cat(bytes / (1024 * 1024), "MiB"); }
+
+}  // namespace
+
+TrainSummary run_training(const TrainConfig& config, const TrainOptions& options) {
+  const ModelConfig& mc = config.model;
+  const TrainSection& tc = config.train;
+  RWKV_CHECK(config.parallel.dp * config.parallel.tp * config.parallel.pp == 1,
+             "this build trains on one process: parallel.dp, tp and pp must be 1 (got ", config.parallel.dp, " x ",
+             config.parallel.tp, " x ", config.parallel.pp, ")\n  ---> HINT: multi-rank training arrives with the parallel issue");
+  RWKV_CHECK(config.device == DeviceKind::Cpu, "device: cuda training is not wired into rwkv-train yet\n  ---> HINT: use device: cpu");
+  set_num_threads(tc.threads > 0 ? static_cast<int>(tc.threads) : hardware_threads());
+
+  // --- data
+  data::TokenDataset train_data(shard_prefixes(config.data.train, "data.train"), mc.vocab_size);
+  data::BatchLayout layout{mc.ctx_len, tc.micro_batch, tc.micro_batch * tc.grad_accum, 1};
+  layout.validate();
+  data::MagicPrimeSampler sampler(train_data, layout, static_cast<uint64_t>(config.data.magic_prime));
+  std::unique_ptr<data::TokenDataset> valid_data;
+  if (!config.data.valid.empty()) valid_data = std::make_unique<data::TokenDataset>(shard_prefixes(config.data.valid, "data.valid"), mc.vocab_size);
+  const int64_t steps = total_steps(config);
+  const int64_t B = tc.micro_batch, T = mc.ctx_len;
+  log_info("data: ", train_data.num_tokens(), " tokens in ", train_data.num_shards(), " shard(s), magic prime ",
+           sampler.magic_prime(), " (", sampler.samples_per_epoch(), " windows an epoch; this run reads ",
+           steps * layout.global_batch, " = ", static_cast<double>(steps * layout.global_batch) / static_cast<double>(sampler.samples_per_epoch()),
+           " epochs)");
+
+  // --- model and optimizer
+  const Rwkv4Shape shape{mc.n_layer, mc.n_embd, mc.vocab_size, mc.dim_ffn};
+  Rwkv4Model model(shape, DType::F32, tc.recompute);
+  init_rwkv4_reference(model.params(), shape, static_cast<uint64_t>(tc.seed), tc.lr_init);
+  if (!tc.layerwise_lr) {
+    for (NamedTensor& e : model.params().entries()) e.lr_multiplier = 1.0f;
+  }
+  AdamWSettings settings;
+  settings.beta1 = static_cast<float>(tc.beta1);
+  settings.beta2 = static_cast<float>(tc.beta2);
+  settings.eps = static_cast<float>(tc.adam_eps);
+  settings.weight_decay = static_cast<float>(tc.weight_decay);
+  settings.grad_clip = static_cast<float>(tc.grad_clip);
+  AdamWOptimizer optimizer(model.params(), settings);
+  const rwkv::LrSchedule schedule = make_schedule(tc, steps);
+  const double flops_per_token = training_flops_per_token(mc);
+  const double peak = options.peak_gflops > 0 ? options.peak_gflops : measure_gemm_peak_gflops(Device::cpu(), 0.5);
+  log_info("model: RWKV-4 L", mc.n_layer, " C", mc.n_embd, " F", mc.dim_ffn, " V", mc.vocab_size, ", ",
+           model.params().numel(), " parameters; ", num_threads(), " threads; MFU against ",
+           options.peak_gflops > 0 ? "the stated " : "the measured ", peak, " GFLOP/s");
+  log_info("train: ", steps, " steps of ", layout.global_batch, " x ", T, " tokens (micro_batch ", B, " x grad_accum ",
+           tc.grad_accum, "), lr ", tc.lr_init, " -> ", tc.lr_final, " (", to_string(tc.lr_schedule), ", warmup ",
+           tc.warmup_steps, ")");
+
+  Tensor inputs = Tensor::empty({B, T}, DType::I32), targets = Tensor::empty({B, T}, DType::I32);
+  std::vector<int32_t> windows(static_cast<size_t>(B * (T + 1)));
+  const float loss_scale = 1.0f / static_cast<float>(B * T * tc.grad_accum);
+  const float l2wrap_scale = tc.l2wrap ? 1.0f / static_cast<float>(tc.grad_accum) : 0.0f;
+
+  auto evaluate = [&]() -> double {
+    data::SequentialSampler eval_sampler(*valid_data, data::BatchLayout{T, B, B, 1});
+    const int64_t batches = std::min<int64_t>(tc.eval_batches, eval_sampler.num_steps());
+    double sum = 0.0;
+    int64_t rows = 0;
+    for (int64_t i = 0; i < batches; ++i) {
+      const int64_t real = eval_sampler.fill(i, 0, 0, windows.data());
+      if (real < B) break;  // a partial last batch would mix padding into the mean
+      split_windows(windows, B, T, inputs, targets);
+      sum += model.forward_loss(inputs, targets) * static_cast<double>(real);
+      rows += real;
+    }
+    return rows > 0 ? sum / static_cast<double>(rows) : std::nan("");
+  };
+
+  TrainSummary summary;
+  Timer run_timer;
+  double interval_loss = 0.0;
+  int64_t interval_steps = 0;
+  for (int64_t step = 0; step < steps; ++step) {
+    Timer step_timer;
+    model.grads().zero_all();
+    double loss = 0.0;
+    for (int64_t micro = 0; micro < tc.grad_accum; ++micro) {
+      sampler.fill(step, micro, 0, windows.data());
+      split_windows(windows, B, T, inputs, targets);
+      loss += model.forward_backward(inputs, targets, loss_scale, l2wrap_scale) / static_cast<double>(tc.grad_accum);
+    }
+    const double lr = schedule.at(step);
+    const double grad_norm = optimizer.step(model.params(), model.grads(), lr);
+    RWKV_CHECK(std::isfinite(loss) && std::isfinite(grad_norm), "step ", step + 1, ": the loss or gradient norm is not finite (loss ",
+               loss, ", grad norm ", grad_norm, ")\n  ---> HINT: lower train.lr_init, or check the data");
+    const double ms = step_timer.millis();
+    if (step == 0) summary.first_loss = loss;
+    interval_loss += loss;
+    ++interval_steps;
+    const double tokens = static_cast<double>(layout.global_batch * T);
+    if ((step + 1) % tc.log_interval == 0 || step + 1 == steps) {
+      const double tok_s = tokens / (ms / 1e3);
+      const double mfu = tok_s * flops_per_token / (peak * 1e9);
+      char line[256];
+      std::snprintf(line, sizeof line, "step=%lld/%lld loss=%.4f lr=%.3e gnorm=%.3f ms=%.1f tok/s=%.0f mfu=%.1f%% mem=%s",
+                    static_cast<long long>(step + 1), static_cast<long long>(steps), interval_loss / static_cast<double>(interval_steps),
+                    lr, grad_norm, ms, tok_s, 100.0 * mfu, mib(host_memory().resident_bytes).c_str());
+      log_info(line);
+      summary.final_loss = interval_loss / static_cast<double>(interval_steps);
+      interval_loss = 0.0;
+      interval_steps = 0;
+    }
+    if (valid_data && tc.eval_interval > 0 && ((step + 1) % tc.eval_interval == 0 || step + 1 == steps)) {
+      summary.last_eval_loss = evaluate();
+      log_info("eval step=", step + 1, " val_loss=", summary.last_eval_loss, " val_ppl=", std::exp(summary.last_eval_loss));
+    }
+  }
+  summary.steps = steps;
+  summary.tokens = steps * layout.global_batch * T;
+  summary.seconds = run_timer.seconds();
+
+  // --- final weights: one safetensors file with the reference names
+  std::filesystem::create_directories(config.checkpoint.dir);
+  summary.weights_path = (std::filesystem::path(config.checkpoint.dir) / "rwkv-final.safetensors").string();
+  checkpoint::NamedTensors tensors;
+  for (const NamedTensor& e : model.params().entries()) tensors.emplace_back(e.name, e.value);
+  checkpoint::write_safetensors(summary.weights_path, tensors,
+                                {{"format", "rwkv-dist"}, {"model", "rwkv4"}, {"step", std::to_string(steps)},
+                                 {"config", config_to_yaml(config)}});
+  log_info("done: ", summary.steps, " steps, ", summary.tokens, " tokens in ", summary.seconds, " s (",
+           static_cast<double>(summary.tokens) / summary.seconds, " tok/s); loss ", summary.first_loss, " -> ",
+           summary.final_loss, summary.last_eval_loss >= 0 ? str_cat(", val_loss ", summary.last_eval_loss) : std::string(),
+           "; peak memory ", mib(host_memory().peak_resident_bytes), "; weights: ", summary.weights_path);
+  return summary;
+}
+
+}  // namespace rwkv::trainer

@@ -1,0 +1,37 @@
+// The single-process training run behind `rwkv-train`: data, model, optimizer,
+// schedule, logging, evaluation, and the final weights. One log line per step:
+//
+//   step=12/200 loss=5.1234 lr=6.000e-04 gnorm=1.234 ms=123.4 tok/s=1234 mfu=45.6% mem=123MiB
+//
+// (key=value fields, so `grep step= | tr ' ' '\n'` or any log parser reads them.)
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "trainer/config.h"
+
+namespace rwkv::trainer {
+
+struct TrainSummary {
+  int64_t steps = 0;
+  int64_t tokens = 0;
+  double seconds = 0.0;
+  double first_loss = 0.0;
+  double final_loss = 0.0;     // mean over the last log interval
+  double last_eval_loss = -1;  // -1: no evaluation ran
+  std::string weights_path;    // the final weights (safetensors)
+};
+
+struct TrainOptions {
+  std::string config_path;  // for messages and the saved config
+  double peak_gflops = 0;   // MFU denominator; 0 = measure the GEMM peak at start
+};
+
+TrainSummary run_training(const TrainConfig& config, const TrainOptions& options);
+
+// Matrix-multiply FLOPs per trained token (forward + backward = 3 x 2 x the
+// matmul parameters: every block's K, V, R, O, the channel mix, and the head).
+double training_flops_per_token(const ModelConfig& model);
+
+}  // namespace rwkv::trainer
