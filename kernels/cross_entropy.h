@@ -14,6 +14,9 @@
 namespace rwkv {
 
 // logits [N, V]; targets i32 [N]; losses [N] (f32, or f64 with f64 logits).
+// A target outside [0, V) is an error on the CPU; on CUDA (where raising one
+// would need a host sync) its row's loss is NaN, which the trainer's finite
+// check reports. The data pipeline validates ids before they get here.
 void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& losses);
 
 // Forward and backward in one pass over the logits. dlogits [N, V] is written

@@ -15,7 +15,8 @@ namespace rwkv {
 void token_shift_forward(const Tensor& x, const std::vector<Tensor>& mixes, const std::vector<Tensor>& outs,
                          const Tensor& shift_state = Tensor());
 
-// douts: gradients of outs. dx [B, T, C] is written; dmixes [C] are
+// douts: gradients of outs. dx [B, T, C] is written (it must not be one of
+// the douts: a row's gradient reads its successor's dout); dmixes [C] are
 // accumulated (+=). The gradient into shift_state is not produced (training
 // always starts from zeros).
 void token_shift_backward(const Tensor& x, const std::vector<Tensor>& mixes, const std::vector<Tensor>& douts,

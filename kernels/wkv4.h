@@ -18,7 +18,8 @@ void wkv4_forward(const Tensor& time_decay, const Tensor& time_first, const Tens
 // Gradients from gy = dL/dy: g_time_decay and g_time_first [C] are
 // accumulated (+=, summed over the batch in a fixed order); gk and gv are
 // written. No saved activations are needed beyond k and v: the kernel re-runs
-// the forward scan, using gk and gv as scratch for y and log-denominators.
+// the forward scan, parking y and the log-denominators in gk and gv when they
+// are f32/f64 (bf16 gradients on CUDA use an fp32 workspace instead).
 void wkv4_backward(const Tensor& time_decay, const Tensor& time_first, const Tensor& k, const Tensor& v,
                    const Tensor& gy, Tensor& g_time_decay, Tensor& g_time_first, Tensor& gk, Tensor& gv);
 

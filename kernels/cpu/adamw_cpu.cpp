@@ -1,6 +1,4 @@
 // AdamW on the CPU: one flat loop over the tensor (maths in kernels/adamw_math.h).
-#include <cmath>
-
 #include "kernels/adamw_math.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/cpu/cpu_types.h"
@@ -10,16 +8,7 @@ namespace rwkv::cpu {
 void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWConfig& config,
                   Tensor& param_copy) {
   const int64_t n = param.numel();
-  const float lr = config.lr * config.lr_multiplier;
-  AdamWStepConstants c{};
-  c.lr = lr;
-  c.beta1 = config.beta1;
-  c.beta2 = config.beta2;
-  c.eps = config.eps;
-  c.decay_factor = config.decay ? 1.0f - lr * config.weight_decay : 1.0f;
-  c.bias_correction1 = static_cast<float>(1.0 - std::pow(static_cast<double>(config.beta1), config.step));
-  c.bias_correction2 = static_cast<float>(1.0 - std::pow(static_cast<double>(config.beta2), config.step));
-  c.grad_scale = config.grad_scale;
+  const AdamWStepConstants c = adamw_step_constants(config);
   visit_float(param.dtype(), [&](auto zero) {
     using T = decltype(zero);
     T* p = param.data<T>();
