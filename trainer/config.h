@@ -62,6 +62,7 @@ struct TrainSection {
   bool layerwise_lr = true;   // time_decay x2, time_first x3 learning rates
   bool recompute = false;     // activation checkpointing per block
   int64_t threads = 0;        // CPU threads per rank; 0 = cores on the node / ranks on the node
+  double peak_gflops = 0.0;   // the machine's matmul peak for MFU; 0 = measure the GEMM peak at start
   bool operator==(const TrainSection&) const = default;
 };
 

@@ -389,6 +389,7 @@ std::vector<Field> make_fields() {
       bool_field("train", "layerwise_lr", RWKV_MEMBER(train.layerwise_lr)),
       bool_field("train", "recompute", RWKV_MEMBER(train.recompute)),
       int_field("train", "threads", RWKV_MEMBER(train.threads), 0, 1 << 16),
+      real_field("train", "peak_gflops", RWKV_MEMBER(train.peak_gflops), non_negative, "a number >= 0 (0 = measure)"),
 
       int_field("parallel", "dp", RWKV_MEMBER(parallel.dp), 1, 1 << 20),
       int_field("parallel", "tp", RWKV_MEMBER(parallel.tp), 1, 1 << 20),

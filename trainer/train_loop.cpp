@@ -12,6 +12,7 @@
 #include "data/sampler.h"
 #include "data/prepare.h"
 #include "data/token_dataset.h"
+#include "data/tokenizer.h"
 #include "kernels/gemm_peak.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/optimizer.h"
@@ -73,19 +74,46 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   RWKV_CHECK(config.device == DeviceKind::Cpu, "device: cuda training is not wired into rwkv-train yet\n  ---> HINT: use device: cpu");
   set_num_threads(tc.threads > 0 ? static_cast<int>(tc.threads) : hardware_threads());
 
-  // --- data
+  // --- data: the tokenizer must fit the model, and every token the vocabulary
+  const std::unique_ptr<data::Tokenizer> tokenizer = data::load_tokenizer(config.data.tokenizer);
+  RWKV_CHECK(tokenizer->vocab_size() <= mc.vocab_size, options.config_path, ": model.vocab_size is ", mc.vocab_size,
+             " but data.tokenizer (", tokenizer->name(), ") has ", tokenizer->vocab_size(),
+             " tokens\n  ---> HINT: set model.vocab_size to at least ", tokenizer->vocab_size());
   data::TokenDataset train_data(shard_prefixes(config.data.train, "data.train"), mc.vocab_size);
   data::BatchLayout layout{mc.ctx_len, tc.micro_batch, tc.micro_batch * tc.grad_accum, 1};
   layout.validate();
-  data::MagicPrimeSampler sampler(train_data, layout, static_cast<uint64_t>(config.data.magic_prime));
+  // Training windows: RWKV-LM's magic-prime order, or the data in order
+  // (wrapping around) when data.sampler is sequential.
+  std::unique_ptr<data::MagicPrimeSampler> magic;
+  std::unique_ptr<data::SequentialSampler> sequential;
+  uint64_t windows_per_epoch = 0;
+  if (config.data.sampler == SamplerKind::MagicPrime) {
+    magic = std::make_unique<data::MagicPrimeSampler>(train_data, layout, static_cast<uint64_t>(config.data.magic_prime));
+    windows_per_epoch = magic->samples_per_epoch();
+  } else {
+    sequential = std::make_unique<data::SequentialSampler>(train_data, layout);
+    RWKV_CHECK(sequential->num_steps() > 0 && sequential->num_windows() >= layout.global_batch, options.config_path,
+               ": data.train holds ", sequential->num_windows(), " windows of ", mc.ctx_len + 1,
+               " tokens, fewer than one step's ", layout.global_batch, "\n  ---> HINT: add data or shrink the batch");
+    windows_per_epoch = static_cast<uint64_t>(sequential->num_windows());
+  }
+  auto fill_training_batch = [&](int64_t step, int64_t micro, int32_t* tokens) {
+    if (magic) {
+      magic->fill(step, micro, 0, tokens);
+    } else {
+      const int64_t full_steps = sequential->num_windows() / layout.global_batch;  // whole batches only
+      sequential->fill(step % full_steps, micro, 0, tokens);
+    }
+  };
   std::unique_ptr<data::TokenDataset> valid_data;
   if (!config.data.valid.empty()) valid_data = std::make_unique<data::TokenDataset>(shard_prefixes(config.data.valid, "data.valid"), mc.vocab_size);
   const int64_t steps = total_steps(config);
   const int64_t B = tc.micro_batch, T = mc.ctx_len;
-  log_info("data: ", train_data.num_tokens(), " tokens in ", train_data.num_shards(), " shard(s), magic prime ",
-           sampler.magic_prime(), " (", sampler.samples_per_epoch(), " windows an epoch; this run reads ",
-           steps * layout.global_batch, " = ", static_cast<double>(steps * layout.global_batch) / static_cast<double>(sampler.samples_per_epoch()),
-           " epochs)");
+  log_info("data: ", train_data.num_tokens(), " tokens in ", train_data.num_shards(), " shard(s), tokenizer ",
+           tokenizer->name(), ", sampler ", to_string(config.data.sampler),
+           magic ? str_cat(" (magic prime ", magic->magic_prime(), ")") : std::string(), ": ", windows_per_epoch,
+           " windows an epoch; this run reads ", steps * layout.global_batch, " = ",
+           static_cast<double>(steps * layout.global_batch) / static_cast<double>(windows_per_epoch), " epochs");
 
   // --- model and optimizer
   const Rwkv4Shape shape{mc.n_layer, mc.n_embd, mc.vocab_size, mc.dim_ffn};
@@ -103,10 +131,11 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   AdamWOptimizer optimizer(model.params(), settings);
   const rwkv::LrSchedule schedule = make_schedule(tc, steps);
   const double flops_per_token = training_flops_per_token(mc);
-  const double peak = options.peak_gflops > 0 ? options.peak_gflops : measure_gemm_peak_gflops(Device::cpu(), 0.5);
+  const double stated_peak = options.peak_gflops > 0 ? options.peak_gflops : tc.peak_gflops;
+  const double peak = stated_peak > 0 ? stated_peak : measure_gemm_peak_gflops(Device::cpu(), 0.5);
   log_info("model: RWKV-4 L", mc.n_layer, " C", mc.n_embd, " F", mc.dim_ffn, " V", mc.vocab_size, ", ",
            model.params().numel(), " parameters; ", num_threads(), " threads; MFU against ",
-           options.peak_gflops > 0 ? "the stated " : "the measured ", peak, " GFLOP/s");
+           stated_peak > 0 ? "the stated " : "the measured ", peak, " GFLOP/s");
   log_info("train: ", steps, " steps of ", layout.global_batch, " x ", T, " tokens (micro_batch ", B, " x grad_accum ",
            tc.grad_accum, "), lr ", tc.lr_init, " -> ", tc.lr_final, " (", to_string(tc.lr_schedule), ", warmup ",
            tc.warmup_steps, ")");
@@ -132,6 +161,10 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   };
 
   TrainSummary summary;
+  if (valid_data && tc.eval_interval > 0) {
+    summary.first_eval_loss = evaluate();
+    log_info("eval step=0 val_loss=", summary.first_eval_loss, " val_ppl=", std::exp(summary.first_eval_loss));
+  }
   Timer run_timer;
   double interval_loss = 0.0;
   int64_t interval_steps = 0;
@@ -140,7 +173,7 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     model.grads().zero_all();
     double loss = 0.0;
     for (int64_t micro = 0; micro < tc.grad_accum; ++micro) {
-      sampler.fill(step, micro, 0, windows.data());
+      fill_training_batch(step, micro, windows.data());
       split_windows(windows, B, T, inputs, targets);
       loss += model.forward_backward(inputs, targets, loss_scale, l2wrap_scale) / static_cast<double>(tc.grad_accum);
     }

@@ -19,13 +19,14 @@ struct TrainSummary {
   double seconds = 0.0;
   double first_loss = 0.0;
   double final_loss = 0.0;     // mean over the last log interval
-  double last_eval_loss = -1;  // -1: no evaluation ran
+  double first_eval_loss = -1; // before training; -1: no evaluation ran
+  double last_eval_loss = -1;
   std::string weights_path;    // the final weights (safetensors)
 };
 
 struct TrainOptions {
-  std::string config_path;  // for messages and the saved config
-  double peak_gflops = 0;   // MFU denominator; 0 = measure the GEMM peak at start
+  std::string config_path;  // for messages
+  double peak_gflops = 0;   // MFU denominator; overrides train.peak_gflops; 0 = use the config
 };
 
 TrainSummary run_training(const TrainConfig& config, const TrainOptions& options);
