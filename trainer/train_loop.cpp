@@ -183,6 +183,7 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
                loss, ", grad norm ", grad_norm, ")\n  ---> HINT: lower train.lr_init, or check the data");
     const double ms = step_timer.millis();
     if (step == 0) summary.first_loss = loss;
+    summary.losses.push_back(loss);
     interval_loss += loss;
     ++interval_steps;
     const double tokens = static_cast<double>(layout.global_batch * T);

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "trainer/config.h"
 
@@ -22,6 +23,7 @@ struct TrainSummary {
   double first_eval_loss = -1; // before training; -1: no evaluation ran
   double last_eval_loss = -1;
   std::string weights_path;    // the final weights (safetensors)
+  std::vector<double> losses;  // every step's training loss, in order
 };
 
 struct TrainOptions {

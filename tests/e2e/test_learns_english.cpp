@@ -1,8 +1,8 @@
-// The tiny config learns real English: LAMBADA passages (bytes tokenizer)
-// prepared with the real `rwkv-data prepare`, trained by the trainer in this
-// process. The validation loss must fall far below the unigram entropy of the
-// validation bytes (the best any model that ignores context can do).
+// End to end on real English: LAMBADA passages (bytes tokenizer) prepared
+// with the real `rwkv-data prepare`, trained by the trainer in this process,
+// and the command-line tools run as a user runs them.
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +18,22 @@ namespace {
 
 namespace fs = std::filesystem;
 
+struct CommandResult {
+  int exit_code;
+  std::string output;  // stdout and stderr
+};
+
+CommandResult run_command(const std::string& command) {
+  CommandResult r{-1, ""};
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (!pipe) return r;
+  char buffer[4096];
+  while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) r.output.append(buffer, n);
+  const int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
 // Entropy (nats) of the token distribution of a dataset.
 double unigram_entropy(const data::TokenDataset& d) {
   std::vector<int32_t> tokens(static_cast<size_t>(d.num_tokens()));
@@ -32,40 +48,102 @@ double unigram_entropy(const data::TokenDataset& d) {
   return h;
 }
 
-TEST(EndToEnd, TinyConfigLearnsEnglish) {
-  const fs::path lambada = fs::path(RWKV_SHARED_DATA_DIR) / "lambada_test.jsonl";
-  ASSERT_TRUE(fs::exists(lambada)) << lambada << " is missing: the e2e tests read ../shared/data beside the checkout";
-  const fs::path dir = fs::temp_directory_path() / ("rwkv_e2e_" + std::to_string(::getpid()));
-  fs::create_directories(dir / "data");
-  // 4600 passages to train on, the other 553 held out.
-  {
-    std::ifstream in(lambada);
-    std::ofstream train(dir / "train.jsonl"), valid(dir / "valid.jsonl");
-    std::string line;
-    for (int i = 0; std::getline(in, line); ++i) (i < 4600 ? train : valid) << line << "\n";
+class EndToEnd : public ::testing::Test {
+ protected:
+  // LAMBADA split into 4600 passages to train on and 553 held out, prepared once.
+  static void SetUpTestSuite() {
+    const fs::path lambada = fs::path(RWKV_SHARED_DATA_DIR) / "lambada_test.jsonl";
+    ASSERT_TRUE(fs::exists(lambada)) << lambada << " is missing: the e2e tests read ../shared/data beside the checkout";
+    dir_ = fs::temp_directory_path() / ("rwkv_e2e_" + std::to_string(::getpid()));
+    fs::create_directories(dir_ / "data");
+    {
+      std::ifstream in(lambada);
+      std::ofstream train(dir_ / "train.jsonl"), valid(dir_ / "valid.jsonl");
+      std::string line;
+      for (int i = 0; std::getline(in, line); ++i) (i < 4600 ? train : valid) << line << "\n";
+    }
+    for (const char* split : {"train", "valid"}) {
+      const CommandResult r = run_command(std::string(RWKV_DATA_TOOL) + " prepare --tokenizer bytes --progress-seconds 0 --input " +
+                                          (dir_ / (std::string(split) + ".jsonl")).string() + " --output " + prefix(split));
+      ASSERT_EQ(r.exit_code, 0) << r.output;
+    }
   }
-  for (const char* split : {"train", "valid"}) {
-    const std::string cmd = std::string(RWKV_DATA_TOOL) + " prepare --tokenizer bytes --progress-seconds 0 --input " +
-                            (dir / (std::string(split) + ".jsonl")).string() + " --output " +
-                            (dir / "data" / split).string() + " > /dev/null";
-    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  static void TearDownTestSuite() { fs::remove_all(dir_); }
+
+  static std::string prefix(const std::string& split) { return (dir_ / "data" / split).string(); }
+  static std::vector<std::string> data_overrides() {
+    return {"data.train=[" + prefix("train") + "]", "data.valid=[" + prefix("valid") + "]",
+            "checkpoint.dir=" + (dir_ / "out").string()};
   }
-  const trainer::TrainConfig config = trainer::load_config(
-      std::string(RWKV_SOURCE_DIR) + "/configs/tiny.yaml",
-      {"data.train=[" + (dir / "data" / "train").string() + "]", "data.valid=[" + (dir / "data" / "valid").string() + "]",
-       "train.steps=300", "train.warmup_steps=20", "train.lr_init=2e-3", "train.lr_final=2e-4",
-       "train.eval_interval=300", "train.eval_batches=16", "train.log_interval=50",
-       "checkpoint.dir=" + (dir / "out").string()});
-  trainer::TrainOptions options;
-  options.config_path = "configs/tiny.yaml";
-  const trainer::TrainSummary summary = trainer::run_training(config, options);
-  const double entropy = unigram_entropy(data::TokenDataset::open((dir / "data" / "valid").string()));
+  static trainer::TrainConfig tiny_config(std::vector<std::string> overrides) {
+    for (const std::string& o : data_overrides()) overrides.push_back(o);
+    return trainer::load_config(std::string(RWKV_SOURCE_DIR) + "/configs/tiny.yaml", overrides);
+  }
+  static std::string tool(const char* name) { return (fs::path(RWKV_TRAIN_TOOL).parent_path() / name).string(); }
+
+  static fs::path dir_;
+};
+fs::path EndToEnd::dir_;
+
+// The validation loss must fall far below the unigram entropy of the
+// validation bytes: the best any model that ignores context can do.
+TEST_F(EndToEnd, TinyConfigLearnsEnglish) {
+  const trainer::TrainConfig config =
+      tiny_config({"train.steps=300", "train.warmup_steps=20", "train.lr_init=2e-3", "train.lr_final=2e-4",
+                   "train.eval_interval=300", "train.eval_batches=16", "train.log_interval=50"});
+  const trainer::TrainSummary summary = trainer::run_training(config, trainer::TrainOptions{"configs/tiny.yaml", 0});
+  const double entropy = unigram_entropy(data::TokenDataset::open(prefix("valid")));
   std::printf("validation loss %.4f -> %.4f nats/byte; unigram entropy of the validation bytes %.4f nats\n",
               summary.first_eval_loss, summary.last_eval_loss, entropy);
   EXPECT_NEAR(summary.first_eval_loss, std::log(257.0), 0.5);  // an untrained model is near uniform
   EXPECT_LT(summary.last_eval_loss, 0.8 * entropy);               // it learned context, not just frequencies
-  EXPECT_TRUE(fs::exists(summary.weights_path));
-  fs::remove_all(dir);
+  ASSERT_TRUE(fs::exists(summary.weights_path));
+
+  // rwkv-generate continues a prompt from those weights; greedy decoding is deterministic.
+  const std::string generate = tool("rwkv-generate") + " --weights " + summary.weights_path +
+                               " --tokenizer bytes --prompt 'She said that the' --tokens 40 --temperature 0";
+  const CommandResult a = run_command(generate), b = run_command(generate);
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+  EXPECT_EQ(a.output, b.output);
+  EXPECT_EQ(a.output.rfind("She said that the", 0), 0u) << a.output;
+  EXPECT_GT(a.output.size(), std::string("She said that the\n").size()) << a.output;
+  std::printf("rwkv-generate: %s", a.output.c_str());
+}
+
+TEST_F(EndToEnd, SameSeedSameConfigGivesBitIdenticalLosses) {
+  const trainer::TrainConfig config = tiny_config({"train.steps=12", "train.warmup_steps=2", "train.log_interval=4",
+                                                   "model.n_layer=2", "model.n_embd=64", "train.peak_gflops=1"});
+  const trainer::TrainSummary first = trainer::run_training(config, {"tiny", 0});
+  const trainer::TrainSummary second = trainer::run_training(config, {"tiny", 0});
+  ASSERT_EQ(first.losses.size(), 12u);
+  EXPECT_EQ(first.losses, second.losses);
+}
+
+// Bad input ends with one clear error line and a non-zero exit.
+TEST_F(EndToEnd, BadConfigsFailClearly) {
+  const std::string train = tool("rwkv-train") + " --config " + RWKV_SOURCE_DIR + "/configs/tiny.yaml";
+  std::string data_args;
+  for (const std::string& o : data_overrides()) data_args += " --set '" + o + "'";
+  struct Case {
+    std::string args;
+    std::vector<std::string> fragments;
+  };
+  const std::vector<Case> cases = {
+      {data_args + " --set train.micro_bsz=4", {"micro_bsz", "micro_batch"}},
+      {data_args + " --set parallel.tp=3", {"parallel.tp", "n_embd"}},
+      {" --set 'data.train=[/nonexistent/shard]'", {"/nonexistent/shard"}},
+      {data_args + " --set model.vocab_size=100", {"vocab_size", "257"}},
+      {" --bogus", {"unknown argument '--bogus'"}},
+  };
+  for (const Case& c : cases) {
+    const CommandResult r = run_command(train + c.args);
+    EXPECT_NE(r.exit_code, 0) << c.args << "\n" << r.output;
+    EXPECT_NE(r.output.find("error"), std::string::npos) << r.output;
+    for (const std::string& f : c.fragments) EXPECT_NE(r.output.find(f), std::string::npos) << c.args << "\n" << r.output;
+  }
+  const CommandResult missing = run_command(tool("rwkv-train") + " --config /nonexistent.yaml");
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.output.find("/nonexistent.yaml"), std::string::npos) << missing.output;
 }
 
 }  // namespace

@@ -59,6 +59,14 @@ TEST(Rwkv4Model, ReferenceInitialisation) {
   init_rwkv4_reference(m.params(), s, 1, 1e-4);
   const ParameterStore& p = m.params();
   auto at = [&](const std::string& n, int64_t i) { return p.at(n).to_vector<double>()[static_cast<size_t>(i)]; };
+  // time_decay runs from -5 at channel 0 to +3 at channel C-1 in every layer,
+  // with the curve's exponent 0.7 + 1.3 l/(L-1) between.
+  for (int64_t layer : {0, 3}) {
+    const std::string name = str_cat("blocks.", layer, ".att.time_decay");
+    EXPECT_NEAR(at(name, 0), -5.0, 1e-12);
+    EXPECT_NEAR(at(name, 7), 3.0, 1e-12);
+    EXPECT_NEAR(at(name, 3), -5 + 8 * std::pow(3.0 / 7.0, layer == 0 ? 0.7 : 2.0), 1e-12);
+  }
   // Layer 1 of 4: ratio_0_to_1 = 1/3, ratio_1_to_almost0 = 3/4.
   EXPECT_NEAR(at("blocks.1.att.time_decay", 5), -5 + 8 * std::pow(5.0 / 7.0, 0.7 + 1.3 / 3.0), 1e-12);
   EXPECT_NEAR(at("blocks.1.att.time_first", 0), std::log(0.3), 1e-12);
