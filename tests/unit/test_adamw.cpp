@@ -58,6 +58,25 @@ TEST(AdamW, WritesTheCompactCopy) {
   test::expect_close(copy, p, 1.0 / 256, 0, "bf16 copy of the updated parameter");
 }
 
+TEST(AdamW, FloatMatchesDouble) {
+  Tensor p = test::random_tensor({1000}, DType::F64, 3), g = test::random_tensor({1000}, DType::F64, 4);
+  auto run = [&](DType dt) {
+    Tensor pp = p.to_dtype(dt), gg = g.to_dtype(dt), m = Tensor::zeros({1000}, dt), v = Tensor::zeros({1000}, dt);
+    AdamWConfig cfg;
+    cfg.lr = 1e-2f;
+    cfg.weight_decay = 0.1f;
+    cfg.decay = true;
+    for (int step = 1; step <= 5; ++step) {
+      cfg.step = step;
+      adamw_update(pp, gg, m, v, cfg);
+    }
+    return std::vector<Tensor>{pp, m, v};
+  };
+  auto a = run(DType::F32), e = run(DType::F64);
+  const char* names[] = {"param", "m", "v"};
+  for (int i = 0; i < 3; ++i) test::expect_close(a[static_cast<size_t>(i)], e[static_cast<size_t>(i)], 1e-5, 1e-7, names[i]);
+}
+
 TEST(AdamW, BadConfigGivesClearErrors) {
   Tensor p = Tensor::zeros({2}, DType::F32), g = Tensor::zeros({3}, DType::F32), m = p.clone(), v = p.clone();
   AdamWConfig cfg;
