@@ -3,7 +3,9 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 
+#include "checkpoint/checkpoint_store.h"
 #include "checkpoint/safetensors.h"
 #include "core/log.h"
 #include "core/memory_stats.h"
@@ -160,6 +162,57 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     return rows > 0 ? sum / static_cast<double>(rows) : std::nan("");
   };
 
+  // --- resume: the newest committed checkpoint (auto), none (never), or a directory
+  const CheckpointConfig& cc = config.checkpoint;
+  checkpoint::CheckpointStore store(cc.dir, cc.keep_last, cc.keep_every);
+  std::optional<checkpoint::LoadedCheckpoint> resume_from;
+  if (cc.resume == "auto") {
+    resume_from = store.load_latest();
+  } else if (cc.resume != "never") {
+    resume_from.emplace(cc.resume);
+  }
+  int64_t start_step = 0;
+  const std::string digest = config_digest_hex(config);
+  if (resume_from) {
+    const checkpoint::Manifest& m = resume_from->manifest();
+    RWKV_CHECK(m.step <= steps, resume_from->dir(), ": the checkpoint is at step ", m.step, ", past this run's ", steps,
+               " steps\n  ---> HINT: raise train.steps to continue training");
+    for (size_t i = 0; i < model.params().entries().size(); ++i) {
+      const std::string& name = model.params().entries()[i].name;
+      resume_from->read_into(name, "param", model.params().entries()[i].value);
+      resume_from->read_into(name, "adam_m", optimizer.first_moment().entries()[i].value);
+      resume_from->read_into(name, "adam_v", optimizer.second_moment().entries()[i].value);
+    }
+    optimizer.set_steps_taken(m.step);
+    start_step = m.step;
+    if (m.config_digest != digest) {
+      log_warn("resume: this run's config (digest ", digest, ") differs from the checkpoint's (", m.config_digest,
+               "); the model shapes match, so training continues with the new settings");
+    }
+    log_info("resume: step ", m.step, " from ", resume_from->dir(), " (hashes verified)");
+  }
+  const int64_t save_interval = cc.interval;
+  auto save_checkpoint = [&](int64_t completed_steps) {
+    checkpoint::SaveRequest request;
+    request.step = completed_steps;
+    request.tokens = completed_steps * layout.global_batch * T;
+    request.config_yaml = config_to_yaml(config);
+    request.config_digest = digest;
+    for (size_t i = 0; i < model.params().entries().size(); ++i) {
+      const std::string& name = model.params().entries()[i].name;
+      request.tensors.push_back({name, "param", model.params().entries()[i].value});
+      request.tensors.push_back({name, "adam_m", optimizer.first_moment().entries()[i].value});
+      request.tensors.push_back({name, "adam_v", optimizer.second_moment().entries()[i].value});
+    }
+    if (cc.async) {
+      store.save_async(std::move(request));
+    } else {
+      Timer timer;
+      const std::string dir = store.save(request);
+      log_info("checkpoint: step ", completed_steps, " committed at ", dir, " (", timer.millis(), " ms)");
+    }
+  };
+
   TrainSummary summary;
   if (valid_data && tc.eval_interval > 0) {
     summary.first_eval_loss = evaluate();
@@ -168,7 +221,7 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   Timer run_timer;
   double interval_loss = 0.0;
   int64_t interval_steps = 0;
-  for (int64_t step = 0; step < steps; ++step) {
+  for (int64_t step = start_step; step < steps; ++step) {
     Timer step_timer;
     model.grads().zero_all();
     double loss = 0.0;
@@ -182,7 +235,7 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     RWKV_CHECK(std::isfinite(loss) && std::isfinite(grad_norm), "step ", step + 1, ": the loss or gradient norm is not finite (loss ",
                loss, ", grad norm ", grad_norm, ")\n  ---> HINT: lower train.lr_init, or check the data");
     const double ms = step_timer.millis();
-    if (step == 0) summary.first_loss = loss;
+    if (step == start_step) summary.first_loss = loss;
     summary.losses.push_back(loss);
     interval_loss += loss;
     ++interval_steps;
@@ -203,9 +256,11 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
       summary.last_eval_loss = evaluate();
       log_info("eval step=", step + 1, " val_loss=", summary.last_eval_loss, " val_ppl=", std::exp(summary.last_eval_loss));
     }
+    if ((save_interval > 0 && (step + 1) % save_interval == 0) || step + 1 == steps) save_checkpoint(step + 1);
   }
-  summary.steps = steps;
-  summary.tokens = steps * layout.global_batch * T;
+  store.wait();
+  summary.steps = steps - start_step;
+  summary.tokens = summary.steps * layout.global_batch * T;
   summary.seconds = run_timer.seconds();
 
   // --- final weights: one safetensors file with the reference names

@@ -15,11 +15,13 @@
 namespace {
 
 const char* kUsage =
-    "usage: rwkv-train --config FILE [--set section.key=value]... [--peak-gflops N] [--log-level LEVEL]\n"
+    "usage: rwkv-train --config FILE [--set section.key=value]... [--resume WHAT] [--peak-gflops N] [--log-level LEVEL]\n"
     "\n"
     "  --config FILE       training config (YAML; every key is documented in configs/README.md)\n"
     "  --set K=V           override one key, e.g. --set train.steps=100 (repeatable)\n"
-    "  --peak-gflops N     the machine's matmul peak for MFU (default: measured at start)\n"
+    "  --resume WHAT       latest (the newest committed checkpoint, if any), never, or a checkpoint directory\n"
+    "                      (same as --set checkpoint.resume=...; latest is the config value auto)\n"
+    "  --peak-gflops N     the machine's matmul peak for MFU (default: train.peak_gflops, else measured)\n"
     "  --log-level LEVEL   debug, info, warn or error (default info)\n";
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -47,6 +49,9 @@ int main(int argc, char** argv) {
         config_path = value();
       } else if (arg == "--set") {
         overrides.push_back(value());
+      } else if (arg == "--resume") {
+        const std::string v = value();
+        overrides.push_back("checkpoint.resume=" + (v == "latest" ? std::string("auto") : v));
       } else if (arg == "--peak-gflops") {
         const std::string v = value();
         char* end = nullptr;

@@ -1,0 +1,225 @@
+#include "checkpoint/checkpoint_store.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "core/log.h"
+#include "data/file_io.h"
+
+namespace rwkv::checkpoint {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kRankFile = "rank00000.safetensors";
+
+std::string step_dir_name(int64_t step) {
+  char name[32];
+  std::snprintf(name, sizeof name, "step_%08lld", static_cast<long long>(step));
+  return name;
+}
+
+// "step_00000120" -> 120; anything else (partials, other files) -> -1.
+int64_t parse_step_dir(const std::string& name) {
+  if (name.size() != 13 || name.rfind("step_", 0) != 0) return -1;
+  for (size_t i = 5; i < name.size(); ++i)
+    if (name[i] < '0' || name[i] > '9') return -1;
+  return std::stoll(name.substr(5));
+}
+
+void fsync_directory(const std::string& dir) {
+  // Durability of the rename: AtomicFileWriter syncs its own directory; a
+  // directory rename needs its parent synced as well.
+  data::write_file_atomically((fs::path(dir) / ".sync").string(), "");
+  data::remove_file_if_exists((fs::path(dir) / ".sync").string());
+}
+
+// Places a contiguous slice (its shape, at offset) into the global tensor
+// buffer, one innermost run at a time.
+void place_slice(const uint8_t* slice, const Shape& shape, const Shape& offset, uint8_t* global,
+                 const Shape& global_shape, size_t elem) {
+  const size_t rank = shape.size();
+  if (rank == 0) {
+    std::memcpy(global, slice, elem);
+    return;
+  }
+  const int64_t runs = shape.back() > 0 ? shape_numel(shape) / shape.back() : 0;
+  const size_t run_bytes = static_cast<size_t>(shape.back()) * elem;
+  std::vector<int64_t> index(rank, 0);  // position of the run within the slice (last dim 0)
+  for (int64_t r = 0; r < runs; ++r) {
+    int64_t g = 0;
+    for (size_t d = 0; d < rank; ++d) g = g * global_shape[d] + index[d] + offset[d];
+    std::memcpy(global + static_cast<size_t>(g) * elem, slice + static_cast<size_t>(r) * run_bytes, run_bytes);
+    for (int64_t d = static_cast<int64_t>(rank) - 2; d >= 0; --d) {
+      if (++index[static_cast<size_t>(d)] < shape[static_cast<size_t>(d)]) break;
+      index[static_cast<size_t>(d)] = 0;
+    }
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- loading
+
+LoadedCheckpoint::LoadedCheckpoint(const std::string& dir) : dir_(dir) {
+  RWKV_CHECK(fs::is_directory(dir), dir, ": no such checkpoint directory");
+  RWKV_CHECK(fs::exists(fs::path(dir) / kCommitMarker), dir, ": not a committed checkpoint (no ", kCommitMarker,
+             " marker: the save never finished)\n  ---> HINT: use an earlier checkpoint, or --resume latest");
+  const std::string manifest_path = (fs::path(dir) / kManifestName).string();
+  manifest_ = Manifest::from_json(data::read_file(manifest_path), manifest_path);
+  for (const ManifestFile& f : manifest_.files) {
+    const std::string path = (fs::path(dir) / f.name).string();
+    RWKV_CHECK(fs::exists(path), path, ": listed in the manifest but missing");
+    const uint64_t size = fs::file_size(path);
+    RWKV_CHECK(size == f.bytes, path, ": ", size, " bytes, the manifest says ", f.bytes, " (truncated or replaced)");
+    const std::string hash = file_xxh3(path);
+    RWKV_CHECK(hash == f.xxh3, path, ": content hash ", hash, " differs from the manifest's ", f.xxh3,
+               " (the file was altered or damaged)");
+  }
+}
+
+const SafetensorsFile& LoadedCheckpoint::file(const std::string& name) const {
+  for (const auto& [n, f] : files_)
+    if (n == name) return *f;
+  files_.emplace_back(name, std::make_unique<SafetensorsFile>((fs::path(dir_) / name).string()));
+  return *files_.back().second;
+}
+
+void LoadedCheckpoint::read_into(const std::string& name, const std::string& kind, Tensor& out) const {
+  const ManifestTensor* t = manifest_.find(name, kind);
+  RWKV_CHECK(t != nullptr, dir_, ": the checkpoint has no ", kind, " '", name,
+             "'\n  ---> HINT: it was written for another model shape");
+  RWKV_CHECK(t->dtype == out.dtype() && t->shape == out.shape(), dir_, ": ", kind, " '", name, "' is ",
+             safetensors_dtype(t->dtype), shape_str(t->shape), ", this run expects ", safetensors_dtype(out.dtype()),
+             shape_str(out.shape()), "\n  ---> HINT: the model config differs from the checkpoint's");
+  Tensor global = Tensor::empty(t->shape, t->dtype);
+  int64_t covered = 0;
+  for (const ManifestSlice& s : t->slices) {
+    Tensor piece = file(s.file).read(s.key);
+    RWKV_CHECK(piece.shape() == s.shape, dir_, "/", s.file, ": slice '", s.key, "' has shape ", shape_str(piece.shape()),
+               ", the manifest says ", shape_str(s.shape));
+    place_slice(static_cast<const uint8_t*>(piece.raw_data()), s.shape, s.offset,
+                static_cast<uint8_t*>(global.raw_data()), t->shape, dtype_size(t->dtype));
+    covered += piece.numel();
+  }
+  RWKV_CHECK(covered == global.numel(), dir_, ": the slices of ", kind, " '", name, "' cover ", covered, " of ",
+             global.numel(), " elements");
+  out.copy_from(global);
+}
+
+// ---------------------------------------------------------------- saving
+
+CheckpointStore::CheckpointStore(std::string root, int64_t keep_last, int64_t keep_every)
+    : root_(std::move(root)), keep_last_(keep_last), keep_every_(keep_every) {}
+
+CheckpointStore::~CheckpointStore() {
+  if (worker_.joinable()) worker_.join();
+}
+
+std::string CheckpointStore::path_for(int64_t step) const { return (fs::path(root_) / step_dir_name(step)).string(); }
+
+std::string CheckpointStore::save(const SaveRequest& request) {
+  fs::create_directories(root_);
+  const std::string final_dir = path_for(request.step);
+  const std::string partial = final_dir + ".partial";
+  fs::remove_all(partial);  // left by a killed save: never committed, so never trusted
+  fs::create_directories(partial);
+
+  // 1. the shard (single rank: every tensor whole)
+  NamedTensors shard;
+  Manifest manifest;
+  manifest.step = request.step;
+  manifest.tokens = request.tokens;
+  manifest.layout = request.layout;
+  manifest.config_yaml = request.config_yaml;
+  manifest.config_digest = request.config_digest;
+  for (const CheckpointTensor& t : request.tensors) {
+    const std::string key = t.kind + "/" + t.name;
+    shard.emplace_back(key, t.tensor);
+    manifest.tensors.push_back({t.name, t.kind, t.tensor.dtype(), t.tensor.shape(),
+                                {{kRankFile, key, Shape(t.tensor.shape().size(), 0), t.tensor.shape()}}});
+  }
+  const std::string shard_path = (fs::path(partial) / kRankFile).string();
+  write_safetensors(shard_path, shard, {{"step", std::to_string(request.step)}, {"rank", "0"}});
+  // 2. hashes and the manifest
+  manifest.files.push_back({kRankFile, 0, static_cast<uint64_t>(fs::file_size(shard_path)), file_xxh3(shard_path)});
+  data::write_file_atomically((fs::path(partial) / kManifestName).string(), manifest.to_json());
+  // 3. the directory takes its final name (an uncommitted one of the same step is stale)
+  fs::remove_all(final_dir);
+  fs::rename(partial, final_dir);
+  fsync_directory(root_);
+  // 4. commit
+  data::write_file_atomically((fs::path(final_dir) / kCommitMarker).string(), std::to_string(request.step) + "\n");
+  apply_retention();
+  return final_dir;
+}
+
+void CheckpointStore::save_async(SaveRequest request) {
+  wait();
+  for (CheckpointTensor& t : request.tensors) t.tensor = t.tensor.to(Device::cpu());  // the snapshot
+  worker_ = std::thread([this, request = std::move(request)] {
+    try {
+      const std::string dir = save(request);
+      log_info("checkpoint: step ", request.step, " committed at ", dir, " (background)");
+    } catch (...) {
+      worker_error_ = std::current_exception();
+    }
+  });
+}
+
+void CheckpointStore::wait() {
+  if (worker_.joinable()) worker_.join();
+  if (worker_error_) {
+    std::exception_ptr e = worker_error_;
+    worker_error_ = nullptr;
+    std::rethrow_exception(e);
+  }
+}
+
+std::vector<int64_t> CheckpointStore::committed_steps() const {
+  std::vector<int64_t> steps;
+  if (!fs::is_directory(root_)) return steps;
+  for (const fs::directory_entry& e : fs::directory_iterator(root_)) {
+    const int64_t step = parse_step_dir(e.path().filename().string());
+    if (step >= 0 && e.is_directory() && fs::exists(e.path() / kCommitMarker)) steps.push_back(step);
+  }
+  std::sort(steps.begin(), steps.end());
+  return steps;
+}
+
+std::optional<LoadedCheckpoint> CheckpointStore::load_latest() const {
+  std::vector<int64_t> steps = committed_steps();
+  for (auto it = steps.rbegin(); it != steps.rend(); ++it) {
+    try {
+      return LoadedCheckpoint(path_for(*it));
+    } catch (const Error& e) {
+      log_warn("checkpoint ", path_for(*it), " cannot be used: ", e.what(), "; trying the previous one");
+    }
+  }
+  return std::nullopt;
+}
+
+void CheckpointStore::apply_retention() {
+  if (!fs::is_directory(root_)) return;
+  // Uncommitted directories of older saves (a killed run) go first.
+  for (const fs::directory_entry& e : fs::directory_iterator(root_)) {
+    const std::string name = e.path().filename().string();
+    const bool partial = name.size() > 8 && name.compare(name.size() - 8, 8, ".partial") == 0;
+    const bool unmarked = parse_step_dir(name) >= 0 && !fs::exists(e.path() / kCommitMarker);
+    if (e.is_directory() && (partial || unmarked) && name.rfind("step_", 0) == 0) fs::remove_all(e.path());
+  }
+  if (keep_last_ <= 0) return;
+  std::vector<int64_t> steps = committed_steps();
+  const size_t keep_from = steps.size() > static_cast<size_t>(keep_last_) ? steps.size() - static_cast<size_t>(keep_last_) : 0;
+  for (size_t i = 0; i < keep_from; ++i) {
+    if (keep_every_ > 0 && steps[i] % keep_every_ == 0) continue;
+    // Remove the marker first: a half-deleted checkpoint is then simply uncommitted.
+    fs::remove(fs::path(path_for(steps[i])) / kCommitMarker);
+    fs::remove_all(path_for(steps[i]));
+  }
+}
+
+}  // namespace rwkv::checkpoint

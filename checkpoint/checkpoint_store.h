@@ -1,0 +1,92 @@
+// Checkpoints on disk: save (now or in the background), commit, retention,
+// discovery of the latest committed checkpoint, verified loading.
+//
+// Commit protocol (a killed process never damages an earlier checkpoint, and
+// a half-written one is never loaded):
+//   1. write every rank's shard into   <dir>/step_00000120.partial/   (each file atomically)
+//   2. hash the shards, write manifest.json (atomically)
+//   3. rename the directory to         <dir>/step_00000120/
+//   4. write the COMMITTED marker (atomically; fsync the directory)
+// A directory without COMMITTED is not a checkpoint: loaders skip it and the
+// next save removes it. Today one process writes every shard (single rank);
+// the multi-rank commit goes through the same steps with a barrier between
+// 1 and 2 (and later through the controller).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "checkpoint/manifest.h"
+#include "checkpoint/safetensors.h"
+
+namespace rwkv::checkpoint {
+
+struct CheckpointTensor {
+  std::string name;  // global reference name
+  std::string kind;  // "param", "adam_m", "adam_v"
+  Tensor tensor;     // the whole tensor (single rank)
+};
+
+struct SaveRequest {
+  int64_t step = 0;
+  int64_t tokens = 0;
+  std::string config_yaml;
+  std::string config_digest;
+  ManifestLayout layout;
+  std::vector<CheckpointTensor> tensors;
+};
+
+// A committed checkpoint, verified: every file's size and hash matched.
+class LoadedCheckpoint {
+ public:
+  // Verifies dir (commit marker, manifest, every file's size and XXH3) and
+  // throws naming the first problem.
+  explicit LoadedCheckpoint(const std::string& dir);
+  const std::string& dir() const { return dir_; }
+  const Manifest& manifest() const { return manifest_; }
+  // Copies the global tensor (name, kind) into out, assembled from its slices;
+  // dtype and shape must match.
+  void read_into(const std::string& name, const std::string& kind, Tensor& out) const;
+
+ private:
+  const SafetensorsFile& file(const std::string& name) const;
+  std::string dir_;
+  Manifest manifest_;
+  mutable std::vector<std::pair<std::string, std::unique_ptr<SafetensorsFile>>> files_;
+};
+
+class CheckpointStore {
+ public:
+  // keep_last: committed checkpoints kept (0 = all); keep_every: also keep
+  // steps that are multiples of it (0 = none).
+  CheckpointStore(std::string root, int64_t keep_last, int64_t keep_every);
+  ~CheckpointStore();  // waits for a background save
+
+  // Writes and commits a checkpoint; returns its directory.
+  std::string save(const SaveRequest& request);
+  // Copies the tensors to host memory now and writes them on a background
+  // thread; the caller may change its tensors as soon as this returns.
+  // Errors surface at the next save_async() or wait().
+  void save_async(SaveRequest request);
+  void wait();
+
+  std::string path_for(int64_t step) const;
+  // Steps of committed checkpoints, ascending.
+  std::vector<int64_t> committed_steps() const;
+  // The newest committed checkpoint that verifies; a damaged one is reported
+  // (log_warn naming the file) and the previous one tried. nullopt: none.
+  std::optional<LoadedCheckpoint> load_latest() const;
+
+ private:
+  void apply_retention();
+  std::string root_;
+  int64_t keep_last_, keep_every_;
+  std::thread worker_;
+  std::exception_ptr worker_error_;
+};
+
+}  // namespace rwkv::checkpoint
