@@ -2,6 +2,7 @@
 // its arguments. Internal to kernels/*.cpp.
 #pragma once
 
+#include "core/profiler.h"
 #include "core/tensor.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/cuda/cuda_ops.h"
@@ -17,10 +18,22 @@ void expect_param_float(const char* op, const char* name, const Tensor& t);
 
 }  // namespace rwkv::detail
 
+// Each dispatch is timed under the op's name when profiling is on.
 #if defined(RWKV_HAVE_CUDA)
-#define RWKV_DISPATCH(op, on, call) \
-  ((on).is_cuda() ? ::rwkv::cuda::call : ::rwkv::cpu::call)
+#define RWKV_DISPATCH(op, on, call)                                  \
+  do {                                                               \
+    ::rwkv::ProfileScope rwkv_profile_scope(op);                     \
+    if ((on).is_cuda()) {                                            \
+      ::rwkv::cuda::call;                                            \
+    } else {                                                         \
+      ::rwkv::cpu::call;                                             \
+    }                                                                \
+  } while (0)
 #else
-#define RWKV_DISPATCH(op, on, call) \
-  ((on).is_cuda() ? ::rwkv::detail::fail_no_cuda(op) : ::rwkv::cpu::call)
+#define RWKV_DISPATCH(op, on, call)                                  \
+  do {                                                               \
+    ::rwkv::ProfileScope rwkv_profile_scope(op);                     \
+    if ((on).is_cuda()) ::rwkv::detail::fail_no_cuda(op);           \
+    ::rwkv::cpu::call;                                               \
+  } while (0)
 #endif

@@ -101,6 +101,18 @@ Rwkv4Model::Activations& Rwkv4Model::activations_for(int64_t B, int64_t T) {
   return a;
 }
 
+int64_t Rwkv4Model::activation_bytes(int64_t B, int64_t T) const {
+  const int64_t C = shape_.n_embd, F = shape_.dim_ffn, V = shape_.vocab_size, N = B * T, L = shape_.n_layer;
+  // Per block: x_in, att_in, xk, xv, xr, k, v, r, wkv, gated, x_mid, ffn_in,
+  // fxk, fxr, fr, fv (16 C) + ffn_k_pre, ffn_k (2 F) + 4 row statistics.
+  const int64_t block = N * (16 * C + 2 * F + 4);
+  const int64_t blocks = recompute_ ? block + (L - 1) * N * C : L * block;
+  // emb_out, x_final, head_in (3 C) + 4 statistics + logits and losses (V + 1)
+  // + gradient scratch d_res, d_c1..d_c4 (5 C) and d_f (F).
+  const int64_t rest = N * (3 * C + 4 + V + 1 + 5 * C + F);
+  return (blocks + rest) * static_cast<int64_t>(dtype_size(dtype_));
+}
+
 void Rwkv4Model::forward(const Tensor& tokens, Activations& a) {
   const int64_t B = a.B, T = a.T;
   a.tokens_flat = tokens.view({B * T});

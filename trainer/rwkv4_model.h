@@ -81,6 +81,10 @@ class Rwkv4Model {
   // logits [B, T, V] for tokens [B, T].
   void forward_logits(const Tensor& tokens, Tensor& logits);
 
+  // Bytes of the activation and gradient-scratch buffers forward_backward
+  // allocates for a [B, T] batch (what the memory planner and bench compare with).
+  int64_t activation_bytes(int64_t B, int64_t T) const;
+
  private:
   struct Activations;
   void forward(const Tensor& tokens, Activations& a);
