@@ -1,7 +1,7 @@
 // rwkv-generate: continue a prompt with a trained RWKV-4 model, one token at a
 // time through the recurrent form (state carried, constant memory per token).
 //
-//   rwkv-generate --weights runs/x/rwkv-final.safetensors --tokenizer bytes \
+//   rwkv-generate --weights runs/x/rwkv-final.safetensors --tokenizer bytes
 //                 --prompt "Once upon a time" [--tokens 200] [--temperature 1.0] [--top-p 0.85] [--seed 0]
 #include <cstdio>
 #include <cstdlib>
