@@ -1,0 +1,102 @@
+#include "data/tools/cli_args.h"
+
+#include "core/error.h"
+
+namespace rwkv::data::cli {
+
+Args::Args(std::string command, std::vector<Flag> flags, int argc, char** argv, int first)
+    : command_(std::move(command)), flags_(std::move(flags)) {
+  for (int i = first; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "-h" || arg == "--help") {
+      help_ = true;
+      continue;
+    }
+    if (arg.rfind("--", 0) != 0 || arg == "--") {
+      positional_.push_back(arg);
+      continue;
+    }
+    std::string name = arg.substr(2);
+    std::string value;
+    bool inline_value = false;
+    if (size_t eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      inline_value = true;
+    }
+    const Flag* flag = find(name);
+    RWKV_CHECK(flag != nullptr, "rwkv-data ", command_, ": unknown flag --", name, "\n  ---> HINT: ", usage());
+    if (flag->value_name.empty()) {
+      RWKV_CHECK(!inline_value, "rwkv-data ", command_, ": --", name, " takes no value");
+      value.assign(1, '1');  // (not `= "1"`: GCC 12 warns falsely with -Wrestrict)
+    } else if (!inline_value) {
+      RWKV_CHECK(i + 1 < argc, "rwkv-data ", command_, ": --", name, " needs a value (", flag->value_name, ")");
+      value = argv[++i];
+    }
+    values_[name].push_back(value);
+  }
+}
+
+const Flag* Args::find(const std::string& name) const {
+  for (const Flag& flag : flags_) {
+    if (flag.name == name) return &flag;
+  }
+  return nullptr;
+}
+
+std::string Args::get(const std::string& name, const std::string& fallback) const {
+  auto it = values_.find(name);
+  return it == values_.end() ? fallback : it->second.back();
+}
+
+std::string Args::require(const std::string& name) const {
+  RWKV_CHECK(has(name), "rwkv-data ", command_, ": --", name, " is required\n  ---> HINT: ", usage());
+  return get(name);
+}
+
+std::vector<std::string> Args::get_all(const std::string& name) const {
+  auto it = values_.find(name);
+  return it == values_.end() ? std::vector<std::string>{} : it->second;
+}
+
+int64_t Args::get_int(const std::string& name, int64_t fallback) const {
+  if (!has(name)) return fallback;
+  std::string text = get(name);
+  size_t used = 0;
+  int64_t value = 0;
+  try {
+    value = std::stoll(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  RWKV_CHECK(used == text.size() && !text.empty(), "rwkv-data ", command_, ": --", name, " expects an integer, got '",
+             text, "'");
+  return value;
+}
+
+double Args::get_double(const std::string& name, double fallback) const {
+  if (!has(name)) return fallback;
+  std::string text = get(name);
+  size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  RWKV_CHECK(used == text.size() && !text.empty(), "rwkv-data ", command_, ": --", name, " expects a number, got '",
+             text, "'");
+  return value;
+}
+
+std::string Args::usage() const {
+  std::string out = "flags of `rwkv-data " + command_ + "`:";
+  for (const Flag& flag : flags_) {
+    out += "\n      --" + flag.name + (flag.value_name.empty() ? "" : " " + flag.value_name);
+    out += std::string(flag.name.size() + flag.value_name.size() < 26 ? 26 - flag.name.size() - flag.value_name.size() : 1, ' ');
+    out += flag.help;
+  }
+  return out;
+}
+
+}  // namespace rwkv::data::cli

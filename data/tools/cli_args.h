@@ -1,0 +1,42 @@
+// A small command-line parser for rwkv-data's subcommands: `--name value`,
+// `--name=value`, boolean `--name`, and positional arguments. Unknown flags
+// and missing values are errors that list what the command accepts.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace rwkv::data::cli {
+
+struct Flag {
+  std::string name;        // without the leading "--"
+  std::string value_name;  // empty: a boolean switch
+  std::string help;
+};
+
+class Args {
+ public:
+  Args(std::string command, std::vector<Flag> flags, int argc, char** argv, int first);
+
+  bool has(const std::string& name) const { return values_.count(name) > 0; }
+  std::string get(const std::string& name, const std::string& fallback = "") const;
+  std::string require(const std::string& name) const;  // throws naming the flag
+  std::vector<std::string> get_all(const std::string& name) const;
+  int64_t get_int(const std::string& name, int64_t fallback) const;
+  double get_double(const std::string& name, double fallback) const;
+  const std::vector<std::string>& positional() const { return positional_; }
+  bool help_requested() const { return help_; }
+  std::string usage() const;
+
+ private:
+  const Flag* find(const std::string& name) const;
+  std::string command_;
+  std::vector<Flag> flags_;
+  std::map<std::string, std::vector<std::string>> values_;
+  std::vector<std::string> positional_;
+  bool help_ = false;
+};
+
+}  // namespace rwkv::data::cli
