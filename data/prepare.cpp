@@ -1,5 +1,7 @@
 #include "data/prepare.h"
 
+#include <filesystem>
+
 #include <algorithm>
 #include <cstdio>
 #include <memory>
@@ -98,6 +100,15 @@ PrepareStats prepare_dataset(const PrepareOptions& options, const Tokenizer& tok
   RWKV_CHECK(previous.empty() || options.overwrite, "prepare: ", previous.front(),
              " already exists\n  ---> HINT: pass --overwrite to replace the shards with prefix ", options.output_prefix,
              ", or choose another --output");
+
+  // Users expect `--output runs/x/data/train` to work without a mkdir first.
+  const std::filesystem::path output_dir = std::filesystem::path(options.output_prefix).parent_path();
+  if (!output_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(output_dir, ec);
+    RWKV_CHECK(!ec, "prepare: cannot create the output directory ", output_dir.string(), ": ", ec.message(),
+               "\n  ---> HINT: choose an --output under a writable directory");
+  }
 
   const TokenDType dtype = options.dtype.value_or(token_dtype_for_vocab(tokenizer.vocab_size()));
   const int32_t eod = tokenizer.eod_id();

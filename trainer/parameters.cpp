@@ -3,9 +3,9 @@
 namespace rwkv {
 
 Tensor ParameterStore::add(const std::string& name, const Shape& shape, DType dtype, bool decay,
-                           float lr_multiplier) {
+                           float lr_multiplier, Device device) {
   RWKV_CHECK(!contains(name), "parameter '", name, "' declared twice");
-  entries_.push_back({name, Tensor::zeros(shape, dtype), decay, lr_multiplier});
+  entries_.push_back({name, Tensor::zeros(shape, dtype, device), decay, lr_multiplier});
   return entries_.back().value;
 }
 
@@ -23,7 +23,8 @@ const Tensor& ParameterStore::at(const std::string& name) const {
 
 ParameterStore ParameterStore::zeros_like() const {
   ParameterStore out;
-  for (const NamedTensor& e : entries_) out.add(e.name, e.value.shape(), e.value.dtype(), e.decay, e.lr_multiplier);
+  for (const NamedTensor& e : entries_)
+    out.add(e.name, e.value.shape(), e.value.dtype(), e.decay, e.lr_multiplier, e.value.device());
   return out;
 }
 

@@ -19,7 +19,8 @@ struct NamedTensor {
 
 class ParameterStore {
  public:
-  Tensor add(const std::string& name, const Shape& shape, DType dtype, bool decay, float lr_multiplier);
+  Tensor add(const std::string& name, const Shape& shape, DType dtype, bool decay, float lr_multiplier,
+             Device device = Device::cpu());
   const Tensor& at(const std::string& name) const;  // throws naming the missing tensor
   bool contains(const std::string& name) const;
   const std::vector<NamedTensor>& entries() const { return entries_; }

@@ -30,6 +30,7 @@ struct BlockActivations {
 
 struct Rwkv4Model::Activations {
   int64_t B = 0, T = 0;
+  Tensor tokens, targets;                     // [B, T] i32 on the model's device
   Tensor tokens_flat;                         // [N] i32
   Tensor emb_out, ln0_mean, ln0_rstd;         // emb[tokens] [B, T, C]
   std::vector<BlockActivations> blocks;
@@ -47,8 +48,13 @@ namespace {
 Tensor rows(const Tensor& t) { return t.view({t.dim(0) * t.dim(1), t.dim(2)}); }  // [B, T, X] -> [N, X]
 }  // namespace
 
-Rwkv4Model::Rwkv4Model(const Rwkv4Shape& shape, DType dtype, bool recompute)
-    : shape_(shape), dtype_(dtype), recompute_(recompute), params_(declare_rwkv4_parameters(shape, dtype)), grads_(params_.zeros_like()) {
+Rwkv4Model::Rwkv4Model(const Rwkv4Shape& shape, DType dtype, bool recompute, Device device)
+    : shape_(shape),
+      dtype_(dtype),
+      recompute_(recompute),
+      device_(device),
+      params_(declare_rwkv4_parameters(shape, dtype, device)),
+      grads_(params_.zeros_like()) {
   p_ = bind_rwkv4_tensors(params_, shape_);
   g_ = bind_rwkv4_tensors(grads_, shape_);
 }
@@ -60,9 +66,9 @@ Rwkv4Model::Activations& Rwkv4Model::activations_for(int64_t B, int64_t T) {
   Activations& a = *act;
   a.B = B;
   a.T = T;
-  auto btc = [&] { return Tensor::empty({B, T, C}, dtype_); };
-  auto btf = [&] { return Tensor::empty({B, T, F}, dtype_); };
-  auto stat = [&] { return Tensor::empty({N}, dtype_); };
+  auto btc = [&] { return Tensor::empty({B, T, C}, dtype_, device_); };
+  auto btf = [&] { return Tensor::empty({B, T, F}, dtype_, device_); };
+  auto stat = [&] { return Tensor::empty({N}, dtype_, device_); };
   a.emb_out = btc();
   a.ln0_mean = stat();
   a.ln0_rstd = stat();
@@ -93,8 +99,10 @@ Rwkv4Model::Activations& Rwkv4Model::activations_for(int64_t B, int64_t T) {
   }
   a.x_final = btc();
   a.head_in = btc(), a.ln_out_mean = stat(), a.ln_out_rstd = stat();
-  a.logits = Tensor::empty({N, V}, dtype_);
-  a.losses = Tensor::empty({N}, dtype_);
+  a.logits = Tensor::empty({N, V}, dtype_, device_);
+  a.losses = Tensor::empty({N}, dtype_, device_);
+  a.tokens = Tensor::empty({B, T}, DType::I32, device_);
+  a.targets = Tensor::empty({B, T}, DType::I32, device_);
   a.d_res = btc(), a.d_c1 = btc(), a.d_c2 = btc(), a.d_c3 = btc(), a.d_c4 = btc();
   a.d_f = btf();
   acts_ = act;
@@ -115,7 +123,8 @@ int64_t Rwkv4Model::activation_bytes(int64_t B, int64_t T) const {
 
 void Rwkv4Model::forward(const Tensor& tokens, Activations& a) {
   const int64_t B = a.B, T = a.T;
-  a.tokens_flat = tokens.view({B * T});
+  a.tokens.copy_from(tokens);  // to the model's device
+  a.tokens_flat = a.tokens.view({B * T});
   Tensor x0 = rows(a.emb_out);
   embedding_forward(a.tokens_flat, p_.emb, x0);
   Tensor x_in0 = rows(a.blocks[0].x_in);
@@ -184,12 +193,14 @@ double Rwkv4Model::forward_loss(const Tensor& tokens, const Tensor& targets) {
   check_batch("Rwkv4Model::forward_loss", tokens, targets);
   Activations& a = activations_for(tokens.dim(0), tokens.dim(1));
   forward(tokens, a);
-  cross_entropy_forward(a.logits, targets.view({a.B * a.T}), a.losses);
+  a.targets.copy_from(targets);
+  cross_entropy_forward(a.logits, a.targets.view({a.B * a.T}), a.losses);
   return sum_values(a.losses) / static_cast<double>(a.B * a.T);
 }
 
 void Rwkv4Model::forward_logits(const Tensor& tokens, Tensor& logits) {
   expect_ndim("Rwkv4Model::forward_logits", "tokens", tokens, 2, "[B, T]");
+  expect_dtype("Rwkv4Model::forward_logits", "tokens", tokens, DType::I32);
   Activations& a = activations_for(tokens.dim(0), tokens.dim(1));
   expect_shape("Rwkv4Model::forward_logits", "logits", logits, {a.B, a.T, shape_.vocab_size}, "[B, T, V]");
   forward(tokens, a);
@@ -204,7 +215,8 @@ double Rwkv4Model::forward_backward(const Tensor& tokens, const Tensor& targets,
   const int64_t N = a.B * a.T;
   // The reference's L2Wrap factor is 1e-4 / (B*T) per micro-batch.
   const float l2wrap_factor = l2wrap_scale > 0.0f ? l2wrap_scale * 1e-4f / static_cast<float>(N) : 0.0f;
-  cross_entropy_forward_backward(a.logits, targets.view({N}), a.losses, a.logits, loss_scale, l2wrap_factor);
+  a.targets.copy_from(targets);
+  cross_entropy_forward_backward(a.logits, a.targets.view({N}), a.losses, a.logits, loss_scale, l2wrap_factor);
   const double mean_loss = sum_values(a.losses) / static_cast<double>(N);
   Tensor& dlogits = a.logits;  // [N, V], now holds the gradient
 

@@ -50,7 +50,7 @@ struct Rwkv4Tensors {
 
 // Declares every parameter with its reference name, shape, decay flag and lr
 // multiplier (time_decay x2, time_first x3), in the reference order.
-ParameterStore declare_rwkv4_parameters(const Rwkv4Shape& shape, DType dtype);
+ParameterStore declare_rwkv4_parameters(const Rwkv4Shape& shape, DType dtype, Device device = Device::cpu());
 // Views a store (parameters or gradients) by role.
 Rwkv4Tensors bind_rwkv4_tensors(const ParameterStore& store, const Rwkv4Shape& shape);
 
@@ -62,9 +62,12 @@ class Rwkv4Model {
  public:
   // recompute: keep only each block's input in forward and re-run the block
   // in backward (saves most activation memory for ~1/3 more compute).
-  Rwkv4Model(const Rwkv4Shape& shape, DType dtype, bool recompute = false);
+  // device: where parameters, gradients and activations live (every kernel
+  // runs where its tensors are). Batches are given on the CPU.
+  Rwkv4Model(const Rwkv4Shape& shape, DType dtype, bool recompute = false, Device device = Device::cpu());
 
   const Rwkv4Shape& shape() const { return shape_; }
+  Device device() const { return device_; }
   ParameterStore& params() { return params_; }
   ParameterStore& grads() { return grads_; }
   const Rwkv4Tensors& tensors() const { return p_; }  // parameters by role
@@ -94,6 +97,7 @@ class Rwkv4Model {
   Rwkv4Shape shape_;
   DType dtype_;
   bool recompute_ = false;
+  Device device_;
   ParameterStore params_, grads_;
   Rwkv4Tensors p_, g_;
   std::shared_ptr<Activations> acts_;

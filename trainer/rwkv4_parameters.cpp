@@ -20,17 +20,17 @@ namespace {
 std::string block_name(int64_t layer, const char* rest) { return str_cat("blocks.", layer, ".", rest); }
 }  // namespace
 
-ParameterStore declare_rwkv4_parameters(const Rwkv4Shape& s, DType dtype) {
+ParameterStore declare_rwkv4_parameters(const Rwkv4Shape& s, DType dtype, Device device) {
   RWKV_CHECK(s.n_layer >= 1 && s.n_embd >= 1 && s.vocab_size >= 1 && s.dim_ffn >= 1,
              "model shape must be positive: n_layer ", s.n_layer, ", n_embd ", s.n_embd, ", vocab_size ",
              s.vocab_size, ", dim_ffn ", s.dim_ffn);
   const int64_t C = s.n_embd, F = s.dim_ffn, V = s.vocab_size;
   ParameterStore p;
-  p.add("emb.weight", {V, C}, dtype, true, 1.0f);
+  p.add("emb.weight", {V, C}, dtype, true, 1.0f, device);
   for (int64_t l = 0; l < s.n_layer; ++l) {
-    auto vec = [&](const char* rest, float lr_mult = 1.0f) { p.add(block_name(l, rest), {C}, dtype, false, lr_mult); };
-    auto mix = [&](const char* rest) { p.add(block_name(l, rest), {1, 1, C}, dtype, false, 1.0f); };
-    auto mat = [&](const char* rest, int64_t rows, int64_t cols) { p.add(block_name(l, rest), {rows, cols}, dtype, true, 1.0f); };
+    auto vec = [&](const char* rest, float lr_mult = 1.0f) { p.add(block_name(l, rest), {C}, dtype, false, lr_mult, device); };
+    auto mix = [&](const char* rest) { p.add(block_name(l, rest), {1, 1, C}, dtype, false, 1.0f, device); };
+    auto mat = [&](const char* rest, int64_t rows, int64_t cols) { p.add(block_name(l, rest), {rows, cols}, dtype, true, 1.0f, device); };
     vec("ln1.weight");
     vec("ln1.bias");
     vec("ln2.weight");
@@ -54,9 +54,9 @@ ParameterStore declare_rwkv4_parameters(const Rwkv4Shape& s, DType dtype) {
     mat("ffn.receptance.weight", C, C);
     mat("ffn.value.weight", C, F);
   }
-  p.add("ln_out.weight", {C}, dtype, false, 1.0f);
-  p.add("ln_out.bias", {C}, dtype, false, 1.0f);
-  p.add("head.weight", {V, C}, dtype, true, 1.0f);
+  p.add("ln_out.weight", {C}, dtype, false, 1.0f, device);
+  p.add("ln_out.bias", {C}, dtype, false, 1.0f, device);
+  p.add("head.weight", {V, C}, dtype, true, 1.0f, device);
   return p;
 }
 

@@ -48,8 +48,12 @@ TEST(Rwkv4Model, ParameterNamesShapesAndCountFollowTheReference) {
   // Optimizer flags: 2-D weights decay, time_decay x2, time_first x3.
   for (const NamedTensor& e : p.entries()) {
     EXPECT_EQ(e.decay, e.value.ndim() == 2) << e.name;
-    if (e.name.find("time_decay") != std::string::npos) EXPECT_EQ(e.lr_multiplier, 2.0f);
-    if (e.name.find("time_first") != std::string::npos) EXPECT_EQ(e.lr_multiplier, 3.0f);
+    if (e.name.find("time_decay") != std::string::npos) {
+      EXPECT_EQ(e.lr_multiplier, 2.0f);
+    }
+    if (e.name.find("time_first") != std::string::npos) {
+      EXPECT_EQ(e.lr_multiplier, 3.0f);
+    }
   }
 }
 
