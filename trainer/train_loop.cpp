@@ -73,7 +73,11 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   RWKV_CHECK(config.parallel.dp * config.parallel.tp * config.parallel.pp == 1,
              "this build trains on one process: parallel.dp, tp and pp must be 1 (got ", config.parallel.dp, " x ",
              config.parallel.tp, " x ", config.parallel.pp, ")\n  ---> HINT: multi-rank training arrives with the parallel issue");
-  RWKV_CHECK(config.device == DeviceKind::Cpu, "device: cuda training is not wired into rwkv-train yet\n  ---> HINT: use device: cpu");
+  const Device device = config.device == DeviceKind::Cuda ? Device::cuda() : Device::cpu();
+  if (device.is_cuda()) {
+    RWKV_CHECK(cuda_available(), options.config_path, ": device is cuda, but ", cuda_unavailable_reason(),
+               "\n  ---> HINT: run on a GPU node, or set device: cpu");
+  }
   set_num_threads(tc.threads > 0 ? static_cast<int>(tc.threads) : hardware_threads());
 
   // --- data: the tokenizer must fit the model, and every token the vocabulary
@@ -119,7 +123,7 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
 
   // --- model and optimizer
   const Rwkv4Shape shape{mc.n_layer, mc.n_embd, mc.vocab_size, mc.dim_ffn};
-  Rwkv4Model model(shape, DType::F32, tc.recompute);
+  Rwkv4Model model(shape, DType::F32, tc.recompute, device);
   init_rwkv4_reference(model.params(), shape, static_cast<uint64_t>(tc.seed), tc.lr_init);
   if (!tc.layerwise_lr) {
     for (NamedTensor& e : model.params().entries()) e.lr_multiplier = 1.0f;
@@ -134,9 +138,9 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   const rwkv::LrSchedule schedule = make_schedule(tc, steps);
   const double flops_per_token = training_flops_per_token(mc);
   const double stated_peak = options.peak_gflops > 0 ? options.peak_gflops : tc.peak_gflops;
-  const double peak = stated_peak > 0 ? stated_peak : measure_gemm_peak_gflops(Device::cpu(), 0.5);
+  const double peak = stated_peak > 0 ? stated_peak : measure_gemm_peak_gflops(device, 0.5);
   log_info("model: RWKV-4 L", mc.n_layer, " C", mc.n_embd, " F", mc.dim_ffn, " V", mc.vocab_size, ", ",
-           model.params().numel(), " parameters; ", num_threads(), " threads; MFU against ",
+           model.params().numel(), " parameters on ", device.str(), "; ", num_threads(), " CPU threads; MFU against ",
            stated_peak > 0 ? "the stated " : "the measured ", peak, " GFLOP/s");
   log_info("train: ", steps, " steps of ", layout.global_batch, " x ", T, " tokens (micro_batch ", B, " x grad_accum ",
            tc.grad_accum, "), lr ", tc.lr_init, " -> ", tc.lr_final, " (", to_string(tc.lr_schedule), ", warmup ",

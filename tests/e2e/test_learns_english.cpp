@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 
+#include "core/device.h"
 #include "data/token_dataset.h"
 #include "test_util.h"
 #include "trainer/config.h"
@@ -163,7 +164,9 @@ TEST_F(EndToEnd, BadConfigsFailClearly) {
       {data_args + " --set model.vocab_size=100", {"vocab_size", "257"}},
       {" --bogus", {"unknown argument '--bogus'"}},
   };
-  for (const Case& c : cases) {
+  std::vector<Case> all = cases;
+  if (!cuda_available()) all.push_back({data_args + " --set device=cuda", {"device is cuda", "HINT"}});
+  for (const Case& c : all) {
     const CommandResult r = run_command(train + c.args);
     EXPECT_NE(r.exit_code, 0) << c.args << "\n" << r.output;
     EXPECT_NE(r.output.find("error"), std::string::npos) << r.output;
