@@ -71,6 +71,57 @@ void scalar_wkv_forward(const float* decay, const float* first, const float* k, 
   }
 }
 
+// The straightforward scalar WKV-4 backward (one channel at a time, std::exp,
+// per-scan arrays of y and the normaliser): the baseline for fwd + bwd.
+// The straightforward scalar WKV-4 backward, one channel at a time with
+// std::exp and per-scan arrays of y and the normaliser (the maths of
+// kernels/wkv4_math.h, unvectorised): the baseline for forward + backward.
+void scalar_wkv_backward(const float* decay, const float* first, const float* k, const float* v, const float* gy,
+                         float* gw_out, float* gu_out, float* gk, float* gv, int64_t B, int64_t T, int64_t C) {
+  std::vector<float> y(static_cast<size_t>(T)), inv_dens(static_cast<size_t>(T)), log_weight(static_cast<size_t>(T));
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t c = 0; c < C; ++c) {
+      const float w = -std::exp(decay[c]), u = first[c];
+      float gw = 0, gu = 0, num = 0, den = 0, dnum_dw = 0, dden_dw = 0, shift = -1e38f;
+      for (int64_t t = 0; t < T; ++t) {
+        const int64_t i = (b * T + t) * C + c;
+        float top = std::max(shift, k[i] + u), ea = std::exp(shift - top), eb = std::exp(k[i] + u - top);
+        const float inv_den = 1 / (ea * den + eb);
+        y[static_cast<size_t>(t)] = (ea * num + eb * v[i]) * inv_den;
+        inv_dens[static_cast<size_t>(t)] = inv_den;
+        log_weight[static_cast<size_t>(t)] = k[i] + u - top;
+        gw += gy[i] * (dnum_dw - dden_dw * y[static_cast<size_t>(t)]) * inv_den * ea;
+        gu += gy[i] * (v[i] - y[static_cast<size_t>(t)]) * eb * inv_den;
+        top = std::max(w + shift, k[i]);
+        ea = std::exp(w + shift - top);
+        eb = std::exp(k[i] - top);
+        dnum_dw = ea * (num + dnum_dw);
+        dden_dw = ea * (den + dden_dw);
+        num = ea * num + eb * v[i];
+        den = ea * den + eb;
+        shift = top;
+      }
+      float g_num = 0, g_den = 0;
+      shift = -1e38f;
+      for (int64_t t = T - 1; t >= 0; --t) {
+        const int64_t i = (b * T + t) * C + c;
+        const size_t ts = static_cast<size_t>(t);
+        float ea = gy[i] * inv_dens[ts] * std::exp(log_weight[ts]), eb = std::exp(k[i] + shift);
+        gk[i] = ea * (v[i] - y[ts]) + eb * (g_num * v[i] + g_den);
+        gv[i] = ea + eb * g_num;
+        const float top = std::max(w + shift, log_weight[ts] - k[i] - u);
+        ea = std::exp(w + shift - top);
+        eb = gy[i] * inv_dens[ts] * std::exp(log_weight[ts] - k[i] - u - top);
+        g_num = ea * g_num + eb;
+        g_den = ea * g_den - eb * y[ts];
+        shift = top;
+      }
+      gw_out[c] += gw * w;
+      gu_out[c] += gu;
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -131,13 +182,22 @@ int main(int argc, char** argv) {
               (long long)T, (long long)C, elements / fwd / 1e6, 12.0 * elements / fwd / 1e9, fwd * 1e3);
   std::printf("wkv4   backward B=%lld T=%lld C=%lld: %8.1f M elem/s  %6.2f GB/s  (%.2f ms)\n", (long long)B,
               (long long)T, (long long)C, elements / bwd / 1e6, 28.0 * elements / bwd / 1e9, bwd * 1e3);
+  double scalar_bwd = best_seconds(
+      [&] {
+        scalar_wkv_backward(decay.data<float>(), first.data<float>(), k.data<float>(), v.data<float>(), gy.data<float>(),
+                            gd.data<float>(), gf.data<float>(), gk.data<float>(), gv.data<float>(), B, T, C);
+      },
+      min_seconds);
   std::printf("wkv4   scalar forward baseline (1 thread, std::exp): %8.1f M elem/s; vectorised forward is %.1fx\n",
               elements / scalar / 1e6, scalar / fwd);
+  std::printf("wkv4   scalar forward + backward baseline: %.2f ms; vectorised forward + backward %.2f ms: %.1fx\n",
+              (scalar + scalar_bwd) * 1e3, (fwd + bwd) * 1e3, (scalar + scalar_bwd) / (fwd + bwd));
   json += ", \"wkv4\": {\"B\": " + std::to_string(B) + ", \"T\": " + std::to_string(T) + ", \"C\": " + std::to_string(C) +
           ", \"forward_melem_s\": " + std::to_string(elements / fwd / 1e6) +
           ", \"backward_melem_s\": " + std::to_string(elements / bwd / 1e6) +
           ", \"scalar_forward_melem_s\": " + std::to_string(elements / scalar / 1e6) +
-          ", \"forward_speedup_vs_scalar\": " + std::to_string(scalar / fwd) + "}}";
+          ", \"forward_speedup_vs_scalar\": " + std::to_string(scalar / fwd) +
+          ", \"forward_backward_speedup_vs_scalar\": " + std::to_string((scalar + scalar_bwd) / (fwd + bwd)) + "}}";
   std::printf("JSON %s\n", json.c_str());
   return 0;
 }
