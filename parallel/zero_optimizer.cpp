@@ -1,0 +1,60 @@
+#include "parallel/zero_optimizer.h"
+
+#include <cmath>
+
+#include "kernels/adamw.h"
+#include "kernels/reduce.h"
+
+namespace rwkv::parallel {
+
+ShardedAdamW::ShardedAdamW(const ParameterStore& params, const ZeroPartition& partition, int dp_rank,
+                           const AdamWSettings& settings)
+    : partition_(partition), rank_(dp_rank), settings_(settings) {
+  RWKV_CHECK(dp_rank >= 0 && dp_rank < partition.dp(), "ShardedAdamW: dp rank ", dp_rank, " outside [0, ",
+             partition.dp(), ")");
+  FlatLayout layout(params);
+  RWKV_CHECK(layout.numel() == partition.numel(), "ShardedAdamW: the store has ", layout.numel(),
+             " elements but the partition was built for ", partition.numel());
+  m_ = Tensor::zeros({partition.shard_numel()}, layout.dtype(), layout.device());
+  v_ = Tensor::zeros({partition.shard_numel()}, layout.dtype(), layout.device());
+}
+
+double ShardedAdamW::local_sum_of_squares(const Tensor& grad_shard) const { return sum_of_squares(grad_shard); }
+
+double ShardedAdamW::step(ParameterStore& params, const Tensor& grad_shard, double lr, Communicator& dp) {
+  // ||g||^2 = sum over dp ranks of the shard sums (shards are disjoint), added
+  // in rank order by the communicator: every rank gets the same norm.
+  Tensor sum = Tensor::from_vector<double>({local_sum_of_squares(grad_shard)}, {1});
+  if (!dp.device().is_cpu()) sum = sum.to(dp.device());
+  dp.all_reduce_sum(sum);
+  const double norm = std::sqrt(sum.to_vector<double>()[0]);
+  update(params, grad_shard, lr, clip_factor(norm, settings_.grad_clip));
+  return norm;
+}
+
+void ShardedAdamW::update(ParameterStore& params, const Tensor& grad_shard, double lr, float grad_scale) {
+  const char* op = "ShardedAdamW::update";
+  expect_shape(op, "grad_shard", grad_shard, {partition_.shard_numel()}, "[shard_numel]");
+  ++step_;
+  const int64_t shard_begin = partition_.shard_begin(rank_);
+  for (const FlatPiece& piece : partition_.pieces(rank_)) {
+    NamedTensor& p = params.entries()[static_cast<size_t>(piece.tensor)];
+    const int64_t at = piece.flat_offset - shard_begin;  // position in the shard's flat buffers
+    Tensor param = flat_slice(p.value, piece.tensor_offset, piece.length);
+    Tensor m = flat_slice(m_, at, piece.length), v = flat_slice(v_, at, piece.length);
+    // The same AdamWConfig as AdamWOptimizer::step builds for the whole tensor.
+    AdamWConfig c;
+    c.lr = static_cast<float>(lr);
+    c.lr_multiplier = p.lr_multiplier;
+    c.beta1 = settings_.beta1;
+    c.beta2 = settings_.beta2;
+    c.eps = settings_.eps;
+    c.weight_decay = settings_.weight_decay;
+    c.decay = p.decay;
+    c.step = step_;
+    c.grad_scale = grad_scale;
+    adamw_update(param, flat_slice(grad_shard, at, piece.length), m, v, c);
+  }
+}
+
+}  // namespace rwkv::parallel

@@ -1,0 +1,59 @@
+// AdamW on this rank's ZeRO-1 shard only: the optimizer state (m, v) holds S
+// elements instead of N, and each rank updates just the parameter elements it
+// owns (ZeroPartition::pieces(rank)), with the per-tensor rules of the
+// replicated AdamWOptimizer (trainer/optimizer.h): weight decay where the
+// tensor's `decay` is set, its lr multiplier, global-norm clipping folded into
+// the update.
+//
+// One training step with ZeRO-1 on the dp group:
+//
+//   sync.reduce_scatter_mean(grads, grad_shard);          // grad_shard = mean over dp, my shard
+//   double norm = opt.step(params, grad_shard, lr, dp);   // norm^2 all-reduced over dp, clip, AdamW
+//   sync.all_gather_params(params);                       // every rank: all updated parameters
+//
+// With tensor or pipeline parallelism the gradient norm also spans the other
+// groups: compute local_sum_of_squares, reduce it where needed, and call
+// update() with the clip factor.
+//
+// Checkpoints: m and v are flat [S] tensors; pieces(rank) names which tensor
+// elements each of their ranges belongs to (tensor, tensor_offset, length).
+#pragma once
+
+#include <cstdint>
+
+#include "parallel/comm.h"
+#include "parallel/data_parallel.h"
+#include "trainer/optimizer.h"
+
+namespace rwkv::parallel {
+
+class ShardedAdamW {
+ public:
+  ShardedAdamW(const ParameterStore& params, const ZeroPartition& partition, int dp_rank,
+               const AdamWSettings& settings);
+
+  // sum over the shard of g^2 (padding is zero), in double, in a fixed order.
+  double local_sum_of_squares(const Tensor& grad_shard) const;
+
+  // The whole step for pure data parallelism: norm = sqrt(dp all-reduce of the
+  // local sums), clip factor from settings.grad_clip, update(). Returns the norm.
+  double step(ParameterStore& params, const Tensor& grad_shard, double lr, Communicator& dp);
+
+  // AdamW on the owned pieces with gradient multiplier grad_scale (the clip
+  // factor); counts one step.
+  void update(ParameterStore& params, const Tensor& grad_shard, double lr, float grad_scale);
+
+  Tensor& first_moment() { return m_; }   // [S]
+  Tensor& second_moment() { return v_; }  // [S]
+  int64_t steps_taken() const { return step_; }
+  void set_steps_taken(int64_t steps) { step_ = steps; }
+
+ private:
+  ZeroPartition partition_;  // a copy: small (the piece lists), and no lifetime tie to ZeroOneSync
+  int rank_;
+  AdamWSettings settings_;
+  Tensor m_, v_;
+  int64_t step_ = 0;
+};
+
+}  // namespace rwkv::parallel

@@ -1,0 +1,190 @@
+// Data parallelism over MPI: the bucketed all-reduce is the plain average,
+// bit for bit, for any bucket size; ZeRO-1 (reduce-scatter, AdamW on the
+// shard, all-gather) reproduces the replicated AdamW; the bytes each rank
+// sends per step match the formulas.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "mpi_test_util.h"
+#include "parallel/comm_volume.h"
+#include "parallel/data_parallel.h"
+#include "parallel/process_groups.h"
+#include "parallel/zero_optimizer.h"
+#include "trainer/optimizer.h"
+
+namespace rwkv::parallel {
+namespace {
+
+using namespace rwkv::parallel::test;
+
+// A small model-like store: matrices (decayed) and vectors, with odd sizes.
+ParameterStore make_store(DType dtype) {
+  ParameterStore s;
+  s.add("emb.weight", {7, 5}, dtype, true, 1.0f);
+  s.add("blocks.0.att.time_decay", {13}, dtype, false, 2.0f);
+  s.add("blocks.0.att.key.weight", {3, 3, 3}, dtype, true, 1.0f);
+  s.add("blocks.0.att.time_first", {1}, dtype, false, 3.0f);
+  s.add("head.weight", {8, 8}, dtype, true, 1.0f);
+  return s;  // 35 + 13 + 27 + 1 + 64 = 140 elements
+}
+
+// Tensor i of replica `rank` holds value_at(rank, seed + i, element) * scale.
+template <typename T>
+void fill(ParameterStore& s, int rank, uint64_t seed, double scale = 1.0) {
+  for (size_t i = 0; i < s.entries().size(); ++i) {
+    Tensor& t = s.entries()[i].value;
+    for (int64_t j = 0; j < t.numel(); ++j) t.data<T>()[j] = static_cast<T>(scale * value_at(rank, seed + i, j));
+  }
+}
+
+// The plain average every path must reproduce: rank-order sum, times (float)(1/dp).
+template <typename T>
+ParameterStore reference_mean(int dp, const std::vector<int>& replica_ranks, uint64_t seed, double scale = 1.0) {
+  ParameterStore mean = make_store(DTypeOf<T>::value);
+  const T factor = static_cast<T>(1.0f / static_cast<float>(dp));
+  for (size_t i = 0; i < mean.entries().size(); ++i) {
+    Tensor& t = mean.entries()[i].value;
+    for (int64_t j = 0; j < t.numel(); ++j) {
+      T acc = static_cast<T>(scale * value_at(replica_ranks[0], seed + i, j));
+      for (size_t q = 1; q < replica_ranks.size(); ++q)
+        acc += static_cast<T>(scale * value_at(replica_ranks[q], seed + i, j));
+      t.data<T>()[j] = acc * factor;
+    }
+  }
+  return mean;
+}
+
+template <typename T>
+bool stores_bitwise_equal(const ParameterStore& a, const ParameterStore& b) {
+  for (size_t i = 0; i < a.entries().size(); ++i)
+    if (!bitwise_equal(a.entries()[i].value.to_vector<T>(), b.entries()[i].value.to_vector<T>())) return false;
+  return true;
+}
+
+std::vector<int> iota_ranks(int n) {
+  std::vector<int> r(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) r[static_cast<size_t>(i)] = i;
+  return r;
+}
+
+template <typename T>
+void check_bucketed_all_reduce(Communicator& dp, int replica_rank, const std::vector<int>& replica_ranks) {
+  const ParameterStore expected = reference_mean<T>(dp.size(), replica_ranks, 100);
+  // 1 element per bucket, buckets that cut tensors, one bucket for all.
+  for (int64_t bucket_bytes : {int64_t{1}, int64_t{100}, int64_t{560}, kDefaultBucketBytes}) {
+    ParameterStore grads = make_store(DTypeOf<T>::value);
+    fill<T>(grads, replica_rank, 100);
+    GradAllReducer reducer(grads, dp, bucket_bytes);
+    dp.reset_stats();
+    reducer.all_reduce_mean(grads);
+    EXPECT_TRUE(stores_bitwise_equal<T>(grads, expected)) << "bucket_bytes " << bucket_bytes;
+    // Bytes per step: the all-reduce formula per bucket, as counted.
+    EXPECT_EQ(dp.stats().total_sent(), reducer.bytes_sent_per_call());
+    const int64_t e = sizeof(T), B = reducer.bucket_elems();
+    uint64_t formula = 0;
+    for (int64_t b = 0; b < 140; b += B)
+      formula += all_reduce_bytes_sent(std::min<int64_t>(B, 140 - b), e, dp.size(), dp.rank());
+    EXPECT_EQ(dp.stats().sent(CommOp::AllReduce), formula);
+    if (B == 140 && dp.size() == 4) {
+      EXPECT_EQ(formula, uint64_t(2 * 3 * 140 / 4 * e));  // 2 (n-1)/n N e
+    }
+    EXPECT_EQ(dp.stats().count(CommOp::AllReduce), uint64_t(dp.size() > 1 ? reducer.buckets() : 0));
+  }
+}
+
+TEST(MpiDataParallel, BucketedAllReduceIsThePlainAverageForAnyBucketSize) {
+  WorldComm w;
+  check_bucketed_all_reduce<float>(w.comm, w.comm.rank(), iota_ranks(w.comm.size()));
+  check_bucketed_all_reduce<double>(w.comm, w.comm.rank(), iota_ranks(w.comm.size()));
+}
+
+TEST(MpiDataParallel, BucketedAllReduceOverTheDpGroupsOfA2x2Layout) {
+  if (world_size() != 4) GTEST_SKIP() << "needs 4 ranks";
+  ProcessGroups groups(2, 2, 1);
+  // Replicas of one tp shard: the dp group members, by world rank.
+  check_bucketed_all_reduce<float>(groups.dp(), groups.topology().rank(), groups.topology().group_ranks(GroupKind::Dp));
+}
+
+// ZeRO-1 against the replicated optimizer: every rank runs the replicated
+// AdamW on the all-reduced gradients locally (the reference), and ZeRO-1
+// through the communicator; the parameters after `steps` steps must agree.
+template <typename T>
+void check_zero_matches_replicated(Communicator& dp, float grad_clip, double grad_scale, bool bitwise) {
+  const int n = dp.size(), r = dp.rank();
+  AdamWSettings settings;
+  settings.weight_decay = 0.1f;
+  settings.grad_clip = grad_clip;
+
+  ParameterStore ref_params = make_store(DTypeOf<T>::value);
+  fill<T>(ref_params, 1000, 7);  // the same initial parameters everywhere
+  ParameterStore params = make_store(DTypeOf<T>::value);
+  fill<T>(params, 1000, 7);
+  AdamWOptimizer replicated(ref_params, settings);
+
+  ZeroOneSync sync(params, dp, /*bucket_bytes=*/96, /*align=*/4);  // several buckets, padding
+  const ZeroPartition& part = sync.partition();
+  ShardedAdamW sharded(params, part, r, settings);
+  Tensor grad_shard = Tensor::zeros({part.shard_numel()}, DTypeOf<T>::value);
+  const int steps = 3;
+  for (int step = 0; step < steps; ++step) {
+    const uint64_t seed = 200 + 10 * static_cast<uint64_t>(step);
+    ParameterStore grads = make_store(DTypeOf<T>::value);
+    fill<T>(grads, r, seed, grad_scale);
+    replicated.step(ref_params, reference_mean<T>(n, iota_ranks(n), seed, grad_scale), 1e-2);
+
+    dp.reset_stats();
+    sync.reduce_scatter_mean(grads, grad_shard);
+    // The shard of the mean equals the same flat range of the plain mean.
+    Tensor expected_shard = Tensor::zeros({part.shard_numel()}, DTypeOf<T>::value);
+    pack(reference_mean<T>(n, iota_ranks(n), seed, grad_scale), sync.layout(), part.shard_begin(r),
+         part.shard_begin(r) + part.shard_numel(), expected_shard);
+    EXPECT_TRUE(bitwise_equal(grad_shard.to_vector<T>(), expected_shard.to_vector<T>())) << "step " << step;
+
+    sharded.step(params, grad_shard, 1e-2, dp);
+    sync.all_gather_params(params);
+    // Bytes per step: reduce-scatter (n-1) S e + all-gather (n-1) S e + the norm's all-reduce of one f64.
+    const uint64_t S = static_cast<uint64_t>(part.shard_numel()), e = sizeof(T);
+    EXPECT_EQ(dp.stats().sent(CommOp::ReduceScatter), uint64_t(n - 1) * S * e);
+    EXPECT_EQ(dp.stats().sent(CommOp::AllGather), uint64_t(n - 1) * S * e);
+    EXPECT_EQ(dp.stats().sent(CommOp::ReduceScatter), sync.reduce_scatter_bytes_per_call());
+    EXPECT_EQ(dp.stats().sent(CommOp::AllGather), sync.all_gather_bytes_per_call());
+    EXPECT_EQ(dp.stats().sent(CommOp::AllReduce), all_reduce_bytes_sent(1, 8, n, r));
+  }
+  for (size_t i = 0; i < params.entries().size(); ++i) {
+    const auto got = params.entries()[i].value.to_vector<T>();
+    const auto want = ref_params.entries()[i].value.to_vector<T>();
+    if (bitwise) {
+      EXPECT_TRUE(bitwise_equal(got, want)) << params.entries()[i].name;
+    } else {
+      for (size_t j = 0; j < got.size(); ++j)
+        EXPECT_NEAR(got[j], want[j], 1e-6 * (1.0 + std::abs(static_cast<double>(want[j]))))
+            << params.entries()[i].name << "[" << j << "]";
+    }
+  }
+  // Every replica ends with the same parameters.
+  uint64_t h = 0;
+  for (const NamedTensor& e : params.entries()) h = h * 31 + hash_bytes(e.value);
+  EXPECT_EQ(sharded.steps_taken(), steps);
+  Tensor mine = Tensor::from_vector<int64_t>({static_cast<int64_t>(h)}, {1});
+  Tensor all = Tensor::empty({n}, DType::I64);
+  dp.all_gather(mine, all);
+  for (int64_t v : all.to_vector<int64_t>()) EXPECT_EQ(v, static_cast<int64_t>(h));
+}
+
+TEST(MpiDataParallel, ZeroOneWithoutClippingIsBitIdenticalToReplicatedAdamW) {
+  WorldComm w;
+  check_zero_matches_replicated<float>(w.comm, /*grad_clip=*/0.0f, 1.0, /*bitwise=*/true);
+  check_zero_matches_replicated<double>(w.comm, 0.0f, 1.0, true);
+}
+
+TEST(MpiDataParallel, ZeroOneWithClippingMatchesReplicatedAdamW) {
+  // Gradients of norm >> 1: clipping is active. The norm is summed per shard
+  // instead of per tensor, so the clip factor may differ in its last bit.
+  WorldComm w;
+  check_zero_matches_replicated<float>(w.comm, 1.0f, 10.0, false);
+  check_zero_matches_replicated<double>(w.comm, 1.0f, 10.0, false);
+}
+
+}  // namespace
+}  // namespace rwkv::parallel
