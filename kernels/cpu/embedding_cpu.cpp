@@ -10,9 +10,11 @@
 namespace rwkv::cpu {
 
 namespace {
+// -1 means "no row on this rank" (vocab-parallel embedding: the token's row
+// lives on another tensor-parallel rank); anything else must be in range.
 void check_token_ids(const char* op, const int32_t* tokens, int64_t N, int64_t V) {
   for (int64_t n = 0; n < N; ++n) {
-    RWKV_CHECK(tokens[n] >= 0 && tokens[n] < V, op, ": token id ", tokens[n], " at position ", n,
+    RWKV_CHECK(tokens[n] >= -1 && tokens[n] < V, op, ": token id ", tokens[n], " at position ", n,
                " is outside the vocabulary [0, ", V, ")\n  ---> HINT: the data was tokenized with a larger "
                "vocabulary than model.vocab_size");
   }
@@ -28,7 +30,13 @@ void embedding_forward(const Tensor& tokens, const Tensor& weight, Tensor& out) 
     const T* wp = weight.data<T>();
     T* op = out.data<T>();
 #pragma omp parallel for schedule(static)
-    for (int64_t n = 0; n < N; ++n) std::memcpy(op + n * C, wp + tp[n] * C, static_cast<size_t>(C) * sizeof(T));
+    for (int64_t n = 0; n < N; ++n) {
+      if (tp[n] < 0) {
+        std::memset(op + n * C, 0, static_cast<size_t>(C) * sizeof(T));
+      } else {
+        std::memcpy(op + n * C, wp + tp[n] * C, static_cast<size_t>(C) * sizeof(T));
+      }
+    }
   });
 }
 
@@ -45,6 +53,7 @@ void embedding_backward(const Tensor& tokens, const Tensor& dout, Tensor& dweigh
     for (int64_t blk = 0; blk < blocks; ++blk) {
       const int64_t c0 = blk * kReduceChannelBlock, c1 = std::min(C, c0 + kReduceChannelBlock);
       for (int64_t n = 0; n < N; ++n) {
+        if (tp[n] < 0) continue;
         T* dst = gp + tp[n] * C;
         const T* src = dp + n * C;
         for (int64_t c = c0; c < c1; ++c) dst[c] += src[c];
