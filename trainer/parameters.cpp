@@ -21,10 +21,22 @@ const Tensor& ParameterStore::at(const std::string& name) const {
   RWKV_FAIL("no parameter named '", name, "'");
 }
 
+NamedTensor& ParameterStore::entry(const std::string& name) {
+  for (NamedTensor& e : entries_)
+    if (e.name == name) return e;
+  RWKV_FAIL("no parameter named '", name, "'");
+}
+
 ParameterStore ParameterStore::zeros_like() const {
   ParameterStore out;
-  for (const NamedTensor& e : entries_)
+  for (const NamedTensor& e : entries_) {
     out.add(e.name, e.value.shape(), e.value.dtype(), e.decay, e.lr_multiplier, e.value.device());
+    NamedTensor& copy = out.entries_.back();
+    copy.global_shape = e.global_shape;
+    copy.global_offset = e.global_offset;
+    copy.tp_replicated = e.tp_replicated;
+    copy.tp_partial_grad = e.tp_partial_grad;
+  }
   return out;
 }
 

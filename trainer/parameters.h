@@ -12,15 +12,29 @@ namespace rwkv {
 
 struct NamedTensor {
   std::string name;     // reference name, e.g. "blocks.3.att.key.weight"
-  Tensor value;
+  Tensor value;         // this rank's slice
   bool decay = false;   // AdamW weight decay applies (2-D weights only in the reference)
   float lr_multiplier = 1.0f;
+  // Where the slice sits in the global tensor (checkpoints, resharding).
+  // Empty: the slice is the whole tensor. Rows of `value` past the global
+  // shape (vocabulary padding) are not part of the global tensor.
+  Shape global_shape, global_offset;
+  // Tensor parallelism: the same values on every tp rank (LayerNorms,
+  // time_mix), and whether each rank's gradient is only a partial sum that
+  // must be added over the tp group (time_mix: their gradients come from
+  // partial input gradients).
+  bool tp_replicated = false;
+  bool tp_partial_grad = false;
+
+  const Shape& global() const { return global_shape.empty() ? value.shape() : global_shape; }
+  Shape offset() const { return global_offset.empty() ? Shape(value.shape().size(), 0) : global_offset; }
 };
 
 class ParameterStore {
  public:
   Tensor add(const std::string& name, const Shape& shape, DType dtype, bool decay, float lr_multiplier,
              Device device = Device::cpu());
+  NamedTensor& entry(const std::string& name);  // throws naming the missing tensor
   const Tensor& at(const std::string& name) const;  // throws naming the missing tensor
   bool contains(const std::string& name) const;
   const std::vector<NamedTensor>& entries() const { return entries_; }

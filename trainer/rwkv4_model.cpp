@@ -1,6 +1,20 @@
-// RWKV-4 forward and backward, layer by layer (maths in rwkv4_model.h).
-// N = B*T rows; every [B, T, C] activation is also viewed as [N, C] for GEMMs.
+// RWKV-4 forward and backward, layer by layer (maths in rwkv4_model.h), for
+// one pipeline stage and one tensor-parallel slice (rwkv4_partition.h).
+// N = B*T rows; every [B, T, X] activation is also viewed as [N, X] for GEMMs.
+// C_l = C/tp, F_l = F/tp, V_l = V_p/tp are this rank's widths (C, F, V_p at tp = 1).
+//
+// Tensor-parallel communication per block (Megatron's pattern, with the
+// channel mix's receptance gate on local channels):
+//   time mix    forward:  x_mid = x_in + all_reduce(gated_l O_l^T)
+//               backward: all_reduce(d ln1-output)
+//   channel mix forward:  v_l = reduce_scatter(k_l Wv_l^T by channel block);
+//                         x_out = x_mid + all_gather(sigmoid(r_l) * v_l)
+//               backward: d v = all_gather(d v_l); all_reduce(d ln2-output)
+// That is 2 all-reduce volumes forward and 2.5 backward (Megatron: 2 and 2;
+// the extra half is the channel mix's value gradient, which every rank needs).
 #include "trainer/rwkv4_model.h"
+
+#include <cmath>
 
 #include "kernels/activations.h"
 #include "kernels/cross_entropy.h"
@@ -8,168 +22,52 @@
 #include "kernels/gemm.h"
 #include "kernels/layernorm.h"
 #include "kernels/reduce.h"
+#include "kernels/tensor_parallel.h"
 #include "kernels/token_shift.h"
 #include "kernels/wkv4.h"
+#include "parallel/comm.h"
 
 namespace rwkv {
 
-// What forward keeps for backward, per block. Shapes: C-wide tensors are
-// [B, T, C], F-wide ones [B, T, F], statistics [N].
+// What forward keeps for backward, per block. C-wide tensors are [B, T, C],
+// local ones [B, T, C_l] or [B, T, F_l], statistics [N].
 struct BlockActivations {
-  Tensor x_in;                 // block input (the residual stream)
+  Tensor x_in;                                // block input (the residual stream)
   Tensor att_in, ln1_mean, ln1_rstd;          // ln1(x_in)
   Tensor att_xk, att_xv, att_xr;              // token-shifted inputs
-  Tensor att_k, att_v, att_r;                 // K xk, V xv, R xr (r before the sigmoid)
-  Tensor att_wkv, att_gated;                  // wkv(k, v), sigmoid(r) * wkv
+  Tensor att_k, att_v, att_r;                 // [.., C_l]: K xk, V xv, R xr (r before the sigmoid)
+  Tensor att_wkv, att_gated;                  // [.., C_l]: wkv(k, v), sigmoid(r) * wkv
   Tensor x_mid;                               // x_in + att output
   Tensor ffn_in, ln2_mean, ln2_rstd;          // ln2(x_mid)
   Tensor ffn_xk, ffn_xr;
-  Tensor ffn_k_pre, ffn_k;                    // [B, T, F]: K xk and relu(K xk)^2
-  Tensor ffn_r, ffn_v;                        // R xr (before sigmoid), V k
+  Tensor ffn_k_pre, ffn_k;                    // [.., F_l]: K xk and relu(K xk)^2
+  Tensor ffn_r, ffn_v;                        // [.., C_l]: R xr (before sigmoid), V k (summed over tp)
 };
 
 struct Rwkv4Model::Activations {
   int64_t B = 0, T = 0;
   Tensor tokens, targets;                     // [B, T] i32 on the model's device
-  Tensor tokens_flat;                         // [N] i32
+  Tensor tokens_local;                        // [N] i32: this rank's embedding rows, -1 elsewhere
   Tensor emb_out, ln0_mean, ln0_rstd;         // emb[tokens] [B, T, C]
-  std::vector<BlockActivations> blocks;
-  Tensor x_final;                             // output of the last block [B, T, C]
+  std::vector<BlockActivations> blocks;       // this stage's blocks
+  Tensor x_final;                             // output of the stage's last block [B, T, C]
   Tensor head_in, ln_out_mean, ln_out_rstd;   // ln_out(x_final)
-  Tensor logits;                              // [N, V] (overwritten by dlogits in backward)
-  Tensor losses;                              // [N]
+  Tensor logits;                              // [N, V_l] (overwritten by dlogits in backward)
+  Tensor losses;                              // [N] (tp = 1, unpadded vocabulary)
+  // Vocab-parallel cross-entropy: row statistics, gathered [tp, N], merged [N].
+  Tensor stat_max, stat_sum, stat_arg, all_max, all_sum, all_arg, row_max, row_sum, row_arg, target_logit;
   // Gradient scratch, reused by every block.
   Tensor d_res;                               // gradient of the residual stream [B, T, C]
   Tensor d_c1, d_c2, d_c3, d_c4;              // [B, T, C]
-  Tensor d_f;                                 // [B, T, F]
+  Tensor d_l1, d_l2, d_l3, d_l4;              // [B, T, C_l]
+  Tensor d_f;                                 // [B, T, F_l]
+  Tensor tp_full;                             // [N, C]: partial sums before an all-reduce
+  Tensor tp_blocks;                           // [tp, N, C_l]: channel blocks of all ranks
 };
 
 namespace {
 Tensor rows(const Tensor& t) { return t.view({t.dim(0) * t.dim(1), t.dim(2)}); }  // [B, T, X] -> [N, X]
-}  // namespace
 
-Rwkv4Model::Rwkv4Model(const Rwkv4Shape& shape, DType dtype, bool recompute, Device device)
-    : shape_(shape),
-      dtype_(dtype),
-      recompute_(recompute),
-      device_(device),
-      params_(declare_rwkv4_parameters(shape, dtype, device)),
-      grads_(params_.zeros_like()) {
-  p_ = bind_rwkv4_tensors(params_, shape_);
-  g_ = bind_rwkv4_tensors(grads_, shape_);
-}
-
-Rwkv4Model::Activations& Rwkv4Model::activations_for(int64_t B, int64_t T) {
-  if (acts_ && acts_->B == B && acts_->T == T) return *acts_;
-  const int64_t C = shape_.n_embd, F = shape_.dim_ffn, V = shape_.vocab_size, N = B * T;
-  auto act = std::make_shared<Activations>();
-  Activations& a = *act;
-  a.B = B;
-  a.T = T;
-  auto btc = [&] { return Tensor::empty({B, T, C}, dtype_, device_); };
-  auto btf = [&] { return Tensor::empty({B, T, F}, dtype_, device_); };
-  auto stat = [&] { return Tensor::empty({N}, dtype_, device_); };
-  a.emb_out = btc();
-  a.ln0_mean = stat();
-  a.ln0_rstd = stat();
-  // With recompute, every block's activations but its input share one set of
-  // buffers: backward re-runs the block's forward from x_in just before it
-  // needs them. Memory per block drops from ~(16C + 2F) to C per token.
-  BlockActivations shared;
-  for (int64_t l = 0; l < shape_.n_layer; ++l) {
-    if (recompute_ && l > 0) {
-      BlockActivations b = shared;
-      b.x_in = btc();
-      a.blocks.push_back(b);
-      continue;
-    }
-    BlockActivations b;
-    b.x_in = btc();
-    b.att_in = btc(), b.ln1_mean = stat(), b.ln1_rstd = stat();
-    b.att_xk = btc(), b.att_xv = btc(), b.att_xr = btc();
-    b.att_k = btc(), b.att_v = btc(), b.att_r = btc();
-    b.att_wkv = btc(), b.att_gated = btc();
-    b.x_mid = btc();
-    b.ffn_in = btc(), b.ln2_mean = stat(), b.ln2_rstd = stat();
-    b.ffn_xk = btc(), b.ffn_xr = btc();
-    b.ffn_k_pre = btf(), b.ffn_k = btf();
-    b.ffn_r = btc(), b.ffn_v = btc();
-    a.blocks.push_back(b);
-    shared = b;
-  }
-  a.x_final = btc();
-  a.head_in = btc(), a.ln_out_mean = stat(), a.ln_out_rstd = stat();
-  a.logits = Tensor::empty({N, V}, dtype_, device_);
-  a.losses = Tensor::empty({N}, dtype_, device_);
-  a.tokens = Tensor::empty({B, T}, DType::I32, device_);
-  a.targets = Tensor::empty({B, T}, DType::I32, device_);
-  a.d_res = btc(), a.d_c1 = btc(), a.d_c2 = btc(), a.d_c3 = btc(), a.d_c4 = btc();
-  a.d_f = btf();
-  acts_ = act;
-  return a;
-}
-
-int64_t Rwkv4Model::activation_bytes(int64_t B, int64_t T) const {
-  const int64_t C = shape_.n_embd, F = shape_.dim_ffn, V = shape_.vocab_size, N = B * T, L = shape_.n_layer;
-  // Per block: x_in, att_in, xk, xv, xr, k, v, r, wkv, gated, x_mid, ffn_in,
-  // fxk, fxr, fr, fv (16 C) + ffn_k_pre, ffn_k (2 F) + 4 row statistics.
-  const int64_t block = N * (16 * C + 2 * F + 4);
-  const int64_t blocks = recompute_ ? block + (L - 1) * N * C : L * block;
-  // emb_out, x_final, head_in (3 C) + 4 statistics + logits and losses (V + 1)
-  // + gradient scratch d_res, d_c1..d_c4 (5 C) and d_f (F).
-  const int64_t rest = N * (3 * C + 4 + V + 1 + 5 * C + F);
-  return (blocks + rest) * static_cast<int64_t>(dtype_size(dtype_));
-}
-
-void Rwkv4Model::forward(const Tensor& tokens, Activations& a) {
-  const int64_t B = a.B, T = a.T;
-  a.tokens.copy_from(tokens);  // to the model's device
-  a.tokens_flat = a.tokens.view({B * T});
-  Tensor x0 = rows(a.emb_out);
-  embedding_forward(a.tokens_flat, p_.emb, x0);
-  Tensor x_in0 = rows(a.blocks[0].x_in);
-  layernorm_forward(x0, p_.blocks[0].ln0_weight, p_.blocks[0].ln0_bias, x_in0, a.ln0_mean, a.ln0_rstd);
-  for (int64_t l = 0; l < shape_.n_layer; ++l) forward_block(a, l);
-  Tensor head_in = rows(a.head_in);
-  layernorm_forward(rows(a.x_final), p_.ln_out_weight, p_.ln_out_bias, head_in, a.ln_out_mean, a.ln_out_rstd);
-  linear_forward(head_in, p_.head, a.logits);
-}
-
-// One block from its input b.x_in; the output goes into the next block's x_in
-// (or x_final), so the residual stream is stored once per block.
-void Rwkv4Model::forward_block(Activations& a, int64_t l) {
-  const Rwkv4BlockTensors& w = p_.blocks[static_cast<size_t>(l)];
-  BlockActivations& b = a.blocks[static_cast<size_t>(l)];
-  Tensor x_in = rows(b.x_in);
-  // --- time mixing
-  Tensor att_in = rows(b.att_in);
-  layernorm_forward(x_in, w.ln1_weight, w.ln1_bias, att_in, b.ln1_mean, b.ln1_rstd);
-  token_shift_forward(b.att_in, {w.att_mix_k, w.att_mix_v, w.att_mix_r}, {b.att_xk, b.att_xv, b.att_xr});
-  Tensor k = rows(b.att_k), v = rows(b.att_v), r = rows(b.att_r);
-  linear_forward(rows(b.att_xk), w.att_key, k);
-  linear_forward(rows(b.att_xv), w.att_value, v);
-  linear_forward(rows(b.att_xr), w.att_receptance, r);
-  wkv4_forward(w.att_time_decay, w.att_time_first, b.att_k, b.att_v, b.att_wkv);
-  sigmoid_gate_forward(b.att_r, b.att_wkv, b.att_gated);
-  Tensor x_mid = rows(b.x_mid);
-  x_mid.copy_from(x_in);
-  matmul(rows(b.att_gated), false, w.att_output, true, x_mid, 1.0f, 1.0f);  // x_mid = x_in + O gated
-  // --- channel mixing
-  Tensor ffn_in = rows(b.ffn_in);
-  layernorm_forward(x_mid, w.ln2_weight, w.ln2_bias, ffn_in, b.ln2_mean, b.ln2_rstd);
-  token_shift_forward(b.ffn_in, {w.ffn_mix_k, w.ffn_mix_r}, {b.ffn_xk, b.ffn_xr});
-  Tensor fk_pre = rows(b.ffn_k_pre);
-  linear_forward(rows(b.ffn_xk), w.ffn_key, fk_pre);
-  squared_relu_forward(b.ffn_k_pre, b.ffn_k);
-  Tensor fr = rows(b.ffn_r), fv = rows(b.ffn_v);
-  linear_forward(rows(b.ffn_xr), w.ffn_receptance, fr);
-  linear_forward(rows(b.ffn_k), w.ffn_value, fv);
-  Tensor x_out = rows(l + 1 < shape_.n_layer ? a.blocks[static_cast<size_t>(l + 1)].x_in : a.x_final);
-  sigmoid_gate_forward(fr, fv, x_out);
-  add_(x_out, x_mid);
-}
-
-namespace {
 // Sum of a loss vector in double, in index order.
 double sum_values(const Tensor& t) {
   double sum = 0.0;
@@ -189,91 +87,398 @@ void check_batch(const char* op, const Tensor& tokens, const Tensor& targets) {
 }
 }  // namespace
 
-double Rwkv4Model::forward_loss(const Tensor& tokens, const Tensor& targets) {
-  check_batch("Rwkv4Model::forward_loss", tokens, targets);
-  Activations& a = activations_for(tokens.dim(0), tokens.dim(1));
-  forward(tokens, a);
+Rwkv4Model::Rwkv4Model(const Rwkv4Shape& shape, DType dtype, bool recompute, Device device,
+                       const Rwkv4Partition& partition, parallel::Communicator* tp)
+    : shape_(shape),
+      dtype_(dtype),
+      recompute_(recompute),
+      device_(device),
+      part_(partition.layer_end == 0 ? Rwkv4Partition::whole(shape) : partition),
+      tp_(tp),
+      params_(declare_rwkv4_parameters(shape, dtype, device, part_)),
+      grads_(params_.zeros_like()) {
+  RWKV_CHECK(part_.tp_size == 1 || (tp_ != nullptr && tp_->size() == part_.tp_size && tp_->rank() == part_.tp_rank),
+             "Rwkv4Model: tensor parallelism tp=", part_.tp_size, " needs its tp communicator of that size");
+  p_ = bind_rwkv4_tensors(params_, shape_, part_);
+  g_ = bind_rwkv4_tensors(grads_, shape_, part_);
+}
+
+void Rwkv4Model::tp_all_reduce(Tensor& x) {
+  if (part_.tp_size > 1) tp_->all_reduce_sum(x);
+}
+
+int64_t Rwkv4Model::activation_bytes(int64_t B, int64_t T) const {
+  const int64_t C = shape_.n_embd, tp = part_.tp_size, Cl = C / tp, Fl = shape_.dim_ffn / tp, N = B * T;
+  const int64_t L = part_.layer_end - part_.layer_begin, Vl = part_.local_vocab();
+  // Per block: x_in, att_in, xk, xv, xr, x_mid, ffn_in, fxk, fxr (9 C) + k, v, r,
+  // wkv, gated, fr, fv (7 C_l) + ffn_k_pre, ffn_k (2 F_l) + 4 row statistics.
+  const int64_t block = N * (9 * C + 7 * Cl + 2 * Fl + 4);
+  const int64_t blocks = recompute_ ? block + (L - 1) * N * C : L * block;
+  // emb_out, x_final, head_in (3 C) + 4 statistics + logits and losses (V_l + 1)
+  // + 11 statistics vectors of the vocab-parallel loss (3 of them tp wide)
+  // + gradient scratch: d_res, d_c1..d_c4 (5 C), d_l1..d_l4 (4 C_l), d_f (F_l)
+  // + tensor-parallel buffers: tp_full (C) and tp_blocks (tp C_l), when tp > 1.
+  int64_t rest = N * (3 * C + 4 + Vl + 1 + 8 + 3 * tp + 5 * C + 4 * Cl + Fl);
+  if (tp > 1) rest += N * (C + tp * Cl);
+  return (blocks + rest) * static_cast<int64_t>(dtype_size(dtype_));
+}
+
+Rwkv4Model::Activations& Rwkv4Model::existing_slot(int index, const char* op) {
+  RWKV_CHECK(index >= 0 && static_cast<size_t>(index) < slots_.size() && slots_[static_cast<size_t>(index)], op,
+             ": micro-batch slot ", index, " has no forward pass");
+  return *slots_[static_cast<size_t>(index)];
+}
+
+Rwkv4Model::Activations& Rwkv4Model::slot(int index, int64_t B, int64_t T) {
+  RWKV_CHECK(index >= 0, "Rwkv4Model: negative micro-batch slot ", index);
+  if (static_cast<size_t>(index) >= slots_.size()) slots_.resize(static_cast<size_t>(index) + 1);
+  std::shared_ptr<Activations>& held = slots_[static_cast<size_t>(index)];
+  if (held && held->B == B && held->T == T) return *held;
+  const int64_t C = shape_.n_embd, tp = part_.tp_size, Cl = C / tp, Fl = shape_.dim_ffn / tp, N = B * T;
+  auto act = std::make_shared<Activations>();
+  Activations& a = *act;
+  a.B = B;
+  a.T = T;
+  auto btc = [&] { return Tensor::empty({B, T, C}, dtype_, device_); };
+  auto btl = [&] { return Tensor::empty({B, T, Cl}, dtype_, device_); };
+  auto btf = [&] { return Tensor::empty({B, T, Fl}, dtype_, device_); };
+  auto stat = [&] { return Tensor::empty({N}, dtype_, device_); };
+  a.tokens = Tensor::empty({B, T}, DType::I32, device_);
+  a.targets = Tensor::empty({B, T}, DType::I32, device_);
+  a.tokens_local = Tensor::empty({N}, DType::I32, device_);
+  a.emb_out = btc();
+  a.ln0_mean = stat();
+  a.ln0_rstd = stat();
+  // With recompute, every block's activations but its input share one set of
+  // buffers: backward re-runs the block's forward from x_in just before it
+  // needs them.
+  BlockActivations shared;
+  for (int64_t l = part_.layer_begin; l < part_.layer_end; ++l) {
+    if (recompute_ && l > part_.layer_begin) {
+      BlockActivations b = shared;
+      b.x_in = btc();
+      a.blocks.push_back(b);
+      continue;
+    }
+    BlockActivations b;
+    b.x_in = btc();
+    b.att_in = btc(), b.ln1_mean = stat(), b.ln1_rstd = stat();
+    b.att_xk = btc(), b.att_xv = btc(), b.att_xr = btc();
+    b.att_k = btl(), b.att_v = btl(), b.att_r = btl();
+    b.att_wkv = btl(), b.att_gated = btl();
+    b.x_mid = btc();
+    b.ffn_in = btc(), b.ln2_mean = stat(), b.ln2_rstd = stat();
+    b.ffn_xk = btc(), b.ffn_xr = btc();
+    b.ffn_k_pre = btf(), b.ffn_k = btf();
+    b.ffn_r = btl(), b.ffn_v = btl();
+    a.blocks.push_back(b);
+    shared = b;
+  }
+  a.x_final = btc();
+  if (part_.has_head(shape_)) {
+    a.head_in = btc(), a.ln_out_mean = stat(), a.ln_out_rstd = stat();
+    a.logits = Tensor::empty({N, part_.local_vocab()}, dtype_, device_);
+    a.losses = stat();
+    a.stat_max = stat(), a.stat_sum = stat(), a.row_max = stat(), a.row_sum = stat(), a.target_logit = stat();
+    a.stat_arg = Tensor::empty({N}, DType::I32, device_), a.row_arg = Tensor::empty({N}, DType::I32, device_);
+    a.all_max = Tensor::empty({tp, N}, dtype_, device_), a.all_sum = Tensor::empty({tp, N}, dtype_, device_);
+    a.all_arg = Tensor::empty({tp, N}, DType::I32, device_);
+  }
+  a.d_res = btc(), a.d_c1 = btc(), a.d_c2 = btc(), a.d_c3 = btc(), a.d_c4 = btc();
+  a.d_l1 = btl(), a.d_l2 = btl(), a.d_l3 = btl(), a.d_l4 = btl();
+  a.d_f = btf();
+  if (tp > 1) {
+    a.tp_full = Tensor::empty({N, C}, dtype_, device_);
+    a.tp_blocks = Tensor::empty({tp, N, Cl}, dtype_, device_);
+  }
+  held = act;
+  return a;
+}
+
+// ---------------------------------------------------------------- forward
+
+void Rwkv4Model::stage_forward(int slot_index, const Tensor& tokens, const Tensor& input) {
+  const char* op = "Rwkv4Model::stage_forward";
+  expect_ndim(op, "tokens", tokens, 2, "[B, T]");
+  expect_dtype(op, "tokens", tokens, DType::I32);
+  Activations& a = slot(slot_index, tokens.dim(0), tokens.dim(1));
+  const int64_t N = a.B * a.T;
+  a.tokens.copy_from(tokens);
+  if (part_.has_embedding()) {
+    // Vocab-parallel embedding: each rank looks up the tokens whose rows it
+    // holds (-1: another rank's row, a zero row here), then the rows are summed.
+    const std::vector<int32_t> ids = tokens.is_cpu() ? tokens.to_vector<int32_t>() : tokens.to(Device::cpu()).to_vector<int32_t>();
+    const int64_t v0 = part_.vocab_begin(), valid = part_.valid_vocab(shape_.vocab_size);
+    std::vector<int32_t> local(ids.size());
+    for (size_t i = 0; i < ids.size(); ++i) {
+      RWKV_CHECK(ids[i] >= 0 && ids[i] < shape_.vocab_size, "embedding: token id ", ids[i], " at position ", i,
+                 " is outside the vocabulary [0, ", shape_.vocab_size,
+                 ")\n  ---> HINT: the data was tokenized with a larger vocabulary than model.vocab_size");
+      local[i] = ids[i] >= v0 && ids[i] < v0 + valid ? static_cast<int32_t>(ids[i] - v0) : -1;
+    }
+    a.tokens_local.copy_from(Tensor::from_vector<int32_t>(local, {N}));
+    Tensor x0 = rows(a.emb_out);
+    embedding_forward(a.tokens_local, p_.emb, x0);
+    tp_all_reduce(x0);
+    Tensor x_in0 = rows(a.blocks[0].x_in);
+    layernorm_forward(x0, p_.blocks[0].ln0_weight, p_.blocks[0].ln0_bias, x_in0, a.ln0_mean, a.ln0_rstd);
+  } else {
+    expect_shape(op, "input", input, {a.B, a.T, shape_.n_embd}, "[B, T, C]: the previous stage's output");
+    a.blocks[0].x_in.copy_from(input);
+  }
+  for (size_t l = 0; l < a.blocks.size(); ++l) forward_block(a, static_cast<int64_t>(l));
+}
+
+const Tensor& Rwkv4Model::stage_output(int slot_index) { return existing_slot(slot_index, "stage_output").x_final; }
+
+// One block from its input b.x_in; the output goes into the next block's x_in
+// (or x_final), so the residual stream is stored once per block.
+void Rwkv4Model::forward_block(Activations& a, int64_t l) {
+  const Rwkv4BlockTensors& w = p_.blocks[static_cast<size_t>(l)];
+  BlockActivations& b = a.blocks[static_cast<size_t>(l)];
+  const int64_t tp = part_.tp_size, Cl = shape_.n_embd / tp;
+  Tensor x_in = rows(b.x_in);
+  // --- time mixing
+  Tensor att_in = rows(b.att_in);
+  layernorm_forward(x_in, w.ln1_weight, w.ln1_bias, att_in, b.ln1_mean, b.ln1_rstd);
+  token_shift_forward(b.att_in, {w.att_mix_k, w.att_mix_v, w.att_mix_r}, {b.att_xk, b.att_xv, b.att_xr});
+  Tensor k = rows(b.att_k), v = rows(b.att_v), r = rows(b.att_r);
+  linear_forward(rows(b.att_xk), w.att_key, k);
+  linear_forward(rows(b.att_xv), w.att_value, v);
+  linear_forward(rows(b.att_xr), w.att_receptance, r);
+  wkv4_forward(w.att_time_decay, w.att_time_first, b.att_k, b.att_v, b.att_wkv);
+  sigmoid_gate_forward(b.att_r, b.att_wkv, b.att_gated);
+  Tensor x_mid = rows(b.x_mid);
+  x_mid.copy_from(x_in);
+  if (tp == 1) {
+    matmul(rows(b.att_gated), false, w.att_output, true, x_mid, 1.0f, 1.0f);  // x_mid = x_in + O gated
+  } else {
+    linear_forward(rows(b.att_gated), w.att_output, a.tp_full);  // this rank's share of O gated
+    tp_->all_reduce_sum(a.tp_full);
+    add_(x_mid, a.tp_full);
+  }
+  // --- channel mixing
+  Tensor ffn_in = rows(b.ffn_in);
+  layernorm_forward(x_mid, w.ln2_weight, w.ln2_bias, ffn_in, b.ln2_mean, b.ln2_rstd);
+  token_shift_forward(b.ffn_in, {w.ffn_mix_k, w.ffn_mix_r}, {b.ffn_xk, b.ffn_xr});
+  Tensor fk_pre = rows(b.ffn_k_pre);
+  linear_forward(rows(b.ffn_xk), w.ffn_key, fk_pre);
+  squared_relu_forward(b.ffn_k_pre, b.ffn_k);
+  Tensor fr = rows(b.ffn_r), fv = rows(b.ffn_v);
+  linear_forward(rows(b.ffn_xr), w.ffn_receptance, fr);
+  Tensor x_out = rows(l + 1 < static_cast<int64_t>(a.blocks.size()) ? a.blocks[static_cast<size_t>(l + 1)].x_in : a.x_final);
+  if (tp == 1) {
+    linear_forward(rows(b.ffn_k), w.ffn_value, fv);
+    sigmoid_gate_forward(fr, fv, x_out);
+    add_(x_out, x_mid);
+    return;
+  }
+  // v by channel block q: k_l Wv_l[q]^T, summed over ranks into rank q's block.
+  for (int64_t q = 0; q < tp; ++q) {
+    Tensor block = a.tp_blocks.slice_rows(q, 1).view({x_out.dim(0), Cl});
+    linear_forward(rows(b.ffn_k), w.ffn_value.slice_rows(q * Cl, Cl), block);
+  }
+  tp_->reduce_scatter_sum(a.tp_blocks, fv);
+  Tensor gated = rows(a.d_l1);  // scratch: sigmoid(r_l) * v_l
+  sigmoid_gate_forward(fr, fv, gated);
+  tp_->all_gather(gated, a.tp_blocks);
+  x_out.copy_from(x_mid);
+  for (int64_t q = 0; q < tp; ++q) add_columns(a.tp_blocks.slice_rows(q, 1).view({x_out.dim(0), Cl}), x_out, q * Cl);
+}
+
+// ---------------------------------------------------------------- the loss
+
+// ln_out, head and the cross-entropy of the last stage. Losses per row go to
+// a.losses (plain) or are assembled from the vocab-parallel statistics; with
+// dlogits, the gradient (scaled by loss_scale, plus L2Wrap) replaces the logits.
+void Rwkv4Model::head_forward_loss(Activations& a, const Tensor& targets, Tensor* dlogits, float loss_scale,
+                                   float l2wrap_factor) {
+  const int64_t N = a.B * a.T;
+  Tensor head_in = rows(a.head_in);
+  layernorm_forward(rows(a.x_final), p_.ln_out_weight, p_.ln_out_bias, head_in, a.ln_out_mean, a.ln_out_rstd);
+  linear_forward(head_in, p_.head, a.logits);
   a.targets.copy_from(targets);
-  cross_entropy_forward(a.logits, a.targets.view({a.B * a.T}), a.losses);
+  const Tensor target_rows = a.targets.view({N});
+  const bool plain = part_.tp_size == 1 && part_.padded_vocab == shape_.vocab_size;
+  if (plain) {
+    if (dlogits) {
+      cross_entropy_forward_backward(a.logits, target_rows, a.losses, *dlogits, loss_scale, l2wrap_factor);
+    } else {
+      cross_entropy_forward(a.logits, target_rows, a.losses);
+    }
+    return;
+  }
+  const int64_t valid = part_.valid_vocab(shape_.vocab_size), v0 = part_.vocab_begin();
+  softmax_row_stats(a.logits, valid, v0, a.stat_max, a.stat_sum, a.stat_arg);
+  if (part_.tp_size > 1) {
+    tp_->all_gather(a.stat_max, a.all_max);
+    tp_->all_gather(a.stat_sum, a.all_sum);
+    tp_->all_gather(a.stat_arg, a.all_arg);
+  } else {
+    a.all_max.copy_from(a.stat_max.view(a.all_max.shape()));
+    a.all_sum.copy_from(a.stat_sum.view(a.all_sum.shape()));
+    a.all_arg.copy_from(a.stat_arg.view(a.all_arg.shape()));
+  }
+  merge_softmax_stats(a.all_max, a.all_sum, a.all_arg, a.row_max, a.row_sum, a.row_arg);
+  Tensor none;
+  vocab_parallel_ce_backward(a.logits, valid, v0, target_rows, a.row_max, a.row_sum, a.row_arg, a.target_logit,
+                             dlogits ? *dlogits : none, loss_scale, l2wrap_factor);
+  tp_all_reduce(a.target_logit);
+  // loss_n = m + log s - x_target, on the host (N values).
+  const int64_t n_rows = N;
+  std::vector<double> m(static_cast<size_t>(n_rows)), s(m), t(m);
+  auto to_doubles = [](const Tensor& x, std::vector<double>& out) {
+    if (x.dtype() == DType::F64) {
+      out = x.to_vector<double>();
+    } else {
+      std::vector<float> f = x.to_vector<float>();
+      out.assign(f.begin(), f.end());
+    }
+  };
+  to_doubles(a.row_max, m);
+  to_doubles(a.row_sum, s);
+  to_doubles(a.target_logit, t);
+  std::vector<double> losses(static_cast<size_t>(n_rows));
+  for (size_t i = 0; i < losses.size(); ++i) losses[i] = m[i] + std::log(s[i]) - t[i];
+  a.losses.copy_from(Tensor::from_vector<double>(losses, {N}).to_dtype(a.losses.dtype()));
+}
+
+double Rwkv4Model::stage_loss(int slot_index, const Tensor& targets) {
+  RWKV_CHECK(part_.has_head(shape_), "stage_loss: only the last pipeline stage computes the loss");
+  Activations& a = existing_slot(slot_index, "stage_loss");
+  head_forward_loss(a, targets, nullptr, 0.0f, 0.0f);
   return sum_values(a.losses) / static_cast<double>(a.B * a.T);
 }
 
-void Rwkv4Model::forward_logits(const Tensor& tokens, Tensor& logits) {
-  expect_ndim("Rwkv4Model::forward_logits", "tokens", tokens, 2, "[B, T]");
-  expect_dtype("Rwkv4Model::forward_logits", "tokens", tokens, DType::I32);
-  Activations& a = activations_for(tokens.dim(0), tokens.dim(1));
-  expect_shape("Rwkv4Model::forward_logits", "logits", logits, {a.B, a.T, shape_.vocab_size}, "[B, T, V]");
-  forward(tokens, a);
-  logits.copy_from(a.logits.view(logits.shape()));
+// ---------------------------------------------------------------- backward
+
+double Rwkv4Model::stage_backward(int slot_index, const Tensor& targets, float loss_scale, float l2wrap_scale,
+                                  const Tensor& output_grad) {
+  Activations& a = existing_slot(slot_index, "stage_backward");
+  const int64_t N = a.B * a.T;
+  Tensor d_res = rows(a.d_res);
+  double mean_loss = 0.0;
+  if (part_.has_head(shape_)) {
+    check_batch("Rwkv4Model::stage_backward", a.tokens, targets);
+    // The reference's L2Wrap factor is 1e-4 / (B*T) per micro-batch.
+    const float l2wrap_factor = l2wrap_scale > 0.0f ? l2wrap_scale * 1e-4f / static_cast<float>(N) : 0.0f;
+    Tensor& dlogits = a.logits;  // the gradient replaces the logits
+    head_forward_loss(a, targets, &dlogits, loss_scale, l2wrap_factor);
+    mean_loss = sum_values(a.losses) / static_cast<double>(N);
+    Tensor d_head_in = rows(a.d_c1);
+    linear_backward(rows(a.head_in), p_.head, dlogits, d_head_in, g_.head);
+    tp_all_reduce(d_head_in);  // each rank's vocabulary slice contributes
+    d_res.zero_();
+    layernorm_backward(rows(a.x_final), p_.ln_out_weight, a.ln_out_mean, a.ln_out_rstd, d_head_in, d_res,
+                       g_.ln_out_weight, g_.ln_out_bias);
+  } else {
+    expect_shape("Rwkv4Model::stage_backward", "output_grad", output_grad, {a.B, a.T, shape_.n_embd},
+                 "[B, T, C]: the next stage's input gradient");
+    a.d_res.copy_from(output_grad);
+  }
+  backward_blocks(a);
+  if (part_.has_embedding()) {
+    const Rwkv4BlockTensors& w0 = p_.blocks[0];
+    Rwkv4BlockTensors& g0 = g_.blocks[0];
+    Tensor d_x0 = rows(a.d_c1);
+    d_x0.zero_();
+    layernorm_backward(rows(a.emb_out), w0.ln0_weight, a.ln0_mean, a.ln0_rstd, d_res, d_x0, g0.ln0_weight,
+                       g0.ln0_bias);
+    embedding_backward(a.tokens_local, d_x0, g_.emb);
+  }
+  return mean_loss;
 }
 
-double Rwkv4Model::forward_backward(const Tensor& tokens, const Tensor& targets, float loss_scale,
-                                    float l2wrap_scale) {
-  check_batch("Rwkv4Model::forward_backward", tokens, targets);
-  Activations& a = activations_for(tokens.dim(0), tokens.dim(1));
-  forward(tokens, a);
-  const int64_t N = a.B * a.T;
-  // The reference's L2Wrap factor is 1e-4 / (B*T) per micro-batch.
-  const float l2wrap_factor = l2wrap_scale > 0.0f ? l2wrap_scale * 1e-4f / static_cast<float>(N) : 0.0f;
-  a.targets.copy_from(targets);
-  cross_entropy_forward_backward(a.logits, a.targets.view({N}), a.losses, a.logits, loss_scale, l2wrap_factor);
-  const double mean_loss = sum_values(a.losses) / static_cast<double>(N);
-  Tensor& dlogits = a.logits;  // [N, V], now holds the gradient
+const Tensor& Rwkv4Model::stage_input_grad(int slot_index) { return existing_slot(slot_index, "stage_input_grad").d_res; }
 
-  // --- head and ln_out
-  Tensor d_head_in = rows(a.d_c1), d_res = rows(a.d_res);
-  linear_backward(rows(a.head_in), p_.head, dlogits, d_head_in, g_.head);
-  d_res.zero_();
-  layernorm_backward(rows(a.x_final), p_.ln_out_weight, a.ln_out_mean, a.ln_out_rstd, d_head_in, d_res,
-                     g_.ln_out_weight, g_.ln_out_bias);
-
-  // --- blocks, last to first; d_res is the gradient of the block's output
-  for (int64_t l = shape_.n_layer - 1; l >= 0; --l) {
+// Blocks last to first; a.d_res holds the gradient of the last block's output
+// and ends as the gradient of the first block's input.
+void Rwkv4Model::backward_blocks(Activations& a) {
+  const int64_t tp = part_.tp_size, Cl = shape_.n_embd / tp, N = a.B * a.T;
+  Tensor d_res = rows(a.d_res);
+  for (int64_t l = static_cast<int64_t>(a.blocks.size()) - 1; l >= 0; --l) {
     const Rwkv4BlockTensors& w = p_.blocks[static_cast<size_t>(l)];
     Rwkv4BlockTensors& g = g_.blocks[static_cast<size_t>(l)];
     BlockActivations& b = a.blocks[static_cast<size_t>(l)];
     if (recompute_) forward_block(a, l);  // rewrites the shared buffers (and, identically, the next x_in)
-    // channel mixing: out = sigmoid(fr) * fv, added to x_mid
-    Tensor d_fr = rows(a.d_c1), d_fv = rows(a.d_c2);
-    sigmoid_gate_backward(rows(b.ffn_r), rows(b.ffn_v), d_res, d_fr, d_fv);
-    Tensor d_fk = rows(a.d_f);
-    linear_backward(rows(b.ffn_k), w.ffn_value, d_fv, d_fk, g.ffn_value);
+    // --- channel mixing: out = sigmoid(fr) * fv (this rank's channels), added to x_mid
+    Tensor d_out = d_res;
+    if (tp > 1) {
+      d_out = rows(a.d_l1);
+      copy_columns(d_res, part_.tp_rank * Cl, d_out);
+    }
+    Tensor d_fr = rows(a.d_l2), d_fv = rows(a.d_l3), d_fk = rows(a.d_f);
+    sigmoid_gate_backward(rows(b.ffn_r), rows(b.ffn_v), d_out, d_fr, d_fv);
+    if (tp == 1) {
+      linear_backward(rows(b.ffn_k), w.ffn_value, d_fv, d_fk, g.ffn_value);
+    } else {
+      // Every rank needs the whole d v: gather the channel blocks, then each
+      // block meets its rows of Wv_l.
+      tp_->all_gather(d_fv, a.tp_blocks);
+      for (int64_t q = 0; q < tp; ++q) {
+        const Tensor block = a.tp_blocks.slice_rows(q, 1).view({N, Cl});
+        matmul(block, false, w.ffn_value.slice_rows(q * Cl, Cl), false, d_fk, 1.0f, q == 0 ? 0.0f : 1.0f);
+        Tensor gv = g.ffn_value.slice_rows(q * Cl, Cl);
+        matmul(block, true, rows(b.ffn_k), false, gv, 1.0f, 1.0f);
+      }
+    }
     squared_relu_backward(rows(b.ffn_k_pre), d_fk, d_fk);
-    Tensor d_fxk = rows(a.d_c3), d_fxr = rows(a.d_c4);
+    Tensor d_fxk = rows(a.d_c3), d_fxr = rows(a.d_c4), d_ffn_in = rows(a.d_c1);
     linear_backward(rows(b.ffn_xk), w.ffn_key, d_fk, d_fxk, g.ffn_key);
     linear_backward(rows(b.ffn_xr), w.ffn_receptance, d_fr, d_fxr, g.ffn_receptance);
-    Tensor d_ffn_in = a.d_c1;  // d_fr (c1) was consumed above
-    token_shift_backward(b.ffn_in, {w.ffn_mix_k, w.ffn_mix_r}, {a.d_c3, a.d_c4}, d_ffn_in, {g.ffn_mix_k, g.ffn_mix_r});
-    layernorm_backward(rows(b.x_mid), w.ln2_weight, b.ln2_mean, b.ln2_rstd, rows(d_ffn_in), d_res, g.ln2_weight,
-                       g.ln2_bias);
+    token_shift_backward(b.ffn_in, {w.ffn_mix_k, w.ffn_mix_r}, {a.d_c3, a.d_c4}, a.d_c1, {g.ffn_mix_k, g.ffn_mix_r});
+    tp_all_reduce(d_ffn_in);
+    layernorm_backward(rows(b.x_mid), w.ln2_weight, b.ln2_mean, b.ln2_rstd, d_ffn_in, d_res, g.ln2_weight, g.ln2_bias);
     // d_res is now the gradient of x_mid = x_in + O (sigmoid(r) * wkv)
-    Tensor d_gated = rows(a.d_c1);
+    // --- time mixing (local channels until the input gradients)
+    Tensor d_gated = rows(a.d_l1), d_r = rows(a.d_l2), d_wkv = rows(a.d_l3);
     linear_backward(rows(b.att_gated), w.att_output, d_res, d_gated, g.att_output);
-    Tensor d_r = rows(a.d_c2), d_wkv = rows(a.d_c3);
     sigmoid_gate_backward(rows(b.att_r), rows(b.att_wkv), d_gated, d_r, d_wkv);
-    // wkv backward writes d_k into c1 (d_gated is consumed) and d_v into c4.
-    wkv4_backward(w.att_time_decay, w.att_time_first, b.att_k, b.att_v, a.d_c3, g.att_time_decay, g.att_time_first,
-                  a.d_c1, a.d_c4);
-    // Each input gradient takes the buffer its predecessor just freed.
-    Tensor d_xk = rows(a.d_c3), d_xv = rows(a.d_c1), d_xr = rows(a.d_c4);
-    linear_backward(rows(b.att_xk), w.att_key, rows(a.d_c1), d_xk, g.att_key);          // frees d_k (c1)
-    linear_backward(rows(b.att_xv), w.att_value, rows(a.d_c4), d_xv, g.att_value);      // frees d_v (c4)
-    linear_backward(rows(b.att_xr), w.att_receptance, d_r, d_xr, g.att_receptance);     // frees d_r (c2)
-    token_shift_backward(b.att_in, {w.att_mix_k, w.att_mix_v, w.att_mix_r}, {a.d_c3, a.d_c1, a.d_c4}, a.d_c2,
+    // wkv backward writes d_k into l1 (d_gated is consumed) and d_v into l4.
+    wkv4_backward(w.att_time_decay, w.att_time_first, b.att_k, b.att_v, a.d_l3, g.att_time_decay, g.att_time_first,
+                  a.d_l1, a.d_l4);
+    Tensor d_xk = rows(a.d_c1), d_xv = rows(a.d_c3), d_xr = rows(a.d_c4), d_att_in = rows(a.d_c2);
+    linear_backward(rows(b.att_xk), w.att_key, rows(a.d_l1), d_xk, g.att_key);
+    linear_backward(rows(b.att_xv), w.att_value, rows(a.d_l4), d_xv, g.att_value);
+    linear_backward(rows(b.att_xr), w.att_receptance, d_r, d_xr, g.att_receptance);
+    token_shift_backward(b.att_in, {w.att_mix_k, w.att_mix_v, w.att_mix_r}, {a.d_c1, a.d_c3, a.d_c4}, a.d_c2,
                          {g.att_mix_k, g.att_mix_v, g.att_mix_r});
-    layernorm_backward(rows(b.x_in), w.ln1_weight, b.ln1_mean, b.ln1_rstd, rows(a.d_c2), d_res, g.ln1_weight,
-                       g.ln1_bias);
+    tp_all_reduce(d_att_in);
+    layernorm_backward(rows(b.x_in), w.ln1_weight, b.ln1_mean, b.ln1_rstd, d_att_in, d_res, g.ln1_weight, g.ln1_bias);
     // d_res is now the gradient of this block's input
   }
-  // --- ln0 and the embedding
-  const Rwkv4BlockTensors& w0 = p_.blocks[0];
-  Rwkv4BlockTensors& g0 = g_.blocks[0];
-  Tensor d_x0 = rows(a.d_c1);
-  d_x0.zero_();
-  layernorm_backward(rows(a.emb_out), w0.ln0_weight, a.ln0_mean, a.ln0_rstd, d_res, d_x0, g0.ln0_weight,
-                     g0.ln0_bias);
-  embedding_backward(a.tokens_flat, d_x0, g_.emb);
-  return mean_loss;
+}
+
+// ---------------------------------------------------------------- whole model
+
+double Rwkv4Model::forward_backward(const Tensor& tokens, const Tensor& targets, float loss_scale,
+                                    float l2wrap_scale) {
+  check_batch("Rwkv4Model::forward_backward", tokens, targets);
+  RWKV_CHECK(part_.has_embedding() && part_.has_head(shape_),
+             "Rwkv4Model::forward_backward runs the whole model; a pipeline stage uses stage_forward/stage_backward");
+  stage_forward(0, tokens);
+  return stage_backward(0, targets, loss_scale, l2wrap_scale);
+}
+
+double Rwkv4Model::forward_loss(const Tensor& tokens, const Tensor& targets) {
+  check_batch("Rwkv4Model::forward_loss", tokens, targets);
+  RWKV_CHECK(part_.has_embedding() && part_.has_head(shape_), "Rwkv4Model::forward_loss runs the whole model");
+  stage_forward(0, tokens);
+  return stage_loss(0, targets);
+}
+
+void Rwkv4Model::forward_logits(const Tensor& tokens, Tensor& logits) {
+  expect_ndim("Rwkv4Model::forward_logits", "tokens", tokens, 2, "[B, T]");
+  RWKV_CHECK(part_.tp_size == 1 && part_.padded_vocab == shape_.vocab_size && part_.has_embedding() &&
+                 part_.has_head(shape_),
+             "Rwkv4Model::forward_logits needs the whole, unpadded model on one rank");
+  expect_shape("Rwkv4Model::forward_logits", "logits", logits, {tokens.dim(0), tokens.dim(1), shape_.vocab_size}, "[B, T, V]");
+  stage_forward(0, tokens);
+  Activations& a = existing_slot(0, "forward_logits");
+  Tensor head_in = rows(a.head_in);
+  layernorm_forward(rows(a.x_final), p_.ln_out_weight, p_.ln_out_bias, head_in, a.ln_out_mean, a.ln_out_rstd);
+  linear_forward(head_in, p_.head, a.logits);
+  logits.copy_from(a.logits.view(logits.shape()));
 }
 
 }  // namespace rwkv

@@ -19,6 +19,11 @@
 
 #include "core/tensor.h"
 #include "trainer/parameters.h"
+#include "trainer/rwkv4_partition.h"
+
+namespace rwkv::parallel {
+class Communicator;
+}
 
 namespace rwkv {
 
@@ -49,13 +54,19 @@ struct Rwkv4Tensors {
 };
 
 // Declares every parameter with its reference name, shape, decay flag and lr
-// multiplier (time_decay x2, time_first x3), in the reference order.
-ParameterStore declare_rwkv4_parameters(const Rwkv4Shape& shape, DType dtype, Device device = Device::cpu());
-// Views a store (parameters or gradients) by role.
-Rwkv4Tensors bind_rwkv4_tensors(const ParameterStore& store, const Rwkv4Shape& shape);
+// multiplier (time_decay x2, time_first x3), in the reference order; with a
+// partition, only this rank's tensors, as local slices (rwkv4_partition.h).
+ParameterStore declare_rwkv4_parameters(const Rwkv4Shape& shape, DType dtype, Device device = Device::cpu(),
+                                        const Rwkv4Partition& partition = Rwkv4Partition{});
+// Views a store (parameters or gradients) by role; blocks are this stage's, in order.
+Rwkv4Tensors bind_rwkv4_tensors(const ParameterStore& store, const Rwkv4Shape& shape,
+                                const Rwkv4Partition& partition = Rwkv4Partition{});
+// Copies each local slice out of a store of the whole model.
+void copy_partition_slices(const ParameterStore& whole, ParameterStore& local);
 
 // The reference initialisation (RWKV-LM v4: time-mix curves, zero and
-// orthogonal matrices, uniform embedding in +-emb_range), seeded.
+// orthogonal matrices, uniform embedding in +-emb_range), seeded. A partial
+// store gets the slices of the whole model's initialisation.
 void init_rwkv4_reference(ParameterStore& params, const Rwkv4Shape& shape, uint64_t seed, double emb_range);
 
 class Rwkv4Model {
@@ -64,43 +75,66 @@ class Rwkv4Model {
   // in backward (saves most activation memory for ~1/3 more compute).
   // device: where parameters, gradients and activations live (every kernel
   // runs where its tensors are). Batches are given on the CPU.
-  Rwkv4Model(const Rwkv4Shape& shape, DType dtype, bool recompute = false, Device device = Device::cpu());
+  // partition / tp: this rank's part of a tensor- and pipeline-parallel model
+  // and its tensor-parallel group (null when tp = 1).
+  Rwkv4Model(const Rwkv4Shape& shape, DType dtype, bool recompute = false, Device device = Device::cpu(),
+             const Rwkv4Partition& partition = Rwkv4Partition{}, parallel::Communicator* tp = nullptr);
 
   const Rwkv4Shape& shape() const { return shape_; }
+  const Rwkv4Partition& partition() const { return part_; }
   Device device() const { return device_; }
   ParameterStore& params() { return params_; }
   ParameterStore& grads() { return grads_; }
   const Rwkv4Tensors& tensors() const { return p_; }  // parameters by role
 
+  // --- the whole model on this rank (no pipeline) --------------------------
   // tokens, targets: i32 [B, T]. Runs forward and backward, adds the gradients
   // of loss_scale * sum of per-token CE into grads() (plus L2Wrap with factor
-  // l2wrap_scale * 1e-4 when l2wrap_scale > 0), and returns the mean CE loss
-  // over the B*T tokens.
+  // l2wrap_scale * 1e-4 / (B*T) when l2wrap_scale > 0), and returns the mean CE
+  // loss over the B*T tokens.
   double forward_backward(const Tensor& tokens, const Tensor& targets, float loss_scale, float l2wrap_scale);
-
   // Mean CE loss without gradients (evaluation).
   double forward_loss(const Tensor& tokens, const Tensor& targets);
-
-  // logits [B, T, V] for tokens [B, T].
+  // logits [B, T, V] for tokens [B, T] (tensor parallelism: tp must be 1).
   void forward_logits(const Tensor& tokens, Tensor& logits);
 
-  // Bytes of the activation and gradient-scratch buffers forward_backward
-  // allocates for a [B, T] batch (what the memory planner and bench compare with).
+  // --- one pipeline stage; slot = a micro-batch in flight --------------------
+  // Forward of this stage's blocks. The first stage embeds tokens [B, T];
+  // the others start from `input` [B, T, C] (the previous stage's output).
+  void stage_forward(int slot, const Tensor& tokens, const Tensor& input = Tensor());
+  // The stage's output [B, T, C] for the next stage (not on the last stage).
+  const Tensor& stage_output(int slot);
+  // Last stage: loss and backward from the targets; returns the micro-batch's
+  // mean CE loss. Other stages: backward from `output_grad` [B, T, C]; returns 0.
+  double stage_backward(int slot, const Tensor& targets, float loss_scale, float l2wrap_scale,
+                        const Tensor& output_grad = Tensor());
+  // Gradient of the stage's input [B, T, C] for the previous stage (not on the first stage).
+  const Tensor& stage_input_grad(int slot);
+  // Last stage: mean CE loss of the slot's forward (evaluation).
+  double stage_loss(int slot, const Tensor& targets);
+
+  // Bytes of the activation and gradient-scratch buffers one slot allocates
+  // for a [B, T] batch (what the memory planner and bench compare with).
   int64_t activation_bytes(int64_t B, int64_t T) const;
 
  private:
   struct Activations;
-  void forward(const Tensor& tokens, Activations& a);
-  void forward_block(Activations& a, int64_t layer);
-  Activations& activations_for(int64_t B, int64_t T);
+  Activations& slot(int index, int64_t B, int64_t T);
+  Activations& existing_slot(int index, const char* op);
+  void forward_block(Activations& a, int64_t local_layer);
+  void backward_blocks(Activations& a);
+  void head_forward_loss(Activations& a, const Tensor& targets, Tensor* dlogits, float loss_scale, float l2wrap_factor);
+  void tp_all_reduce(Tensor& x);
 
   Rwkv4Shape shape_;
   DType dtype_;
   bool recompute_ = false;
   Device device_;
+  Rwkv4Partition part_;
+  parallel::Communicator* tp_ = nullptr;
   ParameterStore params_, grads_;
   Rwkv4Tensors p_, g_;
-  std::shared_ptr<Activations> acts_;
+  std::vector<std::shared_ptr<Activations>> slots_;
 };
 
 }  // namespace rwkv

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "kernels/tensor_parallel.h"
 #include "trainer/rwkv4_model.h"
 
 extern "C" {
@@ -20,17 +21,35 @@ namespace {
 std::string block_name(int64_t layer, const char* rest) { return str_cat("blocks.", layer, ".", rest); }
 }  // namespace
 
-ParameterStore declare_rwkv4_parameters(const Rwkv4Shape& s, DType dtype, Device device) {
+ParameterStore declare_rwkv4_parameters(const Rwkv4Shape& s, DType dtype, Device device, const Rwkv4Partition& part_in) {
   RWKV_CHECK(s.n_layer >= 1 && s.n_embd >= 1 && s.vocab_size >= 1 && s.dim_ffn >= 1,
              "model shape must be positive: n_layer ", s.n_layer, ", n_embd ", s.n_embd, ", vocab_size ",
              s.vocab_size, ", dim_ffn ", s.dim_ffn);
-  const int64_t C = s.n_embd, F = s.dim_ffn, V = s.vocab_size;
+  const Rwkv4Partition part = part_in.layer_end == 0 ? Rwkv4Partition::whole(s) : part_in;
+  part.validate(s);
+  const int64_t C = s.n_embd, F = s.dim_ffn, V = s.vocab_size, tp = part.tp_size, r = part.tp_rank;
+  const int64_t Cl = C / tp, Fl = F / tp, Vl = part.local_vocab();
   ParameterStore p;
-  p.add("emb.weight", {V, C}, dtype, true, 1.0f, device);
-  for (int64_t l = 0; l < s.n_layer; ++l) {
-    auto vec = [&](const char* rest, float lr_mult = 1.0f) { p.add(block_name(l, rest), {C}, dtype, false, lr_mult, device); };
-    auto mix = [&](const char* rest) { p.add(block_name(l, rest), {1, 1, C}, dtype, false, 1.0f, device); };
-    auto mat = [&](const char* rest, int64_t rows, int64_t cols) { p.add(block_name(l, rest), {rows, cols}, dtype, true, 1.0f, device); };
+  // One tensor: its local shape, and where that slice sits in the global one.
+  auto add = [&](const std::string& name, const Shape& local, const Shape& global, const Shape& offset, bool decay,
+                 float lr_mult, bool replicated) {
+    p.add(name, local, dtype, decay, lr_mult, device);
+    NamedTensor& e = p.entries().back();
+    e.global_shape = global;
+    e.global_offset = offset;
+    e.tp_replicated = replicated && tp > 1;
+    e.tp_partial_grad = replicated && tp > 1 && name.find("time_mix") != std::string::npos;
+  };
+  if (part.has_embedding()) add("emb.weight", {Vl, C}, {V, C}, {part.vocab_begin(), 0}, true, 1.0f, false);
+  for (int64_t l = part.layer_begin; l < part.layer_end; ++l) {
+    auto vec = [&](const char* rest) { add(block_name(l, rest), {C}, {C}, {0}, false, 1.0f, true); };
+    auto mix = [&](const char* rest) { add(block_name(l, rest), {1, 1, C}, {1, 1, C}, {0, 0, 0}, false, 1.0f, true); };
+    auto rows = [&](const char* rest, int64_t local_rows, int64_t global_rows, int64_t cols) {
+      add(block_name(l, rest), {local_rows, cols}, {global_rows, cols}, {r * local_rows, 0}, true, 1.0f, false);
+    };
+    auto cols = [&](const char* rest, int64_t rows_, int64_t local_cols, int64_t global_cols) {
+      add(block_name(l, rest), {rows_, local_cols}, {rows_, global_cols}, {0, r * local_cols}, true, 1.0f, false);
+    };
     vec("ln1.weight");
     vec("ln1.bias");
     vec("ln2.weight");
@@ -39,33 +58,36 @@ ParameterStore declare_rwkv4_parameters(const Rwkv4Shape& s, DType dtype, Device
       vec("ln0.weight");
       vec("ln0.bias");
     }
-    vec("att.time_decay", 2.0f);
-    vec("att.time_first", 3.0f);
+    add(block_name(l, "att.time_decay"), {Cl}, {C}, {r * Cl}, false, 2.0f, false);
+    add(block_name(l, "att.time_first"), {Cl}, {C}, {r * Cl}, false, 3.0f, false);
     mix("att.time_mix_k");
     mix("att.time_mix_v");
     mix("att.time_mix_r");
-    mat("att.key.weight", C, C);
-    mat("att.value.weight", C, C);
-    mat("att.receptance.weight", C, C);
-    mat("att.output.weight", C, C);
+    rows("att.key.weight", Cl, C, C);
+    rows("att.value.weight", Cl, C, C);
+    rows("att.receptance.weight", Cl, C, C);
+    cols("att.output.weight", C, Cl, C);
     mix("ffn.time_mix_k");
     mix("ffn.time_mix_r");
-    mat("ffn.key.weight", F, C);
-    mat("ffn.receptance.weight", C, C);
-    mat("ffn.value.weight", C, F);
+    rows("ffn.key.weight", Fl, F, C);
+    rows("ffn.receptance.weight", Cl, C, C);
+    cols("ffn.value.weight", C, Fl, F);
   }
-  p.add("ln_out.weight", {C}, dtype, false, 1.0f, device);
-  p.add("ln_out.bias", {C}, dtype, false, 1.0f, device);
-  p.add("head.weight", {V, C}, dtype, true, 1.0f, device);
+  if (part.has_head(s)) {
+    add("ln_out.weight", {C}, {C}, {0}, false, 1.0f, true);
+    add("ln_out.bias", {C}, {C}, {0}, false, 1.0f, true);
+    add("head.weight", {Vl, C}, {V, C}, {part.vocab_begin(), 0}, true, 1.0f, false);
+  }
   return p;
 }
 
-Rwkv4Tensors bind_rwkv4_tensors(const ParameterStore& store, const Rwkv4Shape& s) {
+Rwkv4Tensors bind_rwkv4_tensors(const ParameterStore& store, const Rwkv4Shape& s, const Rwkv4Partition& part_in) {
+  const Rwkv4Partition part = part_in.layer_end == 0 ? Rwkv4Partition::whole(s) : part_in;
   const int64_t C = s.n_embd;
   auto vec = [&](const std::string& name) { return store.at(name).view({C}); };
   Rwkv4Tensors t;
-  t.emb = store.at("emb.weight");
-  for (int64_t l = 0; l < s.n_layer; ++l) {
+  if (part.has_embedding()) t.emb = store.at("emb.weight");
+  for (int64_t l = part.layer_begin; l < part.layer_end; ++l) {
     Rwkv4BlockTensors b;
     if (l == 0) {
       b.ln0_weight = store.at(block_name(l, "ln0.weight"));
@@ -91,10 +113,35 @@ Rwkv4Tensors bind_rwkv4_tensors(const ParameterStore& store, const Rwkv4Shape& s
     b.ffn_value = store.at(block_name(l, "ffn.value.weight"));
     t.blocks.push_back(b);
   }
-  t.ln_out_weight = store.at("ln_out.weight");
-  t.ln_out_bias = store.at("ln_out.bias");
-  t.head = store.at("head.weight");
+  if (part.has_head(s)) {
+    t.ln_out_weight = store.at("ln_out.weight");
+    t.ln_out_bias = store.at("ln_out.bias");
+    t.head = store.at("head.weight");
+  }
   return t;
+}
+
+void copy_partition_slices(const ParameterStore& whole, ParameterStore& local) {
+  for (NamedTensor& e : local.entries()) {
+    const Tensor& src = whole.at(e.name);
+    RWKV_CHECK(src.shape() == e.global(), "copy_partition_slices: '", e.name, "' is ", shape_str(src.shape()),
+               " in the whole model, the slice expects ", shape_str(e.global()));
+    const Shape off = e.offset();
+    // The slice is cut where the whole tensor lives, then copied to the slice's device.
+    Tensor slice = Tensor::zeros(e.value.shape(), e.value.dtype(), src.device());
+    if (src.shape() == slice.shape()) {
+      slice.copy_from(src);
+    } else if (slice.ndim() == 2 && slice.dim(1) != src.dim(1)) {  // a block of columns
+      copy_columns(src, off[1], slice);
+    } else {  // a block of rows; vocabulary padding past the global rows stays zero
+      const int64_t rows = std::min(slice.dim(0), src.dim(0) - off[0]);
+      if (rows > 0) {
+        Tensor part = slice.slice_rows(0, rows);
+        part.copy_from(src.slice_rows(off[0], rows));
+      }
+    }
+    e.value.copy_from(slice);
+  }
 }
 
 namespace {
@@ -147,6 +194,17 @@ void fill_values(Tensor& t, const std::vector<double>& values) {
 }  // namespace
 
 void init_rwkv4_reference(ParameterStore& params, const Rwkv4Shape& s, uint64_t seed, double emb_range) {
+  // A slice of the model (tensor or pipeline parallel) gets exactly the values
+  // the whole model would: initialise the whole model, then cut the slices.
+  bool whole = static_cast<int64_t>(params.entries().size()) == 18 * s.n_layer + 6;  // emb, ln0 (2), ln_out (2), head
+  for (const NamedTensor& e : params.entries()) whole = whole && e.global() == e.value.shape();
+  if (!whole) {
+    const DType dtype = params.entries().front().value.dtype();
+    ParameterStore full = declare_rwkv4_parameters(s, dtype, Device::cpu());
+    init_rwkv4_reference(full, s, seed, emb_range);
+    copy_partition_slices(full, params);
+    return;
+  }
   std::mt19937_64 rng(seed);
   const int64_t C = s.n_embd, L = s.n_layer;
   for (NamedTensor& e : params.entries()) {
