@@ -107,6 +107,11 @@ void Rwkv4Model::tp_all_reduce(Tensor& x) {
   if (part_.tp_size > 1) tp_->all_reduce_sum(x);
 }
 
+void Rwkv4Model::reduce_tp_partial_grads() {
+  for (NamedTensor& g : grads_.entries())
+    if (g.tp_partial_grad) tp_all_reduce(g.value);
+}
+
 int64_t Rwkv4Model::activation_bytes(int64_t B, int64_t T) const {
   const int64_t C = shape_.n_embd, tp = part_.tp_size, Cl = C / tp, Fl = shape_.dim_ffn / tp, N = B * T;
   const int64_t L = part_.layer_end - part_.layer_begin, Vl = part_.local_vocab();

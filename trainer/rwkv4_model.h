@@ -113,6 +113,10 @@ class Rwkv4Model {
   // Last stage: mean CE loss of the slot's forward (evaluation).
   double stage_loss(int slot, const Tensor& targets);
 
+  // Tensor parallelism: adds the partial gradients of replicated parameters
+  // (time_mix) over the tp group; call once after the step's micro-batches.
+  void reduce_tp_partial_grads();
+
   // Bytes of the activation and gradient-scratch buffers one slot allocates
   // for a [B, T] batch (what the memory planner and bench compare with).
   int64_t activation_bytes(int64_t B, int64_t T) const;
