@@ -148,14 +148,8 @@ void check_parallel(const TrainConfig& c, const ConfigContext& ctx) {
                      "); tensor parallelism splits the channel-mix hidden units evenly"),
              str_cat("use a tp that divides dim_ffn, e.g. tp: ", largest_divisor_at_most(m.dim_ffn, p.tp)));
   }
-  const int64_t padded = (m.vocab_size + p.vocab_pad_multiple - 1) / p.vocab_pad_multiple * p.vocab_pad_multiple;
-  if (padded % p.tp != 0) {
-    ctx.fail("parallel.vocab_pad_multiple",
-             str_cat("the vocabulary (model.vocab_size ", m.vocab_size, ", padded to a multiple of ",
-                     p.vocab_pad_multiple, ": ", padded, ") is not divisible by parallel.tp (", p.tp,
-                     "); the embedding and head split vocabulary rows evenly"),
-             str_cat("set vocab_pad_multiple to a multiple of tp, e.g. ", std::lcm(p.tp, int64_t{64})));
-  }
+  // The vocabulary is padded to a multiple of lcm(tp, vocab_pad_multiple)
+  // automatically (trainer/rwkv4_partition.h), so any tp works with any V.
   if (p.pp > m.n_layer) {
     ctx.fail("parallel.pp",
              str_cat("expected at most model.n_layer (", m.n_layer, ") pipeline stages, got ", p.pp),

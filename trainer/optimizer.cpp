@@ -9,11 +9,14 @@ AdamWOptimizer::AdamWOptimizer(const ParameterStore& params, const AdamWSettings
     : settings_(settings), m_(params.zeros_like()), v_(params.zeros_like()) {}
 
 double AdamWOptimizer::step(ParameterStore& params, const ParameterStore& grads, double lr) {
-  RWKV_CHECK(params.entries().size() == grads.entries().size(), "optimizer: ", params.entries().size(),
-             " parameters but ", grads.entries().size(), " gradients");
   std::vector<Tensor> grad_list;
   for (const NamedTensor& g : grads.entries()) grad_list.push_back(g.value);
-  const double norm = global_norm(grad_list);
+  return step_with_norm(params, grads, lr, global_norm(grad_list));
+}
+
+double AdamWOptimizer::step_with_norm(ParameterStore& params, const ParameterStore& grads, double lr, double norm) {
+  RWKV_CHECK(params.entries().size() == grads.entries().size(), "optimizer: ", params.entries().size(),
+             " parameters but ", grads.entries().size(), " gradients");
   const float clip = clip_factor(norm, settings_.grad_clip);
   ++step_;
   for (size_t i = 0; i < params.entries().size(); ++i) {

@@ -24,6 +24,9 @@ class AdamWOptimizer {
   // gradients themselves are left as they are). Returns the gradient norm
   // before clipping. step counts updates from 1.
   double step(ParameterStore& params, const ParameterStore& grads, double lr);
+  // The same with a gradient norm computed by the caller (over every rank of
+  // a model-parallel group); returns it.
+  double step_with_norm(ParameterStore& params, const ParameterStore& grads, double lr, double grad_norm);
 
   int64_t steps_taken() const { return step_; }
   ParameterStore& first_moment() { return m_; }

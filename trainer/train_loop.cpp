@@ -16,7 +16,12 @@
 #include "data/token_dataset.h"
 #include "data/tokenizer.h"
 #include "kernels/gemm_peak.h"
+#include "kernels/reduce.h"
+#include "parallel/data_parallel.h"
+#include "parallel/mpi_runtime.h"
+#include "parallel/process_groups.h"
 #include "trainer/lr_schedule.h"
+#include "trainer/pipeline_schedule.h"
 #include "trainer/optimizer.h"
 #include "trainer/rwkv4_model.h"
 
@@ -67,18 +72,30 @@ std::string mib(int64_t bytes) { return str_cat(bytes / (1024 * 1024), "MiB"); }
 
 }  // namespace
 
-TrainSummary run_training(const TrainConfig& config, const TrainOptions& options) {
+TrainSummary run_training(const TrainConfig& config, const TrainOptions& options, parallel::ProcessGroups* groups) {
   const ModelConfig& mc = config.model;
   const TrainSection& tc = config.train;
-  RWKV_CHECK(config.parallel.dp * config.parallel.tp * config.parallel.pp == 1,
-             "this build trains on one process: parallel.dp, tp and pp must be 1 (got ", config.parallel.dp, " x ",
-             config.parallel.tp, " x ", config.parallel.pp, ")\n  ---> HINT: multi-rank training arrives with the parallel issue");
+  const ParallelConfig& pc = config.parallel;
+  const int64_t world = pc.dp * pc.tp * pc.pp;
+  RWKV_CHECK(world == 1 || groups != nullptr, "parallel layout dp=", pc.dp, " x tp=", pc.tp, " x pp=", pc.pp, " = ",
+             world, " ranks needs that many processes\n  ---> HINT: mpirun -np ", world, " rwkv-train --config ...");
+  const int dp_rank = groups ? groups->topology().dp_rank() : 0;
+  const int tp_rank = groups ? groups->topology().tp_rank() : 0;
+  const int pp_rank = groups ? groups->topology().pp_rank() : 0;
+  // One rank speaks for the job: tp and dp rank 0 of the last pipeline stage (it has the loss).
+  const bool log_here = dp_rank == 0 && tp_rank == 0 && pp_rank == pc.pp - 1;
+  auto say = [&](const auto&... parts) {
+    if (log_here) log_info(parts...);
+  };
+  RWKV_CHECK(!(pc.zero && world > 1), "parallel.zero: ZeRO-1 training is not wired into rwkv-train yet (the sharded "
+             "optimizer is in parallel/zero_optimizer.h)\n  ---> HINT: set parallel.zero: false");
   const Device device = config.device == DeviceKind::Cuda ? Device::cuda() : Device::cpu();
   if (device.is_cuda()) {
     RWKV_CHECK(cuda_available(), options.config_path, ": device is cuda, but ", cuda_unavailable_reason(),
                "\n  ---> HINT: run on a GPU node, or set device: cpu");
   }
-  set_num_threads(tc.threads > 0 ? static_cast<int>(tc.threads) : hardware_threads());
+  const int local_ranks = groups ? parallel::node_info().local_size : 1;
+  set_num_threads(tc.threads > 0 ? static_cast<int>(tc.threads) : std::max(1, hardware_threads() / local_ranks));
 
   // --- data: the tokenizer must fit the model, and every token the vocabulary
   const std::unique_ptr<data::Tokenizer> tokenizer = data::load_tokenizer(config.data.tokenizer);
@@ -86,7 +103,8 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
              " but data.tokenizer (", tokenizer->name(), ") has ", tokenizer->vocab_size(),
              " tokens\n  ---> HINT: set model.vocab_size to at least ", tokenizer->vocab_size());
   data::TokenDataset train_data(shard_prefixes(config.data.train, "data.train"), mc.vocab_size);
-  data::BatchLayout layout{mc.ctx_len, tc.micro_batch, tc.micro_batch * tc.grad_accum, 1};
+  // Each data-parallel rank reads its rows of the global batch (data/sampler.h).
+  data::BatchLayout layout{mc.ctx_len, tc.micro_batch, tc.micro_batch * tc.grad_accum * pc.dp, pc.dp};
   layout.validate();
   // Training windows: RWKV-LM's magic-prime order, or the data in order
   // (wrapping around) when data.sampler is sequential.
@@ -105,25 +123,33 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   }
   auto fill_training_batch = [&](int64_t step, int64_t micro, int32_t* tokens) {
     if (magic) {
-      magic->fill(step, micro, 0, tokens);
+      magic->fill(step, micro, dp_rank, tokens);
     } else {
       const int64_t full_steps = sequential->num_windows() / layout.global_batch;  // whole batches only
-      sequential->fill(step % full_steps, micro, 0, tokens);
+      sequential->fill(step % full_steps, micro, dp_rank, tokens);
     }
   };
   std::unique_ptr<data::TokenDataset> valid_data;
   if (!config.data.valid.empty()) valid_data = std::make_unique<data::TokenDataset>(shard_prefixes(config.data.valid, "data.valid"), mc.vocab_size);
   const int64_t steps = total_steps(config);
   const int64_t B = tc.micro_batch, T = mc.ctx_len;
-  log_info("data: ", train_data.num_tokens(), " tokens in ", train_data.num_shards(), " shard(s), tokenizer ",
+  say("data: ", train_data.num_tokens(), " tokens in ", train_data.num_shards(), " shard(s), tokenizer ",
            tokenizer->name(), ", sampler ", to_string(config.data.sampler),
            magic ? str_cat(" (magic prime ", magic->magic_prime(), ")") : std::string(), ": ", windows_per_epoch,
            " windows an epoch; this run reads ", steps * layout.global_batch, " = ",
            static_cast<double>(steps * layout.global_batch) / static_cast<double>(windows_per_epoch), " epochs");
 
-  // --- model and optimizer
+  // --- model and optimizer: this rank's pipeline stage and tensor-parallel slice
   const Rwkv4Shape shape{mc.n_layer, mc.n_embd, mc.vocab_size, mc.dim_ffn};
-  Rwkv4Model model(shape, DType::F32, tc.recompute, device);
+  Rwkv4Partition part = Rwkv4Partition::whole(shape);
+  part.tp_size = pc.tp;
+  part.tp_rank = tp_rank;
+  std::tie(part.layer_begin, part.layer_end) = stage_layers(mc.n_layer, pc.pp, pp_rank);
+  part.padded_vocab = padded_vocab_size(mc.vocab_size, pc.tp, pc.vocab_pad_multiple);
+  Rwkv4Model model(shape, DType::F32, tc.recompute, device, part, pc.tp > 1 ? &groups->tp() : nullptr);
+  const PipelineStage stage{pc.pp > 1 ? &groups->pp() : nullptr, pp_rank, static_cast<int>(pc.pp)};
+  std::unique_ptr<parallel::GradAllReducer> dp_reducer;
+  if (pc.dp > 1) dp_reducer = std::make_unique<parallel::GradAllReducer>(model.grads(), groups->dp());
   init_rwkv4_reference(model.params(), shape, static_cast<uint64_t>(tc.seed), tc.lr_init);
   if (!tc.layerwise_lr) {
     for (NamedTensor& e : model.params().entries()) e.lr_multiplier = 1.0f;
@@ -139,10 +165,12 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   const double flops_per_token = training_flops_per_token(mc);
   const double stated_peak = options.peak_gflops > 0 ? options.peak_gflops : tc.peak_gflops;
   const double peak = stated_peak > 0 ? stated_peak : measure_gemm_peak_gflops(device, 0.5);
-  log_info("model: RWKV-4 L", mc.n_layer, " C", mc.n_embd, " F", mc.dim_ffn, " V", mc.vocab_size, ", ",
-           model.params().numel(), " parameters on ", device.str(), "; ", num_threads(), " CPU threads; MFU against ",
-           stated_peak > 0 ? "the stated " : "the measured ", peak, " GFLOP/s");
-  log_info("train: ", steps, " steps of ", layout.global_batch, " x ", T, " tokens (micro_batch ", B, " x grad_accum ",
+  say("model: RWKV-4 L", mc.n_layer, " C", mc.n_embd, " F", mc.dim_ffn, " V", mc.vocab_size, " (",
+      parameter_count(mc), " parameters); layout dp=", pc.dp, " x tp=", pc.tp, " x pp=", pc.pp,
+      pc.pp > 1 ? str_cat(" (", to_string(pc.schedule), ")") : std::string(), "; this rank holds ",
+      model.params().numel(), " on ", device.str(), " with ", num_threads(), " CPU threads; MFU against ",
+      stated_peak > 0 ? "the stated " : "the measured ", peak, " GFLOP/s per rank");
+  say("train: ", steps, " steps of ", layout.global_batch, " x ", T, " tokens (micro_batch ", B, " x grad_accum ",
            tc.grad_accum, "), lr ", tc.lr_init, " -> ", tc.lr_final, " (", to_string(tc.lr_schedule), ", warmup ",
            tc.warmup_steps, ")");
 
@@ -151,26 +179,54 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   const float loss_scale = 1.0f / static_cast<float>(B * T * tc.grad_accum);
   const float l2wrap_scale = tc.l2wrap ? 1.0f / static_cast<float>(tc.grad_accum) : 0.0f;
 
+  // A value known on the last pipeline stage, averaged over dp and then given
+  // to every rank (collectives every rank takes part in, in the same order).
+  auto share_from_last_stage = [&](double value, bool average_over_dp) {
+    if (!groups) return value;
+    Tensor x = Tensor::from_vector<double>({value}, {1});
+    if (average_over_dp && pc.dp > 1) {
+      groups->dp().all_reduce_sum(x);
+      x.data<double>()[0] /= static_cast<double>(pc.dp);
+    }
+    if (pc.pp > 1) groups->pp().broadcast(x, static_cast<int>(pc.pp - 1));
+    return x.data<double>()[0];
+  };
+  // The global gradient norm: each parameter counted once over the tp and pp
+  // ranks (replicated ones on tp rank 0 only); dp replicas agree after the reduction.
+  auto global_grad_norm = [&]() {
+    double local = 0.0;
+    for (const NamedTensor& g : model.grads().entries())
+      if (!(g.tp_replicated && tp_rank > 0)) local += sum_of_squares(g.value);
+    if (groups && pc.tp * pc.pp > 1) {
+      Tensor x = Tensor::from_vector<double>({local}, {1});
+      groups->mp().all_reduce_sum(x);
+      local = x.data<double>()[0];
+    }
+    return std::sqrt(local);
+  };
+
   auto evaluate = [&]() -> double {
+    // Every dp replica evaluates the same windows (the held-out set is small).
     data::SequentialSampler eval_sampler(*valid_data, data::BatchLayout{T, B, B, 1});
     const int64_t batches = std::min<int64_t>(tc.eval_batches, eval_sampler.num_steps());
-    double sum = 0.0;
-    int64_t rows = 0;
-    for (int64_t i = 0; i < batches; ++i) {
-      const int64_t real = eval_sampler.fill(i, 0, 0, windows.data());
-      if (real < B) break;  // a partial last batch would mix padding into the mean
-      split_windows(windows, B, T, inputs, targets);
-      sum += model.forward_loss(inputs, targets) * static_cast<double>(real);
-      rows += real;
-    }
-    return rows > 0 ? sum / static_cast<double>(rows) : std::nan("");
+    int64_t full = 0;
+    while (full < batches && eval_sampler.fill(full, 0, 0, windows.data()) == B) ++full;  // partial batches would mix in padding
+    if (full == 0) return std::nan("");
+    const double loss = run_pipeline_eval(model, stage, full, B, T, [&](int64_t i, Tensor& tok, Tensor& tgt) {
+      eval_sampler.fill(i, 0, 0, windows.data());
+      split_windows(windows, B, T, tok, tgt);
+    });
+    return share_from_last_stage(loss, false);
   };
 
   // --- resume: the newest committed checkpoint (auto), none (never), or a directory
   const CheckpointConfig& cc = config.checkpoint;
   checkpoint::CheckpointStore store(cc.dir, cc.keep_last, cc.keep_every);
   std::optional<checkpoint::LoadedCheckpoint> resume_from;
-  if (cc.resume == "auto") {
+  const bool checkpoints_here = world == 1;
+  if (!checkpoints_here) {
+    say("checkpoint: multi-rank checkpoints are not written yet (this increment saves and resumes single-rank runs)");
+  } else if (cc.resume == "auto") {
     resume_from = store.load_latest();
   } else if (cc.resume != "never") {
     resume_from.emplace(cc.resume);
@@ -193,7 +249,7 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
       log_warn("resume: this run's config (digest ", digest, ") differs from the checkpoint's (", m.config_digest,
                "); the model shapes match, so training continues with the new settings");
     }
-    log_info("resume: step ", m.step, " from ", resume_from->dir(), " (hashes verified)");
+    say("resume: step ", m.step, " from ", resume_from->dir(), " (hashes verified)");
   }
   const int64_t save_interval = cc.interval;
   auto save_checkpoint = [&](int64_t completed_steps) {
@@ -213,14 +269,14 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     } else {
       Timer timer;
       const std::string dir = store.save(request);
-      log_info("checkpoint: step ", completed_steps, " committed at ", dir, " (", timer.millis(), " ms)");
+      say("checkpoint: step ", completed_steps, " committed at ", dir, " (", timer.millis(), " ms)");
     }
   };
 
   TrainSummary summary;
   if (valid_data && tc.eval_interval > 0) {
     summary.first_eval_loss = evaluate();
-    log_info("eval step=0 val_loss=", summary.first_eval_loss, " val_ppl=", std::exp(summary.first_eval_loss));
+    say("eval step=0 val_loss=", summary.first_eval_loss, " val_ppl=", std::exp(summary.first_eval_loss));
   }
   Timer run_timer;
   double interval_loss = 0.0;
@@ -228,14 +284,17 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   for (int64_t step = start_step; step < steps; ++step) {
     Timer step_timer;
     model.grads().zero_all();
-    double loss = 0.0;
-    for (int64_t micro = 0; micro < tc.grad_accum; ++micro) {
-      fill_training_batch(step, micro, windows.data());
-      split_windows(windows, B, T, inputs, targets);
-      loss += model.forward_backward(inputs, targets, loss_scale, l2wrap_scale) / static_cast<double>(tc.grad_accum);
-    }
+    double loss = run_pipeline_step(model, stage, pc.schedule, tc.grad_accum, B, T,
+                                    [&](int64_t micro, Tensor& tok, Tensor& tgt) {
+                                      fill_training_batch(step, micro, windows.data());
+                                      split_windows(windows, B, T, tok, tgt);
+                                    },
+                                    loss_scale, l2wrap_scale);
+    model.reduce_tp_partial_grads();
+    if (dp_reducer) dp_reducer->all_reduce_mean(model.grads());
+    loss = share_from_last_stage(loss, true);
     const double lr = schedule.at(step);
-    const double grad_norm = optimizer.step(model.params(), model.grads(), lr);
+    const double grad_norm = optimizer.step_with_norm(model.params(), model.grads(), lr, global_grad_norm());
     RWKV_CHECK(std::isfinite(loss) && std::isfinite(grad_norm), "step ", step + 1, ": the loss or gradient norm is not finite (loss ",
                loss, ", grad norm ", grad_norm, ")\n  ---> HINT: lower train.lr_init, or check the data");
     const double ms = step_timer.millis();
@@ -251,22 +310,30 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
       std::snprintf(line, sizeof line, "step=%lld/%lld loss=%.4f lr=%.3e gnorm=%.3f ms=%.1f tok/s=%.0f mfu=%.1f%% mem=%s",
                     static_cast<long long>(step + 1), static_cast<long long>(steps), interval_loss / static_cast<double>(interval_steps),
                     lr, grad_norm, ms, tok_s, 100.0 * mfu, mib(host_memory().resident_bytes).c_str());
-      log_info(line);
+      say(line);
       summary.final_loss = interval_loss / static_cast<double>(interval_steps);
       interval_loss = 0.0;
       interval_steps = 0;
     }
     if (valid_data && tc.eval_interval > 0 && ((step + 1) % tc.eval_interval == 0 || step + 1 == steps)) {
       summary.last_eval_loss = evaluate();
-      log_info("eval step=", step + 1, " val_loss=", summary.last_eval_loss, " val_ppl=", std::exp(summary.last_eval_loss));
+      say("eval step=", step + 1, " val_loss=", summary.last_eval_loss, " val_ppl=", std::exp(summary.last_eval_loss));
     }
-    if ((save_interval > 0 && (step + 1) % save_interval == 0) || step + 1 == steps) save_checkpoint(step + 1);
+    if (checkpoints_here && ((save_interval > 0 && (step + 1) % save_interval == 0) || step + 1 == steps))
+      save_checkpoint(step + 1);
   }
   store.wait();
+  if (options.on_finish) options.on_finish(model.params());
   summary.steps = steps - start_step;
   summary.tokens = summary.steps * layout.global_batch * T;
   summary.seconds = run_timer.seconds();
 
+  if (!checkpoints_here) {
+    say("done: ", summary.steps, " steps, ", summary.tokens, " tokens in ", summary.seconds, " s (",
+        static_cast<double>(summary.tokens) / summary.seconds, " tok/s); loss ", summary.first_loss, " -> ",
+        summary.final_loss, "; peak memory of this rank ", mib(host_memory().peak_resident_bytes));
+    return summary;
+  }
   // --- final weights: one safetensors file with the reference names
   std::filesystem::create_directories(config.checkpoint.dir);
   summary.weights_path = (std::filesystem::path(config.checkpoint.dir) / "rwkv-final.safetensors").string();
@@ -275,7 +342,7 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   checkpoint::write_safetensors(summary.weights_path, tensors,
                                 {{"format", "rwkv-dist"}, {"model", "rwkv4"}, {"step", std::to_string(steps)},
                                  {"config", config_to_yaml(config)}});
-  log_info("done: ", summary.steps, " steps, ", summary.tokens, " tokens in ", summary.seconds, " s (",
+  say("done: ", summary.steps, " steps, ", summary.tokens, " tokens in ", summary.seconds, " s (",
            static_cast<double>(summary.tokens) / summary.seconds, " tok/s); loss ", summary.first_loss, " -> ",
            summary.final_loss, summary.last_eval_loss >= 0 ? str_cat(", val_loss ", summary.last_eval_loss) : std::string(),
            "; peak memory ", mib(host_memory().peak_resident_bytes), "; weights: ", summary.weights_path);

@@ -7,10 +7,16 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "trainer/config.h"
+#include "trainer/parameters.h"
+
+namespace rwkv::parallel {
+class ProcessGroups;
+}
 
 namespace rwkv::trainer {
 
@@ -29,9 +35,13 @@ struct TrainSummary {
 struct TrainOptions {
   std::string config_path;  // for messages
   double peak_gflops = 0;   // MFU denominator; overrides train.peak_gflops; 0 = use the config
+  // Called with this rank's parameter slices after the last step (tests compare layouts with it).
+  std::function<void(const ParameterStore& params)> on_finish;
 };
 
-TrainSummary run_training(const TrainConfig& config, const TrainOptions& options);
+// groups: the process groups of a multi-rank run (mpirun), or null for one process.
+TrainSummary run_training(const TrainConfig& config, const TrainOptions& options,
+                          parallel::ProcessGroups* groups = nullptr);
 
 // Matrix-multiply FLOPs per trained token (forward + backward = 3 x 2 x the
 // matmul parameters: every block's K, V, R, O, the channel mix, and the head).

@@ -81,6 +81,39 @@ TEST(Rwkv4Partition, PipelineStagesMatchTheWholeModel) {
   }
 }
 
+// Two micro-batches in two slots, GPipe order (all forwards, then all
+// backwards): the accumulated gradients equal two whole-model steps.
+TEST(Rwkv4Partition, PipelineSlotsKeepMicroBatchesApart) {
+  const ParameterStore whole_params = reference_parameters();
+  Rwkv4Model whole(kShape, DType::F64);
+  copy_partition_slices(whole_params, whole.params());
+  const Tensor tokens[2] = {batch(2, 6, 1), batch(2, 6, 5)}, targets[2] = {batch(2, 6, 2), batch(2, 6, 6)};
+  whole.grads().zero_all();
+  double loss = 0;
+  for (int m = 0; m < 2; ++m) loss += whole.forward_backward(tokens[m], targets[m], 1.0f / 24, 0.5f);
+  std::vector<std::unique_ptr<Rwkv4Model>> models;
+  for (int64_t s = 0; s < 2; ++s) {
+    Rwkv4Partition part = Rwkv4Partition::whole(kShape);
+    std::tie(part.layer_begin, part.layer_end) = stage_layers(kShape.n_layer, 2, s);
+    models.push_back(std::make_unique<Rwkv4Model>(kShape, DType::F64, false, Device::cpu(), part));
+    copy_partition_slices(whole_params, models.back()->params());
+    models.back()->grads().zero_all();
+  }
+  for (int m = 0; m < 2; ++m) {
+    models[0]->stage_forward(m, tokens[m]);
+    models[1]->stage_forward(m, tokens[m], models[0]->stage_output(m));
+  }
+  double stage_loss = 0;
+  for (int m = 0; m < 2; ++m) {
+    stage_loss += models[1]->stage_backward(m, targets[m], 1.0f / 24, 0.5f);
+    models[0]->stage_backward(m, targets[m], 1.0f / 24, 0.5f, models[1]->stage_input_grad(m));
+  }
+  EXPECT_EQ(stage_loss, loss);
+  for (const auto& m : models)
+    for (const NamedTensor& g : m->grads().entries())
+      EXPECT_EQ(g.value.to_vector<double>(), whole.grads().at(g.name).to_vector<double>()) << g.name;
+}
+
 // A vocabulary padded to a multiple of 8: padded rows are never predicted and
 // get no gradient; everything else matches the unpadded model.
 TEST(Rwkv4Partition, PaddedVocabularyMatchesTheUnpaddedModel) {

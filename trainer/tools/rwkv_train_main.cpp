@@ -1,6 +1,11 @@
 // rwkv-train: train an RWKV-4 model from a YAML config.
 //
 //   rwkv-train --config configs/tiny.yaml [--set train.steps=100 ...] [--peak-gflops N]
+//   mpirun -np 4 rwkv-train --config ... --set parallel.dp=2 --set parallel.tp=2
+//
+// Under mpirun (or with a multi-rank layout) MPI is initialised and the ranks
+// form the dp x tp x pp process groups; an error on every rank is printed
+// once, an error on some ranks ends the whole job (parallel/mpi_runtime.h).
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -9,6 +14,8 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "parallel/mpi_runtime.h"
+#include "parallel/process_groups.h"
 #include "trainer/config.h"
 #include "trainer/train_loop.h"
 
@@ -65,10 +72,22 @@ int main(int argc, char** argv) {
     }
     if (config_path.empty()) usage_error("--config is required");
     options.config_path = config_path;
-    const rwkv::trainer::TrainConfig config = rwkv::trainer::load_config(config_path, overrides);
-    rwkv::log_info("config ", config_path, " (digest ", rwkv::trainer::config_digest_hex(config), ")");
-    rwkv::trainer::run_training(config, options);
-    return 0;
+    const bool under_mpirun = std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE") || std::getenv("PMIX_RANK");
+    if (!under_mpirun) {
+      const rwkv::trainer::TrainConfig config = rwkv::trainer::load_config(config_path, overrides);
+      rwkv::log_info("config ", config_path, " (digest ", rwkv::trainer::config_digest_hex(config), ")");
+      rwkv::trainer::run_training(config, options);
+      return 0;
+    }
+    rwkv::parallel::MpiRuntime mpi(&argc, &argv);
+    return rwkv::parallel::run_ranks([&] {
+      const rwkv::trainer::TrainConfig config = rwkv::trainer::load_config(config_path, overrides);
+      const rwkv::trainer::ParallelConfig& pc = config.parallel;
+      rwkv::parallel::ProcessGroups groups(static_cast<int>(pc.dp), static_cast<int>(pc.tp), static_cast<int>(pc.pp));
+      if (mpi.rank() == 0) rwkv::log_info("config ", config_path, " (digest ", rwkv::trainer::config_digest_hex(config), ")");
+      rwkv::trainer::run_training(config, options, &groups);
+      return 0;
+    });
   } catch (const rwkv::Error& e) {
     std::fprintf(stderr, "rwkv-train: error: %s\n", e.what());
     return 1;

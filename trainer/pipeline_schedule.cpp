@@ -1,0 +1,120 @@
+#include "trainer/pipeline_schedule.h"
+
+#include <algorithm>
+
+#include "parallel/comm.h"
+
+namespace rwkv::trainer {
+
+namespace {
+
+// The transfers of one stage, with their receive buffers.
+class StageLinks {
+ public:
+  StageLinks(const PipelineStage& io, int64_t B, int64_t T, int64_t C, DType dtype, Device device)
+      : io_(io),
+        act_in_(Tensor::empty({B, T, C}, dtype, device)),
+        grad_in_(Tensor::empty({B, T, C}, dtype, device)) {}
+
+  // Forward input from the previous stage (undefined tensor on the first stage).
+  const Tensor& recv_forward() {
+    if (io_.first()) return none_;
+    io_.pp->recv(act_in_, io_.stage - 1, kActivationTag);
+    return act_in_;
+  }
+  void send_forward(const Tensor& out) {
+    if (!io_.last()) io_.pp->send(out, io_.stage + 1, kActivationTag);
+  }
+  const Tensor& recv_backward() {
+    if (io_.last()) return none_;
+    io_.pp->recv(grad_in_, io_.stage + 1, kGradientTag);
+    return grad_in_;
+  }
+  void send_backward(const Tensor& grad) {
+    if (!io_.first()) io_.pp->send(grad, io_.stage - 1, kGradientTag);
+  }
+  // Steady 1F1B: send this forward's output and receive the gradient of an
+  // earlier micro-batch from the next stage, as one exchange.
+  const Tensor& send_forward_recv_backward(const Tensor& out) {
+    if (io_.last()) return none_;
+    io_.pp->send_recv(out, io_.stage + 1, grad_in_, io_.stage + 1, kActivationTag);
+    return grad_in_;
+  }
+  // Steady 1F1B: send an input gradient back and receive the next forward input.
+  const Tensor& send_backward_recv_forward(const Tensor& grad) {
+    if (io_.first()) return none_;
+    io_.pp->send_recv(grad, io_.stage - 1, act_in_, io_.stage - 1, kActivationTag);
+    return act_in_;
+  }
+
+ private:
+  static constexpr int kActivationTag = 11, kGradientTag = 12;
+  PipelineStage io_;
+  Tensor act_in_, grad_in_, none_;
+};
+
+}  // namespace
+
+double run_pipeline_step(Rwkv4Model& model, const PipelineStage& io, PipelineSchedule schedule, int64_t M,
+                         int64_t B, int64_t T, const MicroBatchSource& batches, float loss_scale, float l2wrap_scale) {
+  RWKV_CHECK(M >= 1, "pipeline: at least one micro-batch per step, got ", M);
+  StageLinks links(io, B, T, model.shape().n_embd, model.params().entries().front().value.dtype(), model.device());
+  Tensor tokens = Tensor::empty({B, T}, DType::I32), targets = Tensor::empty({B, T}, DType::I32);
+  double loss = 0.0;
+  // Slot of micro-batch m: GPipe keeps all M; 1F1B reuses pp - stage slots
+  // (one on a single stage: forward and backward alternate).
+  const int64_t in_flight = schedule == PipelineSchedule::GPipe ? M : std::min<int64_t>(M, io.stages - io.stage);
+  auto slot = [&](int64_t m) { return static_cast<int>(m % in_flight); };
+  auto forward = [&](int64_t m, const Tensor& input) {
+    batches(m, tokens, targets);
+    model.stage_forward(slot(m), tokens, input);
+    return model.stage_output(slot(m));
+  };
+  auto backward = [&](int64_t m, const Tensor& output_grad) {
+    batches(m, tokens, targets);
+    loss += model.stage_backward(slot(m), targets, loss_scale, l2wrap_scale, output_grad);
+    return model.stage_input_grad(slot(m));
+  };
+
+  if (schedule == PipelineSchedule::GPipe) {
+    // --- GPipe: forward phase, then backward phase
+    for (int64_t m = 0; m < M; ++m) links.send_forward(forward(m, links.recv_forward()));
+    for (int64_t m = 0; m < M; ++m) links.send_backward(backward(m, links.recv_backward()));
+  } else {
+    // --- 1F1B
+    const int64_t warmup = std::min<int64_t>(io.stages - io.stage - 1, M), steady = M - warmup;
+    for (int64_t m = 0; m < warmup; ++m) links.send_forward(forward(m, links.recv_forward()));  // warm-up
+    Tensor input = steady > 0 ? links.recv_forward() : Tensor();
+    for (int64_t i = 0; i < steady; ++i) {  // steady state: one forward, one backward
+      const Tensor& out = forward(warmup + i, input);
+      const Tensor& grad = links.send_forward_recv_backward(out);
+      const Tensor& input_grad = backward(i, grad);
+      if (i + 1 == steady) {
+        links.send_backward(input_grad);
+      } else {
+        input = links.send_backward_recv_forward(input_grad);
+      }
+    }
+    for (int64_t m = steady; m < M; ++m) links.send_backward(backward(m, links.recv_backward()));  // cool-down
+  }
+  return io.last() ? loss / static_cast<double>(M) : 0.0;
+}
+
+double run_pipeline_eval(Rwkv4Model& model, const PipelineStage& io, int64_t M, int64_t B, int64_t T,
+                         const MicroBatchSource& batches) {
+  StageLinks links(io, B, T, model.shape().n_embd, model.params().entries().front().value.dtype(), model.device());
+  Tensor tokens = Tensor::empty({B, T}, DType::I32), targets = Tensor::empty({B, T}, DType::I32);
+  double loss = 0.0;
+  for (int64_t m = 0; m < M; ++m) {
+    batches(m, tokens, targets);
+    model.stage_forward(0, tokens, links.recv_forward());
+    if (io.last()) {
+      loss += model.stage_loss(0, targets);
+    } else {
+      links.send_forward(model.stage_output(0));
+    }
+  }
+  return io.last() ? loss / static_cast<double>(M) : 0.0;
+}
+
+}  // namespace rwkv::trainer
