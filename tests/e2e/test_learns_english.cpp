@@ -84,6 +84,12 @@ class EndToEnd : public ::testing::Test {
   }
   static std::string tool(const char* name) { return (fs::path(RWKV_TRAIN_TOOL).parent_path() / name).string(); }
 
+  static trainer::TrainOptions tiny_options() {
+    trainer::TrainOptions options;
+    options.config_path = "configs/tiny.yaml";
+    return options;
+  }
+
   static fs::path dir_;
 };
 fs::path EndToEnd::dir_;
@@ -95,7 +101,7 @@ TEST_F(EndToEnd, TinyConfigLearnsEnglish) {
       tiny_config({"train.steps=300", "train.warmup_steps=20", "train.lr_init=2e-3", "train.lr_final=2e-4",
                    "train.eval_interval=300", "train.eval_batches=16", "train.log_interval=50",
                    "checkpoint.resume=never", "checkpoint.interval=0"});
-  const trainer::TrainSummary summary = trainer::run_training(config, trainer::TrainOptions{"configs/tiny.yaml", 0});
+  const trainer::TrainSummary summary = trainer::run_training(config, tiny_options());
   const double entropy = unigram_entropy(data::TokenDataset::open(prefix("valid")));
   std::printf("validation loss %.4f -> %.4f nats/byte; unigram entropy of the validation bytes %.4f nats\n",
               summary.first_eval_loss, summary.last_eval_loss, entropy);
@@ -118,8 +124,8 @@ TEST_F(EndToEnd, SameSeedSameConfigGivesBitIdenticalLosses) {
   const trainer::TrainConfig config = tiny_config({"train.steps=12", "train.warmup_steps=2", "train.log_interval=4",
                                                    "model.n_layer=2", "model.n_embd=64", "train.peak_gflops=1",
                                                    "checkpoint.resume=never"});
-  const trainer::TrainSummary first = trainer::run_training(config, {"tiny", 0});
-  const trainer::TrainSummary second = trainer::run_training(config, {"tiny", 0});
+  const trainer::TrainSummary first = trainer::run_training(config, tiny_options());
+  const trainer::TrainSummary second = trainer::run_training(config, tiny_options());
   ASSERT_EQ(first.losses.size(), 12u);
   EXPECT_EQ(first.losses, second.losses);
 }
@@ -132,18 +138,18 @@ TEST_F(EndToEnd, ResumedRunIsBitIdenticalToUninterruptedRun) {
       tiny_config({"train.steps=16", "train.warmup_steps=2", "train.log_interval=4", "model.n_layer=2",
                    "model.n_embd=64", "train.peak_gflops=1", "checkpoint.interval=8", "checkpoint.keep_last=0",
                    "checkpoint.dir=" + ckpt});
-  const trainer::TrainSummary whole = trainer::run_training(config, {"tiny", 0});
+  const trainer::TrainSummary whole = trainer::run_training(config, tiny_options());
   ASSERT_EQ(whole.losses.size(), 16u);
   ASSERT_TRUE(fs::exists(fs::path(ckpt) / "step_00000008" / "COMMITTED"));
   fs::remove_all(fs::path(ckpt) / "step_00000016");  // as if the run had died after step 8's checkpoint
-  const trainer::TrainSummary resumed = trainer::run_training(config, {"tiny", 0});
+  const trainer::TrainSummary resumed = trainer::run_training(config, tiny_options());
   ASSERT_EQ(resumed.losses.size(), 8u);
   EXPECT_EQ(resumed.losses, std::vector<double>(whole.losses.begin() + 8, whole.losses.end()));
   // Asynchronous saves give the same checkpoints.
   fs::remove_all(ckpt);
   trainer::TrainConfig async_config = config;
   async_config.checkpoint.async = true;
-  const trainer::TrainSummary async_run = trainer::run_training(async_config, {"tiny", 0});
+  const trainer::TrainSummary async_run = trainer::run_training(async_config, tiny_options());
   EXPECT_EQ(async_run.losses, whole.losses);
   ASSERT_TRUE(fs::exists(fs::path(ckpt) / "step_00000016" / "COMMITTED"));
 }
