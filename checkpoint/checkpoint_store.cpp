@@ -122,12 +122,14 @@ CheckpointStore::~CheckpointStore() {
 std::string CheckpointStore::path_for(int64_t step) const { return (fs::path(root_) / step_dir_name(step)).string(); }
 
 std::string CheckpointStore::save(const SaveRequest& request) {
-  fs::create_directories(root_);
-  const std::string final_dir = path_for(request.step);
-  const std::string partial = final_dir + ".partial";
-  fs::remove_all(partial);  // left by a killed save: never committed, so never trusted
-  fs::create_directories(partial);
+  fs::remove_all(path_for(request.step) + ".partial");  // left by a killed save: never committed, so never trusted
+  write_partial(request);
+  return commit_partial(request.step);
+}
 
+std::vector<std::string> CheckpointStore::write_partial(const SaveRequest& request) {
+  const std::string partial = path_for(request.step) + ".partial";
+  fs::create_directories(partial);
   // 1. the shard (single rank: every tensor whole)
   NamedTensors shard;
   Manifest manifest;
@@ -147,12 +149,17 @@ std::string CheckpointStore::save(const SaveRequest& request) {
   // 2. hashes and the manifest
   manifest.files.push_back({kRankFile, 0, static_cast<uint64_t>(fs::file_size(shard_path)), file_xxh3(shard_path)});
   data::write_file_atomically((fs::path(partial) / kManifestName).string(), manifest.to_json());
+  return {kRankFile, kManifestName};
+}
+
+std::string CheckpointStore::commit_partial(int64_t step) {
+  const std::string final_dir = path_for(step), partial = final_dir + ".partial";
   // 3. the directory takes its final name (an uncommitted one of the same step is stale)
   fs::remove_all(final_dir);
   fs::rename(partial, final_dir);
   fsync_directory(root_);
   // 4. commit
-  data::write_file_atomically((fs::path(final_dir) / kCommitMarker).string(), std::to_string(request.step) + "\n");
+  data::write_file_atomically((fs::path(final_dir) / kCommitMarker).string(), std::to_string(step) + "\n");
   apply_retention();
   return final_dir;
 }

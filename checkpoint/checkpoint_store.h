@@ -68,6 +68,12 @@ class CheckpointStore {
 
   // Writes and commits a checkpoint; returns its directory.
   std::string save(const SaveRequest& request);
+  // Steps 1-2 only: the shard and the manifest into <root>/step_N.partial/
+  // (created if missing, never emptied: with a controller, it prepared the
+  // directory and does the commit). Returns the file names written.
+  std::vector<std::string> write_partial(const SaveRequest& request);
+  // Steps 3-4 and retention: rename step_N.partial and write COMMITTED.
+  std::string commit_partial(int64_t step);
   // Copies the tensors to host memory now and writes them on a background
   // thread; the caller may change its tensors as soon as this returns.
   // Errors surface at the next save_async() or wait().

@@ -2,7 +2,9 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <optional>
 
 #include "checkpoint/checkpoint_store.h"
@@ -14,9 +16,11 @@
 #include "data/sampler.h"
 #include "data/prepare.h"
 #include "data/token_dataset.h"
+#include "data/file_io.h"
 #include "data/tokenizer.h"
 #include "kernels/gemm_peak.h"
 #include "kernels/reduce.h"
+#include "launch/controller_client.h"
 #include "parallel/data_parallel.h"
 #include "parallel/mpi_runtime.h"
 #include "parallel/process_groups.h"
@@ -273,12 +277,76 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     }
   };
 
+  // --- the controller (rwkv-launch sets RWKV_CONTROLLER; or controller.enabled):
+  // heartbeats with metrics, checkpoints when it asks, stop when it says.
+  std::unique_ptr<launch::ControllerClient> controller;
+  const int world_rank = groups ? groups->topology().rank() : 0;
+  if (std::getenv("RWKV_CONTROLLER") || config.controller.enabled) {
+    launch::ClientOptions co;
+    if (std::getenv("RWKV_CONTROLLER")) {
+      co = launch::client_options_from_env(world_rank, static_cast<int>(world));
+    } else {
+      co.address = config.controller.address;
+      co.job = std::getenv("RWKV_JOB") ? std::getenv("RWKV_JOB") : "rwkv-train";
+      co.token = config.controller.token_file.empty() ? std::string() : data::read_file(config.controller.token_file);
+      while (!co.token.empty() && (co.token.back() == '\n' || co.token.back() == ' ')) co.token.pop_back();
+      co.rank = world_rank;
+      co.world_size = static_cast<int>(world);
+    }
+    co.heartbeat_s = config.controller.heartbeat_s;
+    controller = std::make_unique<launch::ControllerClient>(co);
+    launch::RankInfo info;
+    info.config_digest = digest;
+    info.total_steps = steps;
+    info.start_step = start_step;
+    info.checkpoint_dir = cc.dir;
+    info.checkpoint_interval = cc.interval;
+    info.heartbeat_timeout_s = config.controller.heartbeat_timeout_s;
+    info.keep_last = cc.keep_last;
+    info.keep_every = cc.keep_every;
+    controller->register_rank(info);
+    say("controller: registered with ", co.address, " as rank ", world_rank, " of job ", co.job,
+        "; checkpoints are committed by the controller");
+  }
+  // With a controller, it decides when to checkpoint and commits what the ranks write.
+  auto controller_checkpoint = [&](const launch::ControllerCommand& cmd, int64_t completed) {
+    if (!cmd.checkpoint_at(completed)) return;
+    if (!checkpoints_here) {
+      controller->fail_checkpoint(completed, "multi-rank checkpoints are not written by this build yet");
+      return;
+    }
+    try {
+      checkpoint::SaveRequest request;
+      request.step = completed;
+      request.tokens = completed * layout.global_batch * T;
+      request.config_yaml = config_to_yaml(config);
+      request.config_digest = digest;
+      for (size_t i = 0; i < model.params().entries().size(); ++i) {
+        const std::string& name = model.params().entries()[i].name;
+        request.tensors.push_back({name, "param", model.params().entries()[i].value});
+        request.tensors.push_back({name, "adam_m", optimizer.first_moment().entries()[i].value});
+        request.tensors.push_back({name, "adam_v", optimizer.second_moment().entries()[i].value});
+      }
+      const std::vector<std::string> names = store.write_partial(request);
+      std::vector<launch::ShardFile> files;
+      const std::string partial = store.path_for(completed) + ".partial";
+      for (const std::string& n : names) files.push_back(launch::describe_file(partial, n));
+      const std::string committed = controller->ack_checkpoint(completed, files);
+      say("checkpoint: step ", completed, " written and acknowledged", committed.empty() ? std::string() : " (" + committed + ")");
+    } catch (const Error& e) {
+      controller->fail_checkpoint(completed, e.what());
+      throw;
+    }
+  };
+
   TrainSummary summary;
   if (valid_data && tc.eval_interval > 0) {
     summary.first_eval_loss = evaluate();
     say("eval step=0 val_loss=", summary.first_eval_loss, " val_ppl=", std::exp(summary.first_eval_loss));
   }
   Timer run_timer;
+  bool stopped_early = false;
+  launch::ControllerCommand pending_command;
   double interval_loss = 0.0;
   int64_t interval_steps = 0;
   for (int64_t step = start_step; step < steps; ++step) {
@@ -319,12 +387,42 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
       summary.last_eval_loss = evaluate();
       say("eval step=", step + 1, " val_loss=", summary.last_eval_loss, " val_ppl=", std::exp(summary.last_eval_loss));
     }
-    if (checkpoints_here && ((save_interval > 0 && (step + 1) % save_interval == 0) || step + 1 == steps))
+    if (controller) {
+      std::map<std::string, double> metrics;
+      if (log_here) {
+        const double tok_s = static_cast<double>(layout.global_batch * T) / (ms / 1e3);
+        metrics = {{"loss", loss}, {"lr", lr}, {"grad_norm", grad_norm}, {"tokens_per_s", tok_s},
+                   {"mfu", tok_s * flops_per_token / (peak * 1e9 * static_cast<double>(world))}};
+        if (summary.last_eval_loss >= 0 && valid_data && tc.eval_interval > 0 && (step + 1) % tc.eval_interval == 0)
+          metrics["val_loss"] = summary.last_eval_loss;
+      }
+      // A checkpoint or stop may be announced for a later step: keep it until then.
+      const launch::ControllerCommand reply = controller->heartbeat(step + 1, metrics, step + 1 == steps);
+      if (reply.kind != launch::ControllerCommand::Kind::None) pending_command = reply;
+      const launch::ControllerCommand cmd = pending_command;
+      if (cmd.kind != launch::ControllerCommand::Kind::None && (cmd.step == 0 || cmd.step <= step + 1))
+        pending_command = launch::ControllerCommand{};
+      if (cmd.stop_now()) {
+        say("controller: stop (", cmd.reason, ") after step ", step + 1);
+        controller->finish(launch::Outcome::Stopped, step + 1, cmd.reason);
+        stopped_early = true;
+        break;
+      }
+      controller_checkpoint(cmd, step + 1);
+      if (cmd.stop_after_checkpoint() && cmd.step == step + 1) {
+        say("controller: stop after the checkpoint of step ", step + 1, " (", cmd.reason, ")");
+        controller->finish(launch::Outcome::Stopped, step + 1, cmd.reason);
+        stopped_early = true;
+        break;
+      }
+    } else if (checkpoints_here && ((save_interval > 0 && (step + 1) % save_interval == 0) || step + 1 == steps)) {
       save_checkpoint(step + 1);
+    }
   }
+  if (controller && !stopped_early) controller->finish(launch::Outcome::Completed, steps);
   store.wait();
   if (options.on_finish) options.on_finish(model.params());
-  summary.steps = steps - start_step;
+  summary.steps = static_cast<int64_t>(summary.losses.size());
   summary.tokens = summary.steps * layout.global_batch * T;
   summary.seconds = run_timer.seconds();
 

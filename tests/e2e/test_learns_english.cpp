@@ -9,6 +9,8 @@
 #include <map>
 
 #include "core/device.h"
+#include "checkpoint/checkpoint_store.h"
+#include "data/file_io.h"
 #include "data/token_dataset.h"
 #include "test_util.h"
 #include "trainer/config.h"
@@ -152,6 +154,30 @@ TEST_F(EndToEnd, ResumedRunIsBitIdenticalToUninterruptedRun) {
   const trainer::TrainSummary async_run = trainer::run_training(async_config, tiny_options());
   EXPECT_EQ(async_run.losses, whole.losses);
   ASSERT_TRUE(fs::exists(fs::path(ckpt) / "step_00000016" / "COMMITTED"));
+}
+
+// The main job's way of running: rwkv-launch starts the controller and the
+// trainer; the trainer sends heartbeats, writes checkpoints when the
+// controller asks, and the controller commits them (and keeps the last 2).
+TEST_F(EndToEnd, LaunchedWithTheControllerCheckpointsAreCommitted) {
+  const fs::path ckpt = dir_ / "launch_ckpt", state = dir_ / "launch_state";
+  std::string command = std::string(RWKV_LAUNCH_TOOL) + " --job e2e --np 1 --launcher local --poll 0.2 --state-dir " +
+                        state.string() + " -- " + tool("rwkv-train") + " --config " + RWKV_SOURCE_DIR + "/configs/tiny.yaml";
+  for (const std::string& o : data_overrides()) command += " --set '" + o + "'";
+  command += " --set train.steps=12 --set train.warmup_steps=2 --set model.n_layer=2 --set model.n_embd=64"
+             " --set checkpoint.interval=4 --set checkpoint.keep_last=2 --set train.peak_gflops=1"
+             " --set checkpoint.resume=never --set controller.heartbeat_s=0.05 --set checkpoint.dir=" + ckpt.string();
+  const CommandResult r = run_command(command);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("completed"), std::string::npos) << r.output;
+  for (const char* step : {"step_00000008", "step_00000012"}) {
+    ASSERT_TRUE(fs::exists(ckpt / step / "COMMITTED")) << step << "\n" << r.output;
+    EXPECT_NO_THROW(checkpoint::LoadedCheckpoint c((ckpt / step).string()));
+  }
+  EXPECT_FALSE(fs::exists(ckpt / "step_00000004")) << "keep_last 2 removes the oldest";
+  const std::string ranks_log = data::read_file((state / "ranks.log").string());
+  EXPECT_NE(ranks_log.find("step=12/12"), std::string::npos) << ranks_log;
+  EXPECT_NE(ranks_log.find("registered with"), std::string::npos) << ranks_log;
 }
 
 // Bad input ends with one clear error line and a non-zero exit.
