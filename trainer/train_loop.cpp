@@ -178,7 +178,6 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
            tc.grad_accum, "), lr ", tc.lr_init, " -> ", tc.lr_final, " (", to_string(tc.lr_schedule), ", warmup ",
            tc.warmup_steps, ")");
 
-  Tensor inputs = Tensor::empty({B, T}, DType::I32), targets = Tensor::empty({B, T}, DType::I32);
   std::vector<int32_t> windows(static_cast<size_t>(B * (T + 1)));
   const float loss_scale = 1.0f / static_cast<float>(B * T * tc.grad_accum);
   const float l2wrap_scale = tc.l2wrap ? 1.0f / static_cast<float>(tc.grad_accum) : 0.0f;
@@ -256,7 +255,8 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     say("resume: step ", m.step, " from ", resume_from->dir(), " (hashes verified)");
   }
   const int64_t save_interval = cc.interval;
-  auto save_checkpoint = [&](int64_t completed_steps) {
+  // What a checkpoint holds: every parameter with its AdamW moments.
+  auto save_request = [&](int64_t completed_steps) {
     checkpoint::SaveRequest request;
     request.step = completed_steps;
     request.tokens = completed_steps * layout.global_batch * T;
@@ -268,6 +268,10 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
       request.tensors.push_back({name, "adam_m", optimizer.first_moment().entries()[i].value});
       request.tensors.push_back({name, "adam_v", optimizer.second_moment().entries()[i].value});
     }
+    return request;
+  };
+  auto save_checkpoint = [&](int64_t completed_steps) {
+    checkpoint::SaveRequest request = save_request(completed_steps);
     if (cc.async) {
       store.save_async(std::move(request));
     } else {
@@ -316,18 +320,7 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
       return;
     }
     try {
-      checkpoint::SaveRequest request;
-      request.step = completed;
-      request.tokens = completed * layout.global_batch * T;
-      request.config_yaml = config_to_yaml(config);
-      request.config_digest = digest;
-      for (size_t i = 0; i < model.params().entries().size(); ++i) {
-        const std::string& name = model.params().entries()[i].name;
-        request.tensors.push_back({name, "param", model.params().entries()[i].value});
-        request.tensors.push_back({name, "adam_m", optimizer.first_moment().entries()[i].value});
-        request.tensors.push_back({name, "adam_v", optimizer.second_moment().entries()[i].value});
-      }
-      const std::vector<std::string> names = store.write_partial(request);
+      const std::vector<std::string> names = store.write_partial(save_request(completed));
       std::vector<launch::ShardFile> files;
       const std::string partial = store.path_for(completed) + ".partial";
       for (const std::string& n : names) files.push_back(launch::describe_file(partial, n));
