@@ -14,8 +14,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kRankFile = "rank00000.safetensors";
-
 std::string step_dir_name(int64_t step) {
   char name[32];
   std::snprintf(name, sizeof name, "step_%08lld", static_cast<long long>(step));
@@ -128,28 +126,71 @@ std::string CheckpointStore::save(const SaveRequest& request) {
 }
 
 std::vector<std::string> CheckpointStore::write_partial(const SaveRequest& request) {
+  std::vector<std::string> files = write_rank_shard(request);
+  write_manifest(request);
+  files.push_back(kManifestName);
+  return files;
+}
+
+namespace {
+std::string rank_file(int rank, const char* extension) {
+  char name[48];
+  std::snprintf(name, sizeof name, "rank%05d.%s", rank, extension);
+  return name;
+}
+}  // namespace
+
+std::vector<std::string> CheckpointStore::write_rank_shard(const SaveRequest& request) {
   const std::string partial = path_for(request.step) + ".partial";
   fs::create_directories(partial);
-  // 1. the shard (single rank: every tensor whole)
+  // Every rank writes a file, a data-parallel replica an empty one, so that
+  // the manifest names every rank (the controller checks that).
+  const std::string file = rank_file(request.rank, "safetensors");
   NamedTensors shard;
+  Manifest part;  // this rank's tensors and file; merged by write_manifest
+  for (const CheckpointTensor& t : request.tensors) {
+    const std::string key = t.kind + "/" + t.name;
+    shard.emplace_back(key, t.tensor);
+    const Shape global = t.global_shape.empty() ? t.tensor.shape() : t.global_shape;
+    const Shape offset = t.offset.empty() ? Shape(t.tensor.shape().size(), 0) : t.offset;
+    part.tensors.push_back({t.name, t.kind, t.tensor.dtype(), global, {{file, key, offset, t.tensor.shape()}}});
+  }
+  const std::string shard_path = (fs::path(partial) / file).string();
+  write_safetensors(shard_path, shard, {{"step", std::to_string(request.step)}, {"rank", std::to_string(request.rank)}});
+  part.files.push_back({file, request.rank, static_cast<uint64_t>(fs::file_size(shard_path)), file_xxh3(shard_path)});
+  const std::string part_name = rank_file(request.rank, "json");
+  data::write_file_atomically((fs::path(partial) / part_name).string(), part.to_json());
+  return {file, part_name};
+}
+
+void CheckpointStore::write_manifest(const SaveRequest& request) {
+  const std::string partial = path_for(request.step) + ".partial";
   Manifest manifest;
   manifest.step = request.step;
   manifest.tokens = request.tokens;
   manifest.layout = request.layout;
   manifest.config_yaml = request.config_yaml;
   manifest.config_digest = request.config_digest;
-  for (const CheckpointTensor& t : request.tensors) {
-    const std::string key = t.kind + "/" + t.name;
-    shard.emplace_back(key, t.tensor);
-    manifest.tensors.push_back({t.name, t.kind, t.tensor.dtype(), t.tensor.shape(),
-                                {{kRankFile, key, Shape(t.tensor.shape().size(), 0), t.tensor.shape()}}});
+  for (int r = 0; r < request.world; ++r) {
+    const std::string part_path = (fs::path(partial) / rank_file(r, "json")).string();
+    if (!fs::exists(part_path)) continue;  // a replica that wrote nothing
+    const Manifest part = Manifest::from_json(data::read_file(part_path), part_path);
+    manifest.files.insert(manifest.files.end(), part.files.begin(), part.files.end());
+    for (const ManifestTensor& t : part.tensors) {
+      ManifestTensor* existing = nullptr;
+      for (ManifestTensor& m : manifest.tensors)
+        if (m.name == t.name && m.kind == t.kind) existing = &m;
+      if (existing) {
+        RWKV_CHECK(existing->shape == t.shape && existing->dtype == t.dtype, part_path, ": ", t.kind, " '", t.name,
+                   "' has global shape ", shape_str(t.shape), ", another rank says ", shape_str(existing->shape));
+        existing->slices.insert(existing->slices.end(), t.slices.begin(), t.slices.end());
+      } else {
+        manifest.tensors.push_back(t);
+      }
+    }
   }
-  const std::string shard_path = (fs::path(partial) / kRankFile).string();
-  write_safetensors(shard_path, shard, {{"step", std::to_string(request.step)}, {"rank", "0"}});
-  // 2. hashes and the manifest
-  manifest.files.push_back({kRankFile, 0, static_cast<uint64_t>(fs::file_size(shard_path)), file_xxh3(shard_path)});
+  RWKV_CHECK(!manifest.files.empty(), partial, ": no rank wrote a shard");
   data::write_file_atomically((fs::path(partial) / kManifestName).string(), manifest.to_json());
-  return {kRankFile, kManifestName};
 }
 
 std::string CheckpointStore::commit_partial(int64_t step) {

@@ -28,10 +28,14 @@ namespace rwkv::checkpoint {
 struct CheckpointTensor {
   std::string name;  // global reference name
   std::string kind;  // "param", "adam_m", "adam_v"
-  Tensor tensor;     // the whole tensor (single rank)
+  Tensor tensor;     // this rank's slice (the whole tensor on a single rank)
+  Shape global_shape;  // empty: the tensor is whole
+  Shape offset;        // where the slice starts in the global tensor (empty: zeros)
 };
 
 struct SaveRequest {
+  int rank = 0;        // this rank writes rank<rank>.safetensors (+ its part of the manifest)
+  int world = 1;       // ranks in the job (manifest assembly reads their parts)
   int64_t step = 0;
   int64_t tokens = 0;
   std::string config_yaml;
@@ -71,7 +75,15 @@ class CheckpointStore {
   // Steps 1-2 only: the shard and the manifest into <root>/step_N.partial/
   // (created if missing, never emptied: with a controller, it prepared the
   // directory and does the commit). Returns the file names written.
+  // Single rank: write_rank_shard + write_manifest.
   std::vector<std::string> write_partial(const SaveRequest& request);
+  // Multi-rank step 1: this rank's shard and its part of the manifest
+  // (rank<r>.json); a data-parallel replica writes an empty shard. Returns
+  // the files written.
+  std::vector<std::string> write_rank_shard(const SaveRequest& request);
+  // Multi-rank step 2, on one rank once every rank's shard is written: the
+  // manifest from the parts (their tensors' slices, their files' hashes).
+  void write_manifest(const SaveRequest& request);
   // Steps 3-4 and retention: rename step_N.partial and write COMMITTED.
   std::string commit_partial(int64_t step);
   // Copies the tensors to host memory now and writes them on a background

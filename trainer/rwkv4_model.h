@@ -63,6 +63,9 @@ Rwkv4Tensors bind_rwkv4_tensors(const ParameterStore& store, const Rwkv4Shape& s
                                 const Rwkv4Partition& partition = Rwkv4Partition{});
 // Copies each local slice out of a store of the whole model.
 void copy_partition_slices(const ParameterStore& whole, ParameterStore& local);
+// Cuts the slice `local` describes (its global shape and offset) out of the
+// whole tensor into out (local's shape; padding rows zero).
+void cut_partition_slice(const Tensor& global, const NamedTensor& local, Tensor& out);
 
 // The reference initialisation (RWKV-LM v4: time-mix curves, zero and
 // orthogonal matrices, uniform embedding in +-emb_range), seeded. A partial

@@ -121,27 +121,28 @@ Rwkv4Tensors bind_rwkv4_tensors(const ParameterStore& store, const Rwkv4Shape& s
   return t;
 }
 
-void copy_partition_slices(const ParameterStore& whole, ParameterStore& local) {
-  for (NamedTensor& e : local.entries()) {
-    const Tensor& src = whole.at(e.name);
-    RWKV_CHECK(src.shape() == e.global(), "copy_partition_slices: '", e.name, "' is ", shape_str(src.shape()),
-               " in the whole model, the slice expects ", shape_str(e.global()));
-    const Shape off = e.offset();
-    // The slice is cut where the whole tensor lives, then copied to the slice's device.
-    Tensor slice = Tensor::zeros(e.value.shape(), e.value.dtype(), src.device());
-    if (src.shape() == slice.shape()) {
-      slice.copy_from(src);
-    } else if (slice.ndim() == 2 && slice.dim(1) != src.dim(1)) {  // a block of columns
-      copy_columns(src, off[1], slice);
-    } else {  // a block of rows; vocabulary padding past the global rows stays zero
-      const int64_t rows = std::min(slice.dim(0), src.dim(0) - off[0]);
-      if (rows > 0) {
-        Tensor part = slice.slice_rows(0, rows);
-        part.copy_from(src.slice_rows(off[0], rows));
-      }
+void cut_partition_slice(const Tensor& global, const NamedTensor& local, Tensor& out) {
+  RWKV_CHECK(global.shape() == local.global(), "'", local.name, "' is ", shape_str(global.shape()),
+             " in the whole model, the slice expects ", shape_str(local.global()));
+  const Shape off = local.offset();
+  // The slice is cut where the whole tensor lives, then copied to out's device.
+  Tensor slice = Tensor::zeros(local.value.shape(), local.value.dtype(), global.device());
+  if (global.shape() == slice.shape()) {
+    slice.copy_from(global);
+  } else if (slice.ndim() == 2 && slice.dim(1) != global.dim(1)) {  // a block of columns
+    copy_columns(global, off[1], slice);
+  } else {  // a block of rows; vocabulary padding past the global rows stays zero
+    const int64_t rows = std::min(slice.dim(0), global.dim(0) - off[0]);
+    if (rows > 0) {
+      Tensor part = slice.slice_rows(0, rows);
+      part.copy_from(global.slice_rows(off[0], rows));
     }
-    e.value.copy_from(slice);
   }
+  out.copy_from(slice);
+}
+
+void copy_partition_slices(const ParameterStore& whole, ParameterStore& local) {
+  for (NamedTensor& e : local.entries()) cut_partition_slice(whole.at(e.name), e, e.value);
 }
 
 namespace {

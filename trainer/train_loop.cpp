@@ -74,6 +74,14 @@ void split_windows(const std::vector<int32_t>& windows, int64_t B, int64_t T, Te
 
 std::string mib(int64_t bytes) { return str_cat(bytes / (1024 * 1024), "MiB"); }
 
+// A barrier over every rank of the job (no-op for one process).
+struct MpiCommunicatorBarrier {
+  parallel::ProcessGroups* groups;
+  void operator()() const {
+    if (groups) groups->world().barrier();
+  }
+};
+
 }  // namespace
 
 TrainSummary run_training(const TrainConfig& config, const TrainOptions& options, parallel::ProcessGroups* groups) {
@@ -226,10 +234,7 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   const CheckpointConfig& cc = config.checkpoint;
   checkpoint::CheckpointStore store(cc.dir, cc.keep_last, cc.keep_every);
   std::optional<checkpoint::LoadedCheckpoint> resume_from;
-  const bool checkpoints_here = world == 1;
-  if (!checkpoints_here) {
-    say("checkpoint: multi-rank checkpoints are not written yet (this increment saves and resumes single-rank runs)");
-  } else if (cc.resume == "auto") {
+  if (cc.resume == "auto") {
     resume_from = store.load_latest();
   } else if (cc.resume != "never") {
     resume_from.emplace(cc.resume);
@@ -240,19 +245,26 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     const checkpoint::Manifest& m = resume_from->manifest();
     RWKV_CHECK(m.step <= steps, resume_from->dir(), ": the checkpoint is at step ", m.step, ", past this run's ", steps,
                " steps\n  ---> HINT: raise train.steps to continue training");
+    // Each rank assembles the global tensors from whatever layout wrote them
+    // and cuts its own slices: a checkpoint loads into any other layout.
     for (size_t i = 0; i < model.params().entries().size(); ++i) {
-      const std::string& name = model.params().entries()[i].name;
-      resume_from->read_into(name, "param", model.params().entries()[i].value);
-      resume_from->read_into(name, "adam_m", optimizer.first_moment().entries()[i].value);
-      resume_from->read_into(name, "adam_v", optimizer.second_moment().entries()[i].value);
+      NamedTensor& p = model.params().entries()[i];
+      Tensor global = Tensor::empty(p.global(), p.value.dtype());
+      resume_from->read_into(p.name, "param", global);
+      cut_partition_slice(global, p, p.value);
+      resume_from->read_into(p.name, "adam_m", global);
+      cut_partition_slice(global, p, optimizer.first_moment().entries()[i].value);
+      resume_from->read_into(p.name, "adam_v", global);
+      cut_partition_slice(global, p, optimizer.second_moment().entries()[i].value);
     }
     optimizer.set_steps_taken(m.step);
     start_step = m.step;
-    if (m.config_digest != digest) {
+    if (m.config_digest != digest && log_here) {
       log_warn("resume: this run's config (digest ", digest, ") differs from the checkpoint's (", m.config_digest,
                "); the model shapes match, so training continues with the new settings");
     }
-    say("resume: step ", m.step, " from ", resume_from->dir(), " (hashes verified)");
+    say("resume: step ", m.step, " from ", resume_from->dir(), " (written by dp=", m.layout.dp, " x tp=", m.layout.tp,
+        " x pp=", m.layout.pp, "; hashes verified)");
   }
   const int64_t save_interval = cc.interval;
   // What a checkpoint holds: every parameter with its AdamW moments.
@@ -262,16 +274,42 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     request.tokens = completed_steps * layout.global_batch * T;
     request.config_yaml = config_to_yaml(config);
     request.config_digest = digest;
+    request.rank = groups ? groups->topology().rank() : 0;
+    request.world = static_cast<int>(world);
+    request.layout = {pc.dp, pc.tp, pc.pp, pc.zero};
+    // dp replicas hold the same values: dp rank 0 writes; tp-replicated
+    // tensors: tp rank 0 writes; vocabulary padding rows are not saved.
+    if (dp_rank != 0) return request;
     for (size_t i = 0; i < model.params().entries().size(); ++i) {
-      const std::string& name = model.params().entries()[i].name;
-      request.tensors.push_back({name, "param", model.params().entries()[i].value});
-      request.tensors.push_back({name, "adam_m", optimizer.first_moment().entries()[i].value});
-      request.tensors.push_back({name, "adam_v", optimizer.second_moment().entries()[i].value});
+      const NamedTensor& p = model.params().entries()[i];
+      if (p.tp_replicated && tp_rank > 0) continue;
+      const int64_t rows = p.value.ndim() == 2 ? std::min(p.value.dim(0), p.global()[0] - p.offset()[0]) : 0;
+      auto real = [&](const Tensor& t) { return rows > 0 && rows < t.dim(0) ? t.slice_rows(0, rows) : t; };
+      request.tensors.push_back({p.name, "param", real(p.value), p.global(), p.offset()});
+      request.tensors.push_back({p.name, "adam_m", real(optimizer.first_moment().entries()[i].value), p.global(), p.offset()});
+      request.tensors.push_back({p.name, "adam_v", real(optimizer.second_moment().entries()[i].value), p.global(), p.offset()});
     }
     return request;
   };
   auto save_checkpoint = [&](int64_t completed_steps) {
     checkpoint::SaveRequest request = save_request(completed_steps);
+    if (world > 1) {
+      // Every rank writes its shard; rank 0 assembles the manifest and commits.
+      Timer timer;
+      MpiCommunicatorBarrier barrier{groups};
+      if (request.rank == 0) std::filesystem::remove_all(store.path_for(completed_steps) + ".partial");
+      barrier();
+      store.write_rank_shard(request);
+      barrier();
+      std::string dir;
+      if (request.rank == 0) {
+        store.write_manifest(request);
+        dir = store.commit_partial(completed_steps);
+      }
+      barrier();
+      say("checkpoint: step ", completed_steps, " committed by ", world, " ranks (", timer.millis(), " ms)");
+      return;
+    }
     if (cc.async) {
       store.save_async(std::move(request));
     } else {
@@ -315,12 +353,20 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   // With a controller, it decides when to checkpoint and commits what the ranks write.
   auto controller_checkpoint = [&](const launch::ControllerCommand& cmd, int64_t completed) {
     if (!cmd.checkpoint_at(completed)) return;
-    if (!checkpoints_here) {
-      controller->fail_checkpoint(completed, "multi-rank checkpoints are not written by this build yet");
-      return;
-    }
     try {
-      const std::vector<std::string> names = store.write_partial(save_request(completed));
+      const checkpoint::SaveRequest request = save_request(completed);
+      std::vector<std::string> names;
+      if (world == 1) {
+        names = store.write_partial(request);
+      } else {
+        MpiCommunicatorBarrier barrier{groups};
+        names = store.write_rank_shard(request);
+        barrier();  // every shard is on disk before the manifest is assembled
+        if (request.rank == 0) {
+          store.write_manifest(request);
+          names.push_back(checkpoint::kManifestName);
+        }
+      }
       std::vector<launch::ShardFile> files;
       const std::string partial = store.path_for(completed) + ".partial";
       for (const std::string& n : names) files.push_back(launch::describe_file(partial, n));
@@ -390,7 +436,14 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
           metrics["val_loss"] = summary.last_eval_loss;
       }
       // A checkpoint or stop may be announced for a later step: keep it until then.
-      const launch::ControllerCommand reply = controller->heartbeat(step + 1, metrics, step + 1 == steps);
+      launch::ControllerCommand reply = controller->heartbeat(step + 1, metrics, step + 1 == steps);
+      if (groups && world > 1) {
+        // Every rank must act on the same command at the same step: rank 0's.
+        Tensor c = Tensor::from_vector<int64_t>({static_cast<int64_t>(reply.kind), reply.step}, {2});
+        groups->world().broadcast(c, 0);
+        reply.kind = static_cast<launch::ControllerCommand::Kind>(c.data<int64_t>()[0]);
+        reply.step = c.data<int64_t>()[1];
+      }
       if (reply.kind != launch::ControllerCommand::Kind::None) pending_command = reply;
       const launch::ControllerCommand cmd = pending_command;
       if (cmd.kind != launch::ControllerCommand::Kind::None && (cmd.step == 0 || cmd.step <= step + 1))
@@ -408,7 +461,7 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
         stopped_early = true;
         break;
       }
-    } else if (checkpoints_here && ((save_interval > 0 && (step + 1) % save_interval == 0) || step + 1 == steps)) {
+    } else if ((save_interval > 0 && (step + 1) % save_interval == 0) || step + 1 == steps) {
       save_checkpoint(step + 1);
     }
   }
@@ -419,7 +472,7 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   summary.tokens = summary.steps * layout.global_batch * T;
   summary.seconds = run_timer.seconds();
 
-  if (!checkpoints_here) {
+  if (world > 1) {
     say("done: ", summary.steps, " steps, ", summary.tokens, " tokens in ", summary.seconds, " s (",
         static_cast<double>(summary.tokens) / summary.seconds, " tok/s); loss ", summary.first_loss, " -> ",
         summary.final_loss, "; peak memory of this rank ", mib(host_memory().peak_resident_bytes));

@@ -72,9 +72,9 @@ TEST(MpiLayouts, EveryLayoutTrainsLikeOneRank) {
          << "warmup_steps: 1, log_interval: 100, peak_gflops: 1, weight_decay: 0.1, threads: 1}\n"
          << "parallel: {dp: " << dp << ", tp: " << tp << ", pp: " << pp << ", schedule: " << schedule
          << ", zero: " << (zero ? "true" : "false") << "}\n"
-         // Each rank's reference run writes its own final checkpoint: no two writers share a directory.
+         // Each rank's reference run writes its own checkpoints: no two writers share a directory.
          << "checkpoint: {dir: " << (dir / ("ckpt_rank" + std::to_string(test::world_rank()))).string()
-         << ", resume: never, interval: 0}\n";
+         << ", resume: never, interval: 2, keep_last: 0}\n";
     return trainer::load_config_text(yaml.str(), "test");
   };
   auto snapshot = [](const ParameterStore& p) {
@@ -107,6 +107,24 @@ TEST(MpiLayouts, EveryLayoutTrainsLikeOneRank) {
     // summation order nudges can move its parameter by a few percent of an lr
     // step (lr 3e-3 here), so the bound is 1e-4 absolute after 4 steps.
     rwkv::test::expect_close(p.value, expected_slices.entries()[i].value, 1e-3, 1e-4, p.name);
+  }
+
+  // The layout's checkpoint of step 2 (every rank wrote its shard, rank 0 the
+  // manifest) reshards into one rank: resuming there continues with the
+  // reference's losses.
+  const fs::path shared = dir / "ckpt_layout";
+  trainer::TrainConfig saving = config_for(layout.dp, layout.tp, layout.pp, layout.schedule, layout.zero);
+  saving.checkpoint.dir = shared.string();
+  trainer::run_training(saving, trainer::TrainOptions{}, &groups);
+  if (test::world_rank() == 0) {
+    fs::remove_all(shared / "step_00000004");
+    trainer::TrainConfig resuming = ref_config;
+    resuming.checkpoint.dir = shared.string();
+    resuming.checkpoint.resume = "auto";
+    const trainer::TrainSummary resumed = trainer::run_training(resuming, trainer::TrainOptions{}, nullptr);
+    ASSERT_EQ(resumed.losses.size(), 2u);
+    for (size_t i = 0; i < 2; ++i)
+      EXPECT_NEAR(resumed.losses[i], expected.losses[i + 2], 2e-4 * std::abs(expected.losses[i + 2])) << "resumed step " << i + 3;
   }
   MPI_Barrier(MPI_COMM_WORLD);
   if (test::world_rank() == 0) fs::remove_all(dir);
