@@ -160,7 +160,7 @@ std::vector<std::string> CheckpointStore::write_rank_shard(const SaveRequest& re
   part.files.push_back({file, request.rank, static_cast<uint64_t>(fs::file_size(shard_path)), file_xxh3(shard_path)});
   const std::string part_name = rank_file(request.rank, "json");
   data::write_file_atomically((fs::path(partial) / part_name).string(), part.to_json());
-  return {file, part_name};
+  return {file};  // the part is an intermediate of write_manifest, not part of the checkpoint
 }
 
 void CheckpointStore::write_manifest(const SaveRequest& request) {

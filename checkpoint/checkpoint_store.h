@@ -78,8 +78,8 @@ class CheckpointStore {
   // Single rank: write_rank_shard + write_manifest.
   std::vector<std::string> write_partial(const SaveRequest& request);
   // Multi-rank step 1: this rank's shard and its part of the manifest
-  // (rank<r>.json); a data-parallel replica writes an empty shard. Returns
-  // the files written.
+  // (rank<r>.json, read by write_manifest); a data-parallel replica writes an
+  // empty shard. Returns the shard's file name (what the rank acknowledges).
   std::vector<std::string> write_rank_shard(const SaveRequest& request);
   // Multi-rank step 2, on one rank once every rank's shard is written: the
   // manifest from the parts (their tensors' slices, their files' hashes).

@@ -31,9 +31,9 @@ class CheckpointStoreTest : public ::testing::Test {
     r.tokens = step * 100;
     r.config_yaml = "model: {}\n";
     r.config_digest = "0123456789abcdef";
-    r.tensors.push_back({"blocks.0.att.key.weight", "param", test::random_tensor({size, 4}, DType::F32, static_cast<uint64_t>(step))});
-    r.tensors.push_back({"blocks.0.att.key.weight", "adam_m", test::random_tensor({size, 4}, DType::F32, static_cast<uint64_t>(step) + 1000)});
-    r.tensors.push_back({"blocks.0.att.time_mix_k", "param", test::random_tensor({1, 1, 4}, DType::F32, static_cast<uint64_t>(step) + 2000)});
+    r.tensors.push_back({"blocks.0.att.key.weight", "param", test::random_tensor({size, 4}, DType::F32, static_cast<uint64_t>(step)), {}, {}});
+    r.tensors.push_back({"blocks.0.att.key.weight", "adam_m", test::random_tensor({size, 4}, DType::F32, static_cast<uint64_t>(step) + 1000), {}, {}});
+    r.tensors.push_back({"blocks.0.att.time_mix_k", "param", test::random_tensor({1, 1, 4}, DType::F32, static_cast<uint64_t>(step) + 2000), {}, {}});
     return r;
   }
 
