@@ -22,6 +22,8 @@
 #include "kernels/reduce.h"
 #include "launch/controller_client.h"
 #include "parallel/data_parallel.h"
+#include "parallel/flat_layout.h"
+#include "parallel/zero_optimizer.h"
 #include "parallel/mpi_runtime.h"
 #include "parallel/process_groups.h"
 #include "trainer/lr_schedule.h"
@@ -99,8 +101,6 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   auto say = [&](const auto&... parts) {
     if (log_here) log_info(parts...);
   };
-  RWKV_CHECK(!(pc.zero && world > 1), "parallel.zero: ZeRO-1 training is not wired into rwkv-train yet (the sharded "
-             "optimizer is in parallel/zero_optimizer.h)\n  ---> HINT: set parallel.zero: false");
   const Device device = config.device == DeviceKind::Cuda ? Device::cuda() : Device::cpu();
   if (device.is_cuda()) {
     RWKV_CHECK(cuda_available(), options.config_path, ": device is cuda, but ", cuda_unavailable_reason(),
@@ -160,8 +160,13 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   part.padded_vocab = padded_vocab_size(mc.vocab_size, pc.tp, pc.vocab_pad_multiple);
   Rwkv4Model model(shape, DType::F32, tc.recompute, device, part, pc.tp > 1 ? &groups->tp() : nullptr);
   const PipelineStage stage{pc.pp > 1 ? &groups->pp() : nullptr, pp_rank, static_cast<int>(pc.pp)};
+  // Gradients over dp: a bucketed all-reduce, or with ZeRO-1 a reduce-scatter
+  // into this rank's shard, AdamW on the shard, and an all-gather of the parameters.
+  const bool zero = pc.zero && pc.dp > 1;
   std::unique_ptr<parallel::GradAllReducer> dp_reducer;
-  if (pc.dp > 1) dp_reducer = std::make_unique<parallel::GradAllReducer>(model.grads(), groups->dp());
+  std::unique_ptr<parallel::ZeroOneSync> zero_sync;
+  if (pc.dp > 1 && !zero) dp_reducer = std::make_unique<parallel::GradAllReducer>(model.grads(), groups->dp());
+  if (zero) zero_sync = std::make_unique<parallel::ZeroOneSync>(model.params(), groups->dp());
   init_rwkv4_reference(model.params(), shape, static_cast<uint64_t>(tc.seed), tc.lr_init);
   if (!tc.layerwise_lr) {
     for (NamedTensor& e : model.params().entries()) e.lr_multiplier = 1.0f;
@@ -173,6 +178,34 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   settings.weight_decay = static_cast<float>(tc.weight_decay);
   settings.grad_clip = static_cast<float>(tc.grad_clip);
   AdamWOptimizer optimizer(model.params(), settings);
+  std::unique_ptr<parallel::ShardedAdamW> sharded;
+  Tensor grad_shard;
+  if (zero) {
+    sharded = std::make_unique<parallel::ShardedAdamW>(model.params(), zero_sync->partition(), dp_rank, settings);
+    grad_shard = Tensor::zeros({zero_sync->partition().shard_numel()}, DType::F32);
+  }
+  // ZeRO-1's moments live in shards; checkpoints and resumes see them as
+  // whole local tensors (gathered over dp, or scattered back into the shard).
+  auto gather_zero_moments = [&]() {
+    const parallel::ZeroPartition& part_z = zero_sync->partition();
+    const int64_t begin = part_z.shard_begin(dp_rank), S = part_z.shard_numel();
+    const int64_t end = std::min(begin + S, part_z.numel());
+    for (auto [shard, full] : {std::pair<Tensor*, ParameterStore*>{&sharded->first_moment(), &optimizer.first_moment()},
+                               {&sharded->second_moment(), &optimizer.second_moment()}}) {
+      if (end > begin) parallel::unpack(shard->slice_rows(0, end - begin), zero_sync->layout(), begin, end, *full);
+      zero_sync->all_gather_params(*full);
+    }
+  };
+  auto scatter_zero_moments = [&]() {
+    const parallel::ZeroPartition& part_z = zero_sync->partition();
+    const int64_t begin = part_z.shard_begin(dp_rank), S = part_z.shard_numel();
+    const int64_t end = std::min(begin + S, part_z.numel());
+    for (auto [shard, full] : {std::pair<Tensor*, ParameterStore*>{&sharded->first_moment(), &optimizer.first_moment()},
+                               {&sharded->second_moment(), &optimizer.second_moment()}}) {
+      shard->zero_();
+      if (end > begin) parallel::pack(*full, zero_sync->layout(), begin, end, shard->slice_rows(0, end - begin));
+    }
+  };
   const rwkv::LrSchedule schedule = make_schedule(tc, steps);
   const double flops_per_token = training_flops_per_token(mc);
   const double stated_peak = options.peak_gflops > 0 ? options.peak_gflops : tc.peak_gflops;
@@ -206,8 +239,23 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   // ranks (replicated ones on tp rank 0 only); dp replicas agree after the reduction.
   auto global_grad_norm = [&]() {
     double local = 0.0;
-    for (const NamedTensor& g : model.grads().entries())
-      if (!(g.tp_replicated && tp_rank > 0)) local += sum_of_squares(g.value);
+    if (zero) {
+      // The dp-averaged gradient exists only as shards: sum this shard's
+      // pieces (replicated tensors on tp rank 0 only), then over dp.
+      const parallel::ZeroPartition& part_z = zero_sync->partition();
+      const int64_t begin = part_z.shard_begin(dp_rank);
+      for (const parallel::FlatPiece& piece : part_z.pieces(dp_rank)) {
+        const NamedTensor& g = model.grads().entries()[static_cast<size_t>(piece.tensor)];
+        if (g.tp_replicated && tp_rank > 0) continue;
+        local += sum_of_squares(grad_shard.slice_rows(piece.flat_offset - begin, piece.length));
+      }
+      Tensor x = Tensor::from_vector<double>({local}, {1});
+      groups->dp().all_reduce_sum(x);
+      local = x.data<double>()[0];
+    } else {
+      for (const NamedTensor& g : model.grads().entries())
+        if (!(g.tp_replicated && tp_rank > 0)) local += sum_of_squares(g.value);
+    }
     if (groups && pc.tp * pc.pp > 1) {
       Tensor x = Tensor::from_vector<double>({local}, {1});
       groups->mp().all_reduce_sum(x);
@@ -258,6 +306,10 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
       cut_partition_slice(global, p, optimizer.second_moment().entries()[i].value);
     }
     optimizer.set_steps_taken(m.step);
+    if (zero) {
+      scatter_zero_moments();
+      sharded->set_steps_taken(m.step);
+    }
     start_step = m.step;
     if (m.config_digest != digest && log_here) {
       log_warn("resume: this run's config (digest ", digest, ") differs from the checkpoint's (", m.config_digest,
@@ -269,6 +321,7 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   const int64_t save_interval = cc.interval;
   // What a checkpoint holds: every parameter with its AdamW moments.
   auto save_request = [&](int64_t completed_steps) {
+    if (zero) gather_zero_moments();  // collective over dp: every rank takes part
     checkpoint::SaveRequest request;
     request.step = completed_steps;
     request.tokens = completed_steps * layout.global_batch * T;
@@ -399,9 +452,17 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
                                     loss_scale, l2wrap_scale);
     model.reduce_tp_partial_grads();
     if (dp_reducer) dp_reducer->all_reduce_mean(model.grads());
+    if (zero) zero_sync->reduce_scatter_mean(model.grads(), grad_shard);
     loss = share_from_last_stage(loss, true);
     const double lr = schedule.at(step);
-    const double grad_norm = optimizer.step_with_norm(model.params(), model.grads(), lr, global_grad_norm());
+    double grad_norm = 0.0;
+    if (zero) {
+      grad_norm = global_grad_norm();
+      sharded->update(model.params(), grad_shard, lr, clip_factor(grad_norm, settings.grad_clip));
+      zero_sync->all_gather_params(model.params());
+    } else {
+      grad_norm = optimizer.step_with_norm(model.params(), model.grads(), lr, global_grad_norm());
+    }
     RWKV_CHECK(std::isfinite(loss) && std::isfinite(grad_norm), "step ", step + 1, ": the loss or gradient norm is not finite (loss ",
                loss, ", grad norm ", grad_norm, ")\n  ---> HINT: lower train.lr_init, or check the data");
     const double ms = step_timer.millis();
