@@ -64,7 +64,10 @@ TEST(MpiLayouts, EveryLayoutTrainsLikeOneRank) {
   const std::string prefix = write_dataset(dir);
   // 4 blocks, width 32 (divisible by tp 1, 2, 4), the byte vocabulary 257 (odd: padded for tp);
   // the global batch is 4 sequences: micro_batch 4/dp x grad_accum 2.
+  // Checkpoints: the single-rank reference runs write into a directory of
+  // their own on every rank; the layouts into one directory all ranks share.
   auto config_for = [&](int dp, int tp, int pp, const std::string& schedule, bool zero) {
+    const fs::path ckpt = dp * tp * pp == 1 ? dir / ("ckpt_rank" + std::to_string(test::world_rank())) : dir / "ckpt_main";
     std::ostringstream yaml;
     yaml << "model: {n_layer: 4, n_embd: 32, vocab_size: 257, ctx_len: 16}\n"
          << "data: {train: [" << prefix << "], tokenizer: bytes}\n"
@@ -72,9 +75,7 @@ TEST(MpiLayouts, EveryLayoutTrainsLikeOneRank) {
          << "warmup_steps: 1, log_interval: 100, peak_gflops: 1, weight_decay: 0.1, threads: 1}\n"
          << "parallel: {dp: " << dp << ", tp: " << tp << ", pp: " << pp << ", schedule: " << schedule
          << ", zero: " << (zero ? "true" : "false") << "}\n"
-         // Each rank's reference run writes its own checkpoints: no two writers share a directory.
-         << "checkpoint: {dir: " << (dir / ("ckpt_rank" + std::to_string(test::world_rank()))).string()
-         << ", resume: never, interval: 2, keep_last: 0}\n";
+         << "checkpoint: {dir: " << ckpt.string() << ", resume: never, interval: 2, keep_last: 0}\n";
     return trainer::load_config_text(yaml.str(), "test");
   };
   auto snapshot = [](const ParameterStore& p) {
@@ -115,7 +116,32 @@ TEST(MpiLayouts, EveryLayoutTrainsLikeOneRank) {
   const fs::path shared = dir / "ckpt_layout";
   trainer::TrainConfig saving = config_for(layout.dp, layout.tp, layout.pp, layout.schedule, layout.zero);
   saving.checkpoint.dir = shared.string();
-  trainer::run_training(saving, trainer::TrainOptions{}, &groups);
+  const trainer::TrainSummary layout_run = trainer::run_training(saving, trainer::TrainOptions{}, &groups);
+  // The same layout resumed from its own step-2 checkpoint continues bit for bit
+  // (every collective sums in a fixed order).
+  {
+    trainer::TrainConfig resuming = saving;
+    resuming.checkpoint.dir = (dir / "ckpt_layout_resume").string();
+    if (test::world_rank() == 0) fs::create_directories(resuming.checkpoint.dir);
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (test::world_rank() == 0)
+      fs::copy(shared / "step_00000002", fs::path(resuming.checkpoint.dir) / "step_00000002", fs::copy_options::recursive);
+    MPI_Barrier(MPI_COMM_WORLD);
+    resuming.checkpoint.resume = "auto";
+    const trainer::TrainSummary resumed = trainer::run_training(resuming, trainer::TrainOptions{}, &groups);
+    ASSERT_EQ(resumed.losses.size(), 2u);
+    EXPECT_EQ(resumed.losses, std::vector<double>(layout_run.losses.begin() + 2, layout_run.losses.end()));
+  }
+  // And back: the single-rank run's checkpoint of step 2 reshards into this layout.
+  {
+    trainer::TrainConfig resuming = saving;
+    resuming.checkpoint.dir = (dir / "ckpt_back").string();
+    resuming.checkpoint.resume = ref_config.checkpoint.dir + "/step_00000002";  // this rank's copy of the reference's
+    const trainer::TrainSummary resumed = trainer::run_training(resuming, trainer::TrainOptions{}, &groups);
+    ASSERT_EQ(resumed.losses.size(), 2u);
+    for (size_t i = 0; i < 2; ++i)
+      EXPECT_NEAR(resumed.losses[i], expected.losses[i + 2], 2e-4 * std::abs(expected.losses[i + 2])) << "step " << i + 3;
+  }
   if (test::world_rank() == 0) {
     fs::remove_all(shared / "step_00000004");
     trainer::TrainConfig resuming = ref_config;
