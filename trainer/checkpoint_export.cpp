@@ -1,0 +1,58 @@
+#include "trainer/checkpoint_export.h"
+
+#include <filesystem>
+
+namespace rwkv::trainer {
+
+Rwkv4Shape shape_of(const checkpoint::Manifest& m, const std::string& origin) {
+  const checkpoint::ManifestTensor* emb = m.find("emb.weight", "param");
+  const checkpoint::ManifestTensor* key = m.find("blocks.0.ffn.key.weight", "param");
+  RWKV_CHECK(emb && key && emb->shape.size() == 2 && key->shape.size() == 2, origin,
+             ": not an RWKV-4 checkpoint (no emb.weight or blocks.0.ffn.key.weight)");
+  Rwkv4Shape s{0, emb->shape[1], emb->shape[0], key->shape[0]};
+  while (m.find(str_cat("blocks.", s.n_layer, ".ln1.weight"), "param")) ++s.n_layer;
+  return s;
+}
+
+int64_t export_weights(const checkpoint::LoadedCheckpoint& ckpt, const std::string& out_path, DType dtype) {
+  RWKV_CHECK(dtype == DType::F32 || dtype == DType::BF16, "export: dtype must be f32 or bf16");
+  const Rwkv4Shape shape = shape_of(ckpt.manifest(), ckpt.dir());
+  const ParameterStore reference = declare_rwkv4_parameters(shape, DType::F32);  // names, shapes, order
+  checkpoint::NamedTensors tensors;
+  for (const NamedTensor& e : reference.entries()) {
+    Tensor t = Tensor::empty(e.value.shape(), DType::F32);
+    ckpt.read_into(e.name, "param", t);
+    tensors.emplace_back(e.name, dtype == DType::F32 ? t : t.to_dtype(dtype));
+  }
+  checkpoint::write_safetensors(out_path, tensors,
+                                {{"format", "pt"}, {"model", "rwkv4"}, {"source", ckpt.dir()},
+                                 {"step", std::to_string(ckpt.manifest().step)}});
+  return static_cast<int64_t>(tensors.size());
+}
+
+std::string import_weights(const std::string& weights_path, const std::string& root) {
+  checkpoint::SafetensorsFile file(weights_path);
+  RWKV_CHECK(file.contains("emb.weight") && file.contains("blocks.0.ffn.key.weight"), weights_path,
+             ": not RWKV-4 weights (no emb.weight or blocks.0.ffn.key.weight)");
+  Rwkv4Shape shape{0, file.entry("emb.weight").shape.at(1), file.entry("emb.weight").shape.at(0),
+                   file.entry("blocks.0.ffn.key.weight").shape.at(0)};
+  while (file.contains(str_cat("blocks.", shape.n_layer, ".ln1.weight"))) ++shape.n_layer;
+  ParameterStore params = declare_rwkv4_parameters(shape, DType::F32);
+  checkpoint::SaveRequest request;
+  request.config_digest = "imported";
+  for (NamedTensor& e : params.entries()) {
+    RWKV_CHECK(file.contains(e.name), weights_path, ": tensor '", e.name, "' is missing\n  ---> HINT: export with rwkv-ckpt export");
+    Tensor t = file.read(e.name);
+    if (t.shape() != e.value.shape() && t.numel() == e.value.numel()) t = t.view(e.value.shape());  // [C] vs [1,1,C]
+    RWKV_CHECK(t.shape() == e.value.shape(), weights_path, ": '", e.name, "' has shape ", shape_str(t.shape()),
+               ", the reference shape is ", shape_str(e.value.shape()));
+    e.value.copy_from(t.dtype() == DType::F32 ? t : t.to_dtype(DType::F32));
+    request.tensors.push_back({e.name, "param", e.value, {}, {}});
+    request.tensors.push_back({e.name, "adam_m", Tensor::zeros(e.value.shape(), DType::F32), {}, {}});
+    request.tensors.push_back({e.name, "adam_v", Tensor::zeros(e.value.shape(), DType::F32), {}, {}});
+  }
+  checkpoint::CheckpointStore store(root, 0, 0);
+  return store.save(request);
+}
+
+}  // namespace rwkv::trainer

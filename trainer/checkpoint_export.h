@@ -1,0 +1,27 @@
+// Checkpoints to and from the ecosystem: one consolidated safetensors file
+// with the reference RWKV-LM names and shapes (what ChatRWKV, rwkv.cpp and
+// Hugging Face converters read), and back into a checkpoint to fine-tune from.
+#pragma once
+
+#include <string>
+
+#include "checkpoint/checkpoint_store.h"
+#include "core/dtype.h"
+#include "trainer/rwkv4_model.h"
+
+namespace rwkv::trainer {
+
+// The model shape from a checkpoint's global tensor shapes.
+Rwkv4Shape shape_of(const checkpoint::Manifest& manifest, const std::string& origin);
+
+// Writes every parameter of a committed checkpoint, whole (slices of any
+// layout assembled, no vocabulary padding), in the reference order, as f32 or
+// bf16. Returns the number of tensors.
+int64_t export_weights(const checkpoint::LoadedCheckpoint& ckpt, const std::string& out_path, DType dtype);
+
+// Turns an exported (or any RWKV-4 safetensors) file into a committed
+// checkpoint of step 0 under root (f32 parameters, zero AdamW moments), which
+// `rwkv-train --resume <root>/step_00000000` continues from. Returns its directory.
+std::string import_weights(const std::string& weights_path, const std::string& root);
+
+}  // namespace rwkv::trainer

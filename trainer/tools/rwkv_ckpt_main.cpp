@@ -1,0 +1,98 @@
+// rwkv-ckpt: look into, check, export and import checkpoints.
+//
+//   rwkv-ckpt inspect DIR
+//   rwkv-ckpt verify DIR
+//   rwkv-ckpt export DIR --out FILE.safetensors [--dtype f32|bf16]
+//   rwkv-ckpt import FILE.safetensors --out ROOT     (then: rwkv-train ... --resume ROOT/step_00000000)
+#include <cstdio>
+#include <string>
+
+#include "checkpoint/checkpoint_store.h"
+#include "core/error.h"
+#include "trainer/checkpoint_export.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: rwkv-ckpt COMMAND ...\n"
+    "  inspect DIR                       step, layout, files, tensors of a checkpoint\n"
+    "  verify DIR                        check the commit marker, manifest, sizes and hashes\n"
+    "  export DIR --out FILE [--dtype f32|bf16]\n"
+    "                                    one safetensors file with the reference RWKV-4 names and shapes\n"
+    "  import FILE --out ROOT            a step-0 checkpoint under ROOT from RWKV-4 safetensors weights;\n"
+    "                                    fine-tune with: rwkv-train --config ... --resume ROOT/step_00000000\n";
+
+[[noreturn]] void usage_error(const std::string& message) {
+  std::fprintf(stderr, "rwkv-ckpt: error: %s\n\n%s", message.c_str(), kUsage);
+  std::exit(2);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string command = argv[1];
+  std::string target, out, dtype = "f32";
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--out" && i + 1 < argc) {
+      out = argv[++i];
+    } else if (a == "--dtype" && i + 1 < argc) {
+      dtype = argv[++i];
+    } else if (!a.empty() && a[0] != '-' && target.empty()) {
+      target = a;
+    } else {
+      usage_error("unexpected argument '" + a + "'");
+    }
+  }
+  if (target.empty()) usage_error(command + " needs a path");
+  try {
+    using namespace rwkv;
+    if (command == "inspect" || command == "verify") {
+      checkpoint::LoadedCheckpoint ckpt(target);  // verifies
+      const checkpoint::Manifest& m = ckpt.manifest();
+      if (command == "verify") {
+        std::printf("%s: ok (step %lld, %zu files, every size and XXH3 hash matches)\n", target.c_str(),
+                    static_cast<long long>(m.step), m.files.size());
+        return 0;
+      }
+      const Rwkv4Shape s = trainer::shape_of(m, target);
+      int64_t params = 0;
+      for (const checkpoint::ManifestTensor& t : m.tensors)
+        if (t.kind == "param") params += shape_numel(t.shape);
+      std::printf("checkpoint %s\n  step %lld, %lld tokens, config digest %s\n  written by dp=%lld x tp=%lld x pp=%lld%s\n"
+                  "  model RWKV-4 L%lld C%lld F%lld V%lld: %lld parameters\n  %zu tensors (param, adam_m, adam_v):\n",
+                  target.c_str(), static_cast<long long>(m.step), static_cast<long long>(m.tokens), m.config_digest.c_str(),
+                  static_cast<long long>(m.layout.dp), static_cast<long long>(m.layout.tp), static_cast<long long>(m.layout.pp),
+                  m.layout.zero ? " (ZeRO-1)" : "", static_cast<long long>(s.n_layer), static_cast<long long>(s.n_embd),
+                  static_cast<long long>(s.dim_ffn), static_cast<long long>(s.vocab_size), static_cast<long long>(params),
+                  m.tensors.size());
+      for (const checkpoint::ManifestFile& f : m.files)
+        std::printf("  file %-24s rank %-4lld %12llu bytes  xxh3 %s\n", f.name.c_str(), static_cast<long long>(f.rank),
+                    static_cast<unsigned long long>(f.bytes), f.xxh3.c_str());
+      return 0;
+    }
+    if (command == "export") {
+      if (out.empty()) usage_error("export needs --out FILE.safetensors");
+      if (dtype != "f32" && dtype != "bf16") usage_error("--dtype must be f32 or bf16, got '" + dtype + "'");
+      checkpoint::LoadedCheckpoint ckpt(target);
+      const int64_t n = trainer::export_weights(ckpt, out, dtype == "bf16" ? DType::BF16 : DType::F32);
+      std::printf("exported %lld tensors (%s) to %s\n", static_cast<long long>(n), dtype.c_str(), out.c_str());
+      return 0;
+    }
+    if (command == "import") {
+      if (out.empty()) usage_error("import needs --out ROOT (a checkpoint directory root)");
+      const std::string dir = trainer::import_weights(target, out);
+      std::printf("imported %s as %s\n  ---> fine-tune with: rwkv-train --config ... --resume %s\n", target.c_str(),
+                  dir.c_str(), dir.c_str());
+      return 0;
+    }
+    usage_error("unknown command '" + command + "'");
+  } catch (const rwkv::Error& e) {
+    std::fprintf(stderr, "rwkv-ckpt: error: %s\n", e.what());
+    return 1;
+  }
+}
