@@ -534,6 +534,14 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   summary.seconds = run_timer.seconds();
 
   if (world > 1) {
+    // Every rank's peak memory, reported by the rank that speaks for the job.
+    Tensor mine = Tensor::from_vector<double>({static_cast<double>(host_memory().peak_resident_bytes)}, {1});
+    Tensor all = Tensor::empty({world}, DType::F64);
+    groups->world().all_gather(mine, all);
+    std::string per_rank;
+    for (int64_t r = 0; r < world; ++r)
+      per_rank += str_cat(r ? ", " : "", "rank ", r, " ", mib(static_cast<int64_t>(all.data<double>()[r])));
+    say("memory: peak resident per rank: ", per_rank);
     say("done: ", summary.steps, " steps, ", summary.tokens, " tokens in ", summary.seconds, " s (",
         static_cast<double>(summary.tokens) / summary.seconds, " tok/s); loss ", summary.first_loss, " -> ",
         summary.final_loss, "; peak memory of this rank ", mib(host_memory().peak_resident_bytes));
