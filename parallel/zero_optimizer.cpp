@@ -42,18 +42,8 @@ void ShardedAdamW::update(ParameterStore& params, const Tensor& grad_shard, doub
     const int64_t at = piece.flat_offset - shard_begin;  // position in the shard's flat buffers
     Tensor param = flat_slice(p.value, piece.tensor_offset, piece.length);
     Tensor m = flat_slice(m_, at, piece.length), v = flat_slice(v_, at, piece.length);
-    // The same AdamWConfig as AdamWOptimizer::step builds for the whole tensor.
-    AdamWConfig c;
-    c.lr = static_cast<float>(lr);
-    c.lr_multiplier = p.lr_multiplier;
-    c.beta1 = settings_.beta1;
-    c.beta2 = settings_.beta2;
-    c.eps = settings_.eps;
-    c.weight_decay = settings_.weight_decay;
-    c.decay = p.decay;
-    c.step = step_;
-    c.grad_scale = grad_scale;
-    adamw_update(param, flat_slice(grad_shard, at, piece.length), m, v, c);
+    adamw_update(param, flat_slice(grad_shard, at, piece.length), m, v,
+                 adamw_config_for(p, settings_, lr, step_, grad_scale));
   }
 }
 

@@ -5,6 +5,21 @@
 
 namespace rwkv {
 
+AdamWConfig adamw_config_for(const NamedTensor& param, const AdamWSettings& settings, double lr, int64_t step,
+                             float grad_scale) {
+  AdamWConfig c;
+  c.lr = static_cast<float>(lr);
+  c.lr_multiplier = param.lr_multiplier;
+  c.beta1 = settings.beta1;
+  c.beta2 = settings.beta2;
+  c.eps = settings.eps;
+  c.weight_decay = settings.weight_decay;
+  c.decay = param.decay;
+  c.step = step;
+  c.grad_scale = grad_scale;
+  return c;
+}
+
 AdamWOptimizer::AdamWOptimizer(const ParameterStore& params, const AdamWSettings& settings)
     : settings_(settings), m_(params.zeros_like()), v_(params.zeros_like()) {}
 
@@ -21,17 +36,8 @@ double AdamWOptimizer::step_with_norm(ParameterStore& params, const ParameterSto
   ++step_;
   for (size_t i = 0; i < params.entries().size(); ++i) {
     NamedTensor& p = params.entries()[i];
-    AdamWConfig c;
-    c.lr = static_cast<float>(lr);
-    c.lr_multiplier = p.lr_multiplier;
-    c.beta1 = settings_.beta1;
-    c.beta2 = settings_.beta2;
-    c.eps = settings_.eps;
-    c.weight_decay = settings_.weight_decay;
-    c.decay = p.decay;
-    c.step = step_;
-    c.grad_scale = clip;
-    adamw_update(p.value, grads.entries()[i].value, m_.entries()[i].value, v_.entries()[i].value, c);
+    adamw_update(p.value, grads.entries()[i].value, m_.entries()[i].value, v_.entries()[i].value,
+                 adamw_config_for(p, settings_, lr, step_, clip));
   }
   return norm;
 }

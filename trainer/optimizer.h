@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "kernels/adamw.h"
 #include "trainer/parameters.h"
 
 namespace rwkv {
@@ -15,6 +16,12 @@ struct AdamWSettings {
   float weight_decay = 0.0f;
   float grad_clip = 1.0f;  // max global gradient norm; <= 0 disables clipping
 };
+
+// The kernel's settings for one tensor at one step: the run's settings plus the
+// tensor's own rules (lr multiplier, decay flag). Shared by the replicated
+// optimizer and ZeRO-1's sharded one, so both update alike.
+AdamWConfig adamw_config_for(const NamedTensor& param, const AdamWSettings& settings, double lr, int64_t step,
+                             float grad_scale);
 
 class AdamWOptimizer {
  public:
