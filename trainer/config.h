@@ -73,6 +73,7 @@ struct ParallelConfig {
   PipelineSchedule schedule = PipelineSchedule::OneFOneB;
   bool zero = false;               // ZeRO-1: optimizer state sharded over dp
   int64_t vocab_pad_multiple = 1;  // pad the vocabulary to a multiple of this (1 = no padding)
+  std::vector<int64_t> stage_layers;  // blocks per pipeline stage; empty = even split
   bool operator==(const ParallelConfig&) const = default;
 };
 

@@ -155,6 +155,16 @@ void check_parallel(const TrainConfig& c, const ConfigContext& ctx) {
              str_cat("expected at most model.n_layer (", m.n_layer, ") pipeline stages, got ", p.pp),
              "every stage needs at least one block; lower pp");
   }
+  if (!p.stage_layers.empty()) {
+    int64_t sum = 0;
+    for (int64_t n : p.stage_layers) sum += n;
+    if (static_cast<int64_t>(p.stage_layers.size()) != p.pp || sum != m.n_layer) {
+      ctx.fail("parallel.stage_layers",
+               str_cat("expected pp (", p.pp, ") block counts summing to model.n_layer (", m.n_layer, "), got ",
+                       p.stage_layers.size(), " counts summing to ", sum),
+               "e.g. stage_layers: [3, 5] for pp: 2 and n_layer: 8, or [] for an even split");
+    }
+  }
 }
 
 void check_checkpoint(const TrainConfig& c, const ConfigContext& ctx) {

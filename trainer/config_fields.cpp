@@ -186,6 +186,29 @@ Field int_field(std::string section, std::string key, Get get, int64_t min, int6
   return f;
 }
 
+// A list of whole numbers, each at least min: [3, 5]. Empty means "not set".
+template <class Get>
+Field int_list_field(std::string section, std::string key, Get get, int64_t min, std::string expected) {
+  Field f{std::move(section), std::move(key), std::move(expected), false, {}, {}};
+  const std::string path = f.path(), expectation = f.expected;
+  f.read = [=](const YAML::Node& node, TrainConfig& c, const ConfigContext& ctx) {
+    if (!node.IsSequence()) type_error(ctx, path, expectation, node, "write a list, e.g. [3, 5]");
+    std::vector<int64_t> items;
+    for (const YAML::Node& item : node) {
+      const std::optional<int64_t> value = item.IsScalar() ? parse_int(item.Scalar()) : std::nullopt;
+      if (!value || *value < min) type_error(ctx, path, expectation, item, readme_hint(path));
+      items.push_back(*value);
+    }
+    get(c) = std::move(items);
+  };
+  f.dump = [=](const TrainConfig& c) -> std::optional<std::string> {
+    std::string out = "[";
+    for (int64_t item : get(c)) out += (out.size() > 1 ? ", " : "") + std::to_string(item);
+    return out + "]";
+  };
+  return f;
+}
+
 template <class Get, class Ok>
 Field real_field(std::string section, std::string key, Get get, Ok ok, std::string expected) {
   Field f{std::move(section), std::move(key), std::move(expected), false, {}, {}};
@@ -397,6 +420,8 @@ std::vector<Field> make_fields() {
       enum_field("parallel", "schedule", RWKV_MEMBER(parallel.schedule), pipeline_names()),
       bool_field("parallel", "zero", RWKV_MEMBER(parallel.zero)),
       int_field("parallel", "vocab_pad_multiple", RWKV_MEMBER(parallel.vocab_pad_multiple), 1, 1 << 20),
+      int_list_field("parallel", "stage_layers", RWKV_MEMBER(parallel.stage_layers), 1,
+                     "a list of pp block counts summing to n_layer, e.g. [3, 5]; [] = even split"),
 
       string_field("checkpoint", "dir", RWKV_MEMBER(checkpoint.dir), true),
       int_field("checkpoint", "interval", RWKV_MEMBER(checkpoint.interval), 0),

@@ -156,7 +156,12 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   Rwkv4Partition part = Rwkv4Partition::whole(shape);
   part.tp_size = pc.tp;
   part.tp_rank = tp_rank;
-  std::tie(part.layer_begin, part.layer_end) = stage_layers(mc.n_layer, pc.pp, pp_rank);
+  std::vector<int64_t> boundaries;  // from parallel.stage_layers (block counts), or an even split
+  if (!pc.stage_layers.empty()) {
+    boundaries.push_back(0);
+    for (int64_t n : pc.stage_layers) boundaries.push_back(boundaries.back() + n);
+  }
+  std::tie(part.layer_begin, part.layer_end) = stage_layers(mc.n_layer, pc.pp, pp_rank, boundaries);
   part.padded_vocab = padded_vocab_size(mc.vocab_size, pc.tp, pc.vocab_pad_multiple);
   Rwkv4Model model(shape, DType::F32, tc.recompute, device, part, pc.tp > 1 ? &groups->tp() : nullptr);
   const PipelineStage stage{pc.pp > 1 ? &groups->pp() : nullptr, pp_rank, static_cast<int>(pc.pp)};

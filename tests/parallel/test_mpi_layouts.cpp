@@ -26,6 +26,7 @@ struct Layout {
   int dp = 1, tp = 1, pp = 1;
   std::string schedule = "1f1b";
   bool zero = false;
+  bool uneven = false;  // pp 2 with stage_layers [1, 3]
 };
 
 Layout layout_from_env() {
@@ -33,8 +34,11 @@ Layout layout_from_env() {
   if (const char* env = std::getenv("RWKV_TEST_LAYOUT")) {
     std::istringstream in(env);
     in >> l.dp >> l.tp >> l.pp >> l.schedule;
-    std::string zero;
-    if (in >> zero) l.zero = zero == "zero";
+    std::string flag;
+    while (in >> flag) {
+      l.zero = l.zero || flag == "zero";
+      l.uneven = l.uneven || flag == "uneven";
+    }
   }
   return l;
 }
@@ -74,7 +78,8 @@ TEST(MpiLayouts, EveryLayoutTrainsLikeOneRank) {
          << "train: {micro_batch: " << 4 / dp << ", grad_accum: 2, steps: 4, lr_init: 3e-3, lr_final: 1e-3, "
          << "warmup_steps: 1, log_interval: 100, peak_gflops: 1, weight_decay: 0.1, threads: 1}\n"
          << "parallel: {dp: " << dp << ", tp: " << tp << ", pp: " << pp << ", schedule: " << schedule
-         << ", zero: " << (zero ? "true" : "false") << "}\n"
+         << ", zero: " << (zero ? "true" : "false")
+         << (layout.uneven && pp == 2 ? ", stage_layers: [1, 3]" : "") << "}\n"
          << "checkpoint: {dir: " << ckpt.string() << ", resume: never, interval: 2, keep_last: 0}\n";
     return trainer::load_config_text(yaml.str(), "test");
   };

@@ -140,6 +140,8 @@ TEST(ConfigErrors, ImpossibleCombinations) {
        {"parallel.tp: model.n_embd (32) is not divisible by parallel.tp (3)", "e.g. tp: 2"}},
       {minimal_with("model", "dim_ffn: 100") + "parallel:\n  tp: 8\n", {},
        {"model.dim_ffn (100) is not divisible by parallel.tp (8)", "e.g. tp: 5"}},
+      {minimal_with("parallel", "pp: 2\n  stage_layers: [1, 2]"), {},
+       {"parallel.stage_layers: expected pp (2) block counts summing to model.n_layer (2), got 2 counts summing to 3"}},
       {minimal_with("parallel", "pp: 3"), {},
        {"parallel.pp: expected at most model.n_layer (2) pipeline stages, got 3"}},
       {minimal_with("parallel", "dp: 0"), {}, {"parallel.dp: expected a positive integer up to 1048576, got '0'"}},
