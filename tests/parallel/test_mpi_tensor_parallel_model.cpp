@@ -4,6 +4,7 @@
 
 #include "kernels/reduce.h"
 #include "mpi_test_util.h"
+#include "parallel/comm_volume.h"
 #include "parallel/process_groups.h"
 #include "tests/unit/test_util.h"
 #include "trainer/rwkv4_model.h"
@@ -38,7 +39,30 @@ TEST(MpiTensorParallelModel, GradientsMatchTheWholeModel) {
   Rwkv4Model sliced(shape, DType::F64, false, Device::cpu(), part, &groups.tp());
   copy_partition_slices(whole_params, sliced.params());
   sliced.grads().zero_all();
+  groups.tp().reset_stats();
   const double loss = sliced.forward_backward(tokens, targets, 1.0f / 14, 1.0f);
+
+  // The bytes this rank sent for one forward + backward, against the
+  // analytic traffic (rwkv4_model.cpp): N = B*T rows, e = 8 (double), per block
+  //   forward:  all_reduce(N C) + reduce_scatter(out N C/tp) + all_gather(in N C/tp)
+  //   backward: all_gather(in N C/tp) + 2 all_reduce(N C)
+  // plus the embedding's all_reduce(N C), the head's input-gradient
+  // all_reduce(N C), and the loss: 3 all_gathers of N statistics (max and sum
+  // in double, argmax in i32) and the target logits' all_reduce(N).
+  {
+    const int64_t N = 14, C = shape.n_embd, L = shape.n_layer, e = 8, Cl = C / tp;
+    const int r = groups.topology().tp_rank();
+    uint64_t expected_bytes = 0;
+    if (tp > 1) {
+      const uint64_t ar = all_reduce_bytes_sent(N * C, e, tp, r);
+      expected_bytes += static_cast<uint64_t>(L) * (3 * ar + reduce_scatter_bytes_sent(N * Cl, e, tp) +
+                                                    2 * all_gather_bytes_sent(N * Cl, e, tp));
+      expected_bytes += 2 * ar;  // embedding rows, head input gradient
+      expected_bytes += 2 * all_gather_bytes_sent(N, e, tp) + all_gather_bytes_sent(N, 4, tp) +
+                        all_reduce_bytes_sent(N, e, tp, r);
+    }
+    EXPECT_EQ(groups.tp().stats().total_sent(), expected_bytes) << groups.tp().stats().str();
+  }
   sliced.reduce_tp_partial_grads();
   EXPECT_NEAR(loss, expected_loss, 1e-12);
 
