@@ -26,4 +26,16 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& spec) {
             "--tokenizer data/vocab/20B_tokenizer.json");
 }
 
+std::string decode_with_table(std::span<const int32_t> ids, const std::vector<std::string>& id_to_bytes,
+                              const std::vector<bool>& id_defined, const std::string& origin) {
+  std::string out;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const int32_t id = ids[i];
+    RWKV_CHECK(id >= 0 && static_cast<size_t>(id) < id_to_bytes.size() && id_defined[static_cast<size_t>(id)], origin,
+               ": token id ", id, " at position ", i, " is not in the vocabulary (size ", id_to_bytes.size(), ")");
+    out += id_to_bytes[static_cast<size_t>(id)];
+  }
+  return out;
+}
+
 }  // namespace rwkv::data

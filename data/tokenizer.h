@@ -44,4 +44,10 @@ class Tokenizer {
 //   "world:PATH" or "PATH.txt"   an RWKV World vocabulary file
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& spec);
 
+// Decoding by table, shared by the tokenizers whose ids map to byte strings:
+// the concatenated bytes of ids; an id that is out of range or has no entry
+// is an error naming origin and the position.
+std::string decode_with_table(std::span<const int32_t> ids, const std::vector<std::string>& id_to_bytes,
+                              const std::vector<bool>& id_defined, const std::string& origin);
+
 }  // namespace rwkv::data

@@ -208,14 +208,7 @@ void WorldTokenizer::encode(std::string_view text, std::vector<int32_t>& ids) co
 }
 
 std::string WorldTokenizer::decode(std::span<const int32_t> ids) const {
-  std::string out;
-  for (size_t i = 0; i < ids.size(); ++i) {
-    int32_t id = ids[i];
-    RWKV_CHECK(id >= 0 && static_cast<size_t>(id) < id_to_bytes_.size() && id_defined_[id], origin_, ": token id ", id,
-               " at position ", i, " is not in the vocabulary (size ", id_to_bytes_.size(), ")");
-    out += id_to_bytes_[id];
-  }
-  return out;
+  return decode_with_table(ids, id_to_bytes_, id_defined_, origin_);
 }
 
 }  // namespace rwkv::data
