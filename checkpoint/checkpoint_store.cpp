@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "checkpoint/slice_region.h"
 #include "core/log.h"
 #include "data/file_io.h"
 
@@ -35,48 +36,35 @@ void fsync_directory(const std::string& dir) {
   data::remove_file_if_exists((fs::path(dir) / ".sync").string());
 }
 
-// Places a contiguous slice (its shape, at offset) into the global tensor
-// buffer, one innermost run at a time.
-void place_slice(const uint8_t* slice, const Shape& shape, const Shape& offset, uint8_t* global,
-                 const Shape& global_shape, size_t elem) {
-  const size_t rank = shape.size();
-  if (rank == 0) {
-    std::memcpy(global, slice, elem);
-    return;
-  }
-  const int64_t runs = shape.back() > 0 ? shape_numel(shape) / shape.back() : 0;
-  const size_t run_bytes = static_cast<size_t>(shape.back()) * elem;
-  std::vector<int64_t> index(rank, 0);  // position of the run within the slice (last dim 0)
-  for (int64_t r = 0; r < runs; ++r) {
-    int64_t g = 0;
-    for (size_t d = 0; d < rank; ++d) g = g * global_shape[d] + index[d] + offset[d];
-    std::memcpy(global + static_cast<size_t>(g) * elem, slice + static_cast<size_t>(r) * run_bytes, run_bytes);
-    for (int64_t d = static_cast<int64_t>(rank) - 2; d >= 0; --d) {
-      if (++index[static_cast<size_t>(d)] < shape[static_cast<size_t>(d)]) break;
-      index[static_cast<size_t>(d)] = 0;
-    }
-  }
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------- loading
 
-LoadedCheckpoint::LoadedCheckpoint(const std::string& dir) : dir_(dir) {
+LoadedCheckpoint::LoadedCheckpoint(const std::string& dir, Verify verify) : dir_(dir) {
   RWKV_CHECK(fs::is_directory(dir), dir, ": no such checkpoint directory");
   RWKV_CHECK(fs::exists(fs::path(dir) / kCommitMarker), dir, ": not a committed checkpoint (no ", kCommitMarker,
              " marker: the save never finished)\n  ---> HINT: use an earlier checkpoint, or --resume latest");
   const std::string manifest_path = (fs::path(dir) / kManifestName).string();
+  RWKV_CHECK(fs::exists(manifest_path), manifest_path, ": missing, though the checkpoint is marked committed (deleted?)",
+             "\n  ---> HINT: the checkpoint cannot be read without it; use an earlier checkpoint");
   manifest_ = Manifest::from_json(data::read_file(manifest_path), manifest_path);
   for (const ManifestFile& f : manifest_.files) {
     const std::string path = (fs::path(dir) / f.name).string();
     RWKV_CHECK(fs::exists(path), path, ": listed in the manifest but missing");
     const uint64_t size = fs::file_size(path);
     RWKV_CHECK(size == f.bytes, path, ": ", size, " bytes, the manifest says ", f.bytes, " (truncated or replaced)");
+    if (verify == Verify::WhenRead) continue;
     const std::string hash = file_xxh3(path);
     RWKV_CHECK(hash == f.xxh3, path, ": content hash ", hash, " differs from the manifest's ", f.xxh3,
                " (the file was altered or damaged)");
+    verified_files_.insert(f.name);
   }
+}
+
+uint64_t LoadedCheckpoint::total_bytes() const {
+  uint64_t total = 0;
+  for (const ManifestFile& f : manifest_.files) total += f.bytes;
+  return total;
 }
 
 const SafetensorsFile& LoadedCheckpoint::file(const std::string& name) const {
@@ -86,26 +74,78 @@ const SafetensorsFile& LoadedCheckpoint::file(const std::string& name) const {
   return *files_.back().second;
 }
 
-void LoadedCheckpoint::read_into(const std::string& name, const std::string& kind, Tensor& out) const {
+const ManifestTensor& LoadedCheckpoint::tensor(const std::string& name, const std::string& kind, DType dtype,
+                                               size_t rank) const {
   const ManifestTensor* t = manifest_.find(name, kind);
   RWKV_CHECK(t != nullptr, dir_, ": the checkpoint has no ", kind, " '", name,
              "'\n  ---> HINT: it was written for another model shape");
-  RWKV_CHECK(t->dtype == out.dtype() && t->shape == out.shape(), dir_, ": ", kind, " '", name, "' is ",
-             safetensors_dtype(t->dtype), shape_str(t->shape), ", this run expects ", safetensors_dtype(out.dtype()),
-             shape_str(out.shape()), "\n  ---> HINT: the model config differs from the checkpoint's");
-  Tensor global = Tensor::empty(t->shape, t->dtype);
-  int64_t covered = 0;
-  for (const ManifestSlice& s : t->slices) {
-    Tensor piece = file(s.file).read(s.key);
-    RWKV_CHECK(piece.shape() == s.shape, dir_, "/", s.file, ": slice '", s.key, "' has shape ", shape_str(piece.shape()),
-               ", the manifest says ", shape_str(s.shape));
-    place_slice(static_cast<const uint8_t*>(piece.raw_data()), s.shape, s.offset,
-                static_cast<uint8_t*>(global.raw_data()), t->shape, dtype_size(t->dtype));
-    covered += piece.numel();
+  RWKV_CHECK(t->dtype == dtype && t->shape.size() == rank, dir_, ": ", kind, " '", name, "' is ",
+             safetensors_dtype(t->dtype), shape_str(t->shape), ", this run expects ", safetensors_dtype(dtype),
+             " of rank ", rank, "\n  ---> HINT: the model config differs from the checkpoint's");
+  return *t;
+}
+
+const uint8_t* LoadedCheckpoint::slice_data(const ManifestSlice& s, DType dtype) const {
+  const SafetensorsFile& f = file(s.file);
+  const SafetensorsFile::Entry& e = f.entry(s.key);
+  RWKV_CHECK(e.shape == s.shape && e.dtype == dtype, dir_, "/", s.file, ": slice '", s.key, "' is ",
+             safetensors_dtype(e.dtype), shape_str(e.shape), ", the manifest says ", safetensors_dtype(dtype),
+             shape_str(s.shape));
+  const uint8_t* data = f.data_of(e);
+  if (verified_slices_.insert(&s).second) {
+    bytes_read_ += e.end - e.begin;
+    if (!s.xxh3.empty()) {
+      const std::string hash = bytes_xxh3(data, e.end - e.begin);
+      RWKV_CHECK(hash == s.xxh3, dir_, "/", s.file, ": slice '", s.key, "' has content hash ", hash,
+                 ", the manifest says ", s.xxh3, " (the file was altered or damaged)");
+    } else if (!verified_files_.count(s.file)) {  // an older checkpoint: the whole file's hash
+      const std::string path = (fs::path(dir_) / s.file).string();
+      const std::string hash = file_xxh3(path);
+      for (const ManifestFile& mf : manifest_.files)
+        if (mf.name == s.file)
+          RWKV_CHECK(hash == mf.xxh3, path, ": content hash ", hash, " differs from the manifest's ", mf.xxh3,
+                     " (the file was altered or damaged)");
+      verified_files_.insert(s.file);
+    }
   }
-  RWKV_CHECK(covered == global.numel(), dir_, ": the slices of ", kind, " '", name, "' cover ", covered, " of ",
-             global.numel(), " elements");
-  out.copy_from(global);
+  return data;
+}
+
+void LoadedCheckpoint::verify_region(const std::string& name, const std::string& kind, const Shape& offset,
+                                     const Shape& shape, DType dtype) const {
+  const ManifestTensor& t = tensor(name, kind, dtype, shape.size());
+  const Box want{offset, shape};
+  for (const ManifestSlice& s : t.slices)
+    if (overlap_numel(Box{s.offset, s.shape}, want) > 0) slice_data(s, dtype);
+}
+
+void LoadedCheckpoint::read_region(const std::string& name, const std::string& kind, const Shape& offset,
+                                   Tensor& out) const {
+  const ManifestTensor& t = tensor(name, kind, out.dtype(), out.ndim());
+  const Box want{offset.empty() ? Shape(out.shape().size(), 0) : offset, out.shape()};
+  // Assembled on the host (out may live on a device), zero where nothing is stored.
+  Tensor host = out.device().is_cpu() ? out : Tensor::empty(out.shape(), out.dtype());
+  std::memset(host.raw_data(), 0, static_cast<size_t>(host.numel()) * dtype_size(host.dtype()));
+  int64_t covered = 0;
+  for (const ManifestSlice& s : t.slices) {
+    const Box stored{s.offset, s.shape};
+    if (overlap_numel(stored, want) == 0) continue;
+    covered += copy_overlap(slice_data(s, t.dtype), stored, static_cast<uint8_t*>(host.raw_data()), want,
+                            dtype_size(t.dtype));
+  }
+  const int64_t expected = overlap_numel(Box{Shape(t.shape.size(), 0), t.shape}, want);
+  RWKV_CHECK(covered == expected, dir_, ": the slices of ", kind, " '", name, "' cover ", covered, " of the ", expected,
+             " elements of ", shape_str(want.shape), " at ", shape_str(want.offset),
+             " (slices missing or overlapping)");
+  if (!out.device().is_cpu()) out.copy_from(host);
+}
+
+void LoadedCheckpoint::read_into(const std::string& name, const std::string& kind, Tensor& out) const {
+  const ManifestTensor* t = manifest_.find(name, kind);
+  if (t != nullptr)
+    RWKV_CHECK(t->shape == out.shape(), dir_, ": ", kind, " '", name, "' is ", safetensors_dtype(t->dtype),
+               shape_str(t->shape), ", this run expects ", safetensors_dtype(out.dtype()), shape_str(out.shape()), "\n  ---> HINT: the model config differs from the checkpoint's");
+  read_region(name, kind, Shape(out.shape().size(), 0), out);
 }
 
 // ---------------------------------------------------------------- saving
@@ -153,7 +193,9 @@ std::vector<std::string> CheckpointStore::write_rank_shard(const SaveRequest& re
     shard.emplace_back(key, t.tensor);
     const Shape global = t.global_shape.empty() ? t.tensor.shape() : t.global_shape;
     const Shape offset = t.offset.empty() ? Shape(t.tensor.shape().size(), 0) : t.offset;
-    part.tensors.push_back({t.name, t.kind, t.tensor.dtype(), global, {{file, key, offset, t.tensor.shape()}}});
+    const Tensor host = t.tensor.is_cpu() ? t.tensor : t.tensor.to(Device::cpu());
+    const std::string hash = bytes_xxh3(host.raw_data(), static_cast<size_t>(host.numel()) * dtype_size(host.dtype()));
+    part.tensors.push_back({t.name, t.kind, t.tensor.dtype(), global, {{file, key, offset, t.tensor.shape(), hash}}});
   }
   const std::string shard_path = (fs::path(partial) / file).string();
   write_safetensors(shard_path, shard, {{"step", std::to_string(request.step)}, {"rank", std::to_string(request.rank)}});

@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "checkpoint/manifest.h"
@@ -44,23 +45,52 @@ struct SaveRequest {
   std::vector<CheckpointTensor> tensors;
 };
 
-// A committed checkpoint, verified: every file's size and hash matched.
+// How much of a checkpoint is verified before it is read.
+enum class Verify {
+  // Now: the commit marker, the manifest, every file's size and XXH3 (rwkv-ckpt
+  // verify; a single process that reads everything anyway).
+  AllFiles,
+  // Now: marker, manifest and every file's presence and size; each slice's
+  // hash when it is first read. A rank of a multi-rank resume reads and
+  // verifies only the slices its own partition overlaps.
+  WhenRead,
+};
+
+// A committed checkpoint.
 class LoadedCheckpoint {
  public:
-  // Verifies dir (commit marker, manifest, every file's size and XXH3) and
-  // throws naming the first problem.
-  explicit LoadedCheckpoint(const std::string& dir);
+  // Throws naming the first problem found (see Verify).
+  explicit LoadedCheckpoint(const std::string& dir, Verify verify = Verify::AllFiles);
   const std::string& dir() const { return dir_; }
   const Manifest& manifest() const { return manifest_; }
   // Copies the global tensor (name, kind) into out, assembled from its slices;
   // dtype and shape must match.
   void read_into(const std::string& name, const std::string& kind, Tensor& out) const;
+  // Copies the box of the global tensor that starts at offset and has out's
+  // shape, reading only the stored slices that overlap it. Elements of out
+  // past the global tensor's edge (vocabulary padding rows) are set to zero.
+  void read_region(const std::string& name, const std::string& kind, const Shape& offset, Tensor& out) const;
+  // Reads and verifies the stored slices that box overlaps, copying nothing;
+  // throws as read_region would.
+  void verify_region(const std::string& name, const std::string& kind, const Shape& offset, const Shape& shape,
+                     DType dtype) const;
+  // Bytes of stored slices read so far (each slice counted once).
+  uint64_t bytes_read() const { return bytes_read_; }
+  // Bytes of all the checkpoint's files.
+  uint64_t total_bytes() const;
 
  private:
   const SafetensorsFile& file(const std::string& name) const;
+  const ManifestTensor& tensor(const std::string& name, const std::string& kind, DType dtype, size_t rank) const;
+  // The slice's bytes, verified on first use (its own hash, or its file's
+  // for checkpoints without slice hashes).
+  const uint8_t* slice_data(const ManifestSlice& s, DType dtype) const;
   std::string dir_;
   Manifest manifest_;
   mutable std::vector<std::pair<std::string, std::unique_ptr<SafetensorsFile>>> files_;
+  mutable std::unordered_set<const ManifestSlice*> verified_slices_;
+  mutable std::unordered_set<std::string> verified_files_;
+  mutable uint64_t bytes_read_ = 0;
 };
 
 class CheckpointStore {

@@ -25,7 +25,11 @@ std::string Manifest::to_json() const {
   j["tensors"] = json::array();
   for (const ManifestTensor& t : tensors) {
     json slices = json::array();
-    for (const ManifestSlice& s : t.slices) slices.push_back({{"file", s.file}, {"key", s.key}, {"offset", s.offset}, {"shape", s.shape}});
+    for (const ManifestSlice& s : t.slices) {
+      json slice = {{"file", s.file}, {"key", s.key}, {"offset", s.offset}, {"shape", s.shape}};
+      if (!s.xxh3.empty()) slice["xxh3"] = s.xxh3;
+      slices.push_back(slice);
+    }
     j["tensors"].push_back({{"name", t.name}, {"kind", t.kind}, {"dtype", safetensors_dtype(t.dtype)}, {"shape", t.shape}, {"slices", slices}});
   }
   return j.dump(1);
@@ -82,7 +86,8 @@ Manifest Manifest::from_json(const std::string& text, const std::string& origin)
       mt.shape = shape_field(t, "shape", where);
       for (const json& s : field(t, "slices", where)) {
         ManifestSlice ms{field(s, "file", where).get<std::string>(), field(s, "key", where).get<std::string>(),
-                         shape_field(s, "offset", where), shape_field(s, "shape", where)};
+                         shape_field(s, "offset", where), shape_field(s, "shape", where),
+                         s.contains("xxh3") ? s["xxh3"].get<std::string>() : std::string()};
         RWKV_CHECK(ms.offset.size() == mt.shape.size() && ms.shape.size() == mt.shape.size(), where,
                    ": a slice's offset/shape rank differs from the tensor's");
         for (size_t d = 0; d < mt.shape.size(); ++d)
@@ -107,6 +112,16 @@ const ManifestTensor* Manifest::find(const std::string& name, const std::string&
   return nullptr;
 }
 
+namespace {
+std::string hex64(uint64_t h) {
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return hex;
+}
+}  // namespace
+
+std::string bytes_xxh3(const void* data, size_t bytes) { return hex64(XXH3_64bits(data, bytes)); }
+
 std::string file_xxh3(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   RWKV_CHECK(f != nullptr, path, ": cannot open to hash");
@@ -118,9 +133,7 @@ std::string file_xxh3(const std::string& path) {
   std::fclose(f);
   const uint64_t h = XXH3_64bits_digest(state);
   XXH3_freeState(state);
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
-  return hex;
+  return hex64(h);
 }
 
 }  // namespace rwkv::checkpoint

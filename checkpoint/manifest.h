@@ -10,7 +10,7 @@
 // "adam_m", "adam_v"), with its global shape and the slices each file holds
 // (offset and shape within the global tensor), so a loader in any other
 // parallel layout can find the pieces it needs. Each file carries its size
-// and an XXH3-64 hash of its bytes.
+// and an XXH3-64 hash of its bytes; each slice the hash of its own bytes.
 #pragma once
 
 #include <cstdint>
@@ -38,6 +38,10 @@ struct ManifestSlice {
   std::string key;   // the tensor's name inside that safetensors file
   Shape offset;      // where the slice starts in the global tensor
   Shape shape;       // the slice's shape
+  // XXH3-64 of the slice's bytes, so a rank that reads only some slices can
+  // verify just those (empty in checkpoints written before it was recorded:
+  // the loader then hashes the whole file).
+  std::string xxh3;
 };
 
 struct ManifestTensor {
@@ -71,5 +75,7 @@ struct Manifest {
 
 // 16 lowercase hex digits of XXH3-64 over a whole file (read in chunks).
 std::string file_xxh3(const std::string& path);
+// The same over a buffer in memory.
+std::string bytes_xxh3(const void* data, size_t bytes);
 
 }  // namespace rwkv::checkpoint

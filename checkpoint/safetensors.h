@@ -47,6 +47,8 @@ class SafetensorsFile {
   const Entry& entry(const std::string& name) const;
   // A CPU copy of one tensor.
   Tensor read(const std::string& name) const;
+  // The tensor's bytes where the file is mapped (valid while this object lives).
+  const uint8_t* data_of(const Entry& e) const { return file_.data() + data_start_ + e.begin; }
   // Reads into an existing tensor (any device) after checking dtype and shape.
   void read_into(const std::string& name, Tensor& out) const;
   const std::string& path() const { return file_.path(); }

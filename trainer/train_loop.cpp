@@ -26,6 +26,7 @@
 #include "parallel/zero_optimizer.h"
 #include "parallel/mpi_runtime.h"
 #include "parallel/process_groups.h"
+#include "trainer/checkpoint_resume.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/pipeline_schedule.h"
 #include "trainer/optimizer.h"
@@ -106,7 +107,7 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     RWKV_CHECK(cuda_available(), options.config_path, ": device is cuda, but ", cuda_unavailable_reason(),
                "\n  ---> HINT: run on a GPU node, or set device: cpu");
   }
-  const int local_ranks = groups ? parallel::node_info().local_size : 1;
+  const int local_ranks = groups ? parallel::node_info(groups->world().handle()).local_size : 1;
   set_num_threads(tc.threads > 0 ? static_cast<int>(tc.threads) : std::max(1, hardware_threads() / local_ranks));
 
   // --- data: the tokenizer must fit the model, and every token the vocabulary
@@ -286,30 +287,24 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   // --- resume: the newest committed checkpoint (auto), none (never), or a directory
   const CheckpointConfig& cc = config.checkpoint;
   checkpoint::CheckpointStore store(cc.dir, cc.keep_last, cc.keep_every);
-  std::optional<checkpoint::LoadedCheckpoint> resume_from;
-  if (cc.resume == "auto") {
-    resume_from = store.load_latest();
-  } else if (cc.resume != "never") {
-    resume_from.emplace(cc.resume);
-  }
   int64_t start_step = 0;
   const std::string digest = config_digest_hex(config);
-  if (resume_from) {
-    const checkpoint::Manifest& m = resume_from->manifest();
-    RWKV_CHECK(m.step <= steps, resume_from->dir(), ": the checkpoint is at step ", m.step, ", past this run's ", steps,
+  // Each rank reads its own slices of every parameter and its moments, from
+  // whatever layout wrote them (only the stored slices that overlap its own).
+  std::vector<ResumeTarget> targets;
+  for (size_t i = 0; i < model.params().entries().size(); ++i) {
+    NamedTensor& p = model.params().entries()[i];
+    targets.push_back({p.name, "param", p.offset(), &p.value});
+    targets.push_back({p.name, "adam_m", p.offset(), &optimizer.first_moment().entries()[i].value});
+    targets.push_back({p.name, "adam_v", p.offset(), &optimizer.second_moment().entries()[i].value});
+  }
+  Timer resume_timer;
+  const std::optional<ResumedCheckpoint> resumed =
+      resume_from_checkpoint(cc.resume, store, targets, groups ? &groups->world() : nullptr);
+  if (resumed) {
+    const checkpoint::Manifest& m = resumed->manifest;
+    RWKV_CHECK(m.step <= steps, resumed->dir, ": the checkpoint is at step ", m.step, ", past this run's ", steps,
                " steps\n  ---> HINT: raise train.steps to continue training");
-    // Each rank assembles the global tensors from whatever layout wrote them
-    // and cuts its own slices: a checkpoint loads into any other layout.
-    for (size_t i = 0; i < model.params().entries().size(); ++i) {
-      NamedTensor& p = model.params().entries()[i];
-      Tensor global = Tensor::empty(p.global(), p.value.dtype());
-      resume_from->read_into(p.name, "param", global);
-      cut_partition_slice(global, p, p.value);
-      resume_from->read_into(p.name, "adam_m", global);
-      cut_partition_slice(global, p, optimizer.first_moment().entries()[i].value);
-      resume_from->read_into(p.name, "adam_v", global);
-      cut_partition_slice(global, p, optimizer.second_moment().entries()[i].value);
-    }
     optimizer.set_steps_taken(m.step);
     if (zero) {
       scatter_zero_moments();
@@ -320,8 +315,11 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
       log_warn("resume: this run's config (digest ", digest, ") differs from the checkpoint's (", m.config_digest,
                "); the model shapes match, so training continues with the new settings");
     }
-    say("resume: step ", m.step, " from ", resume_from->dir(), " (written by dp=", m.layout.dp, " x tp=", m.layout.tp,
-        " x pp=", m.layout.pp, "; hashes verified)");
+    say("resume: step ", m.step, " from ", resumed->dir, " (written by dp=", m.layout.dp, " x tp=", m.layout.tp,
+        " x pp=", m.layout.pp, "); this rank read and verified ", resumed->bytes_read, " of the checkpoint's ", resumed->total_bytes,
+        " bytes in ", resume_timer.millis(), " ms");
+  } else if (cc.resume == "auto" && !store.committed_steps().empty()) {
+    say("resume: no committed checkpoint in ", cc.dir, " could be read; training starts from step 0");
   }
   const int64_t save_interval = cc.interval;
   // What a checkpoint holds: every parameter with its AdamW moments.
@@ -437,6 +435,11 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   };
 
   TrainSummary summary;
+  if (resumed) {
+    summary.resumed_step = resumed->manifest.step;
+    summary.resume_bytes_read = resumed->bytes_read;
+    summary.resume_bytes_total = resumed->total_bytes;
+  }
   if (valid_data && tc.eval_interval > 0) {
     summary.first_eval_loss = evaluate();
     say("eval step=0 val_loss=", summary.first_eval_loss, " val_ppl=", std::exp(summary.first_eval_loss));

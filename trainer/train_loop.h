@@ -30,6 +30,9 @@ struct TrainSummary {
   double last_eval_loss = -1;
   std::string weights_path;    // the final weights (safetensors)
   std::vector<double> losses;  // every step's training loss, in order
+  int64_t resumed_step = -1;   // the checkpoint's step; -1: a fresh start
+  uint64_t resume_bytes_read = 0;    // checkpoint bytes this rank read to resume
+  uint64_t resume_bytes_total = 0;   // the whole checkpoint's bytes
 };
 
 struct TrainOptions {

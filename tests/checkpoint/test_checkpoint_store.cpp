@@ -145,7 +145,7 @@ TEST_F(CheckpointStoreTest, KilledSaveNeverDamagesAnEarlierCheckpoint) {
 TEST(Manifest, RejectsMalformedManifests) {
   Manifest m;
   m.files.push_back({"rank00000.safetensors", 0, 10, "00"});
-  m.tensors.push_back({"w", "param", DType::F32, {4, 4}, {{"rank00000.safetensors", "param/w", {0, 0}, {4, 4}}}});
+  m.tensors.push_back({"w", "param", DType::F32, {4, 4}, {{"rank00000.safetensors", "param/w", {0, 0}, {4, 4}, ""}}});
   const Manifest back = Manifest::from_json(m.to_json(), "m.json");
   EXPECT_EQ(back.tensors[0].slices[0].shape, (Shape{4, 4}));
   Manifest outside = m;

@@ -9,8 +9,8 @@
 #include <filesystem>
 #include <sstream>
 
-#include "data/binidx_writer.h"
 #include "mpi_test_util.h"
+#include "training_fixture.h"
 #include "parallel/process_groups.h"
 #include "tests/unit/test_util.h"
 #include "trainer/config.h"
@@ -43,45 +43,19 @@ Layout layout_from_env() {
   return l;
 }
 
-// A synthetic token stream with structure to learn (each token predicts the next).
-std::string write_dataset(const fs::path& dir) {
-  const std::string prefix = (dir / "train").string();
-  if (test::world_rank() == 0) {
-    fs::create_directories(dir);
-    data::BinIdxWriter writer(prefix, data::TokenDType::U16);
-    std::vector<int32_t> doc;
-    for (int i = 0; i < 20000; ++i) doc.push_back(1 + (i * 7 + (i / 13) * 3) % 60);
-    writer.add_document(doc);
-    writer.finish();
-    writer.commit();
-  }
-  MPI_Barrier(MPI_COMM_WORLD);
-  return prefix;
-}
-
 TEST(MpiLayouts, EveryLayoutTrainsLikeOneRank) {
   const Layout layout = layout_from_env();
   ASSERT_EQ(layout.dp * layout.tp * layout.pp, test::world_size()) << "RWKV_TEST_LAYOUT does not match -np";
   std::string tag = std::getenv("RWKV_TEST_LAYOUT") ? std::getenv("RWKV_TEST_LAYOUT") : "1 1 1";
   for (char& c : tag) c = c == ' ' ? '_' : c;
   const fs::path dir = fs::temp_directory_path() / ("rwkv_layouts_" + tag + "_" + std::to_string(::getppid()));
-  const std::string prefix = write_dataset(dir);
-  // 4 blocks, width 32 (divisible by tp 1, 2, 4), the byte vocabulary 257 (odd: padded for tp);
-  // the global batch is 4 sequences: micro_batch 4/dp x grad_accum 2.
+  const std::string prefix = test::write_training_dataset(dir);
   // Checkpoints: the single-rank reference runs write into a directory of
   // their own on every rank; the layouts into one directory all ranks share.
   auto config_for = [&](int dp, int tp, int pp, const std::string& schedule, bool zero) {
     const fs::path ckpt = dp * tp * pp == 1 ? dir / ("ckpt_rank" + std::to_string(test::world_rank())) : dir / "ckpt_main";
-    std::ostringstream yaml;
-    yaml << "model: {n_layer: 4, n_embd: 32, vocab_size: 257, ctx_len: 16}\n"
-         << "data: {train: [" << prefix << "], tokenizer: bytes}\n"
-         << "train: {micro_batch: " << 4 / dp << ", grad_accum: 2, steps: 4, lr_init: 3e-3, lr_final: 1e-3, "
-         << "warmup_steps: 1, log_interval: 100, peak_gflops: 1, weight_decay: 0.1, threads: 1}\n"
-         << "parallel: {dp: " << dp << ", tp: " << tp << ", pp: " << pp << ", schedule: " << schedule
-         << ", zero: " << (zero ? "true" : "false")
-         << (layout.uneven && pp == 2 ? ", stage_layers: [1, 3]" : "") << "}\n"
-         << "checkpoint: {dir: " << ckpt.string() << ", resume: never, interval: 2, keep_last: 0}\n";
-    return trainer::load_config_text(yaml.str(), "test");
+    const std::string stages = layout.uneven && pp == 2 ? "[1, 3]" : "";
+    return test::small_run_config(prefix, test::SmallRun{dp, tp, pp, schedule, zero, stages}, ckpt.string());
   };
   auto snapshot = [](const ParameterStore& p) {
     ParameterStore copy = p.zeros_like();
