@@ -247,16 +247,26 @@ std::string CheckpointStore::commit_partial(int64_t step) {
   return final_dir;
 }
 
-void CheckpointStore::save_async(SaveRequest request) {
+void CheckpointStore::save_async(SaveRequest request) { start_worker(std::move(request), true); }
+
+void CheckpointStore::write_rank_shard_async(SaveRequest request) { start_worker(std::move(request), false); }
+
+void CheckpointStore::start_worker(SaveRequest request, bool whole_save) {
   wait();
   for (CheckpointTensor& t : request.tensors) t.tensor = t.tensor.to(Device::cpu());  // the snapshot
-  worker_ = std::thread([this, request = std::move(request)] {
+  worker_done_ = false;
+  worker_ = std::thread([this, whole_save, request = std::move(request)] {
     try {
-      const std::string dir = save(request);
-      log_info("checkpoint: step ", request.step, " committed at ", dir, " (background)");
+      if (whole_save) {
+        const std::string dir = save(request);
+        log_info("checkpoint: step ", request.step, " committed at ", dir, " (background)");
+      } else {
+        write_rank_shard(request);
+      }
     } catch (...) {
       worker_error_ = std::current_exception();
     }
+    worker_done_ = true;
   });
 }
 

@@ -13,6 +13,7 @@
 // 1 and 2 (and later through the controller).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -120,6 +121,12 @@ class CheckpointStore {
   // thread; the caller may change its tensors as soon as this returns.
   // Errors surface at the next save_async() or wait().
   void save_async(SaveRequest request);
+  // Multi-rank step 1 in the background: the snapshot now, write_rank_shard
+  // on a thread (the caller coordinates steps 2-4 once every rank is done).
+  void write_rank_shard_async(SaveRequest request);
+  // Whether no background write is running (never blocks).
+  bool background_finished() const { return !worker_.joinable() || worker_done_.load(); }
+  // Waits for the background write; rethrows its error.
   void wait();
 
   std::string path_for(int64_t step) const;
@@ -133,7 +140,9 @@ class CheckpointStore {
   void apply_retention();
   std::string root_;
   int64_t keep_last_, keep_every_;
+  void start_worker(SaveRequest request, bool whole_save);
   std::thread worker_;
+  std::atomic<bool> worker_done_{true};
   std::exception_ptr worker_error_;
 };
 

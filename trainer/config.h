@@ -80,6 +80,7 @@ struct ParallelConfig {
 struct CheckpointConfig {
   std::string dir = "checkpoints";
   int64_t interval = 1000;  // steps between checkpoints; 0 = only at the end
+  double interval_minutes = 0;  // also when this many minutes passed since the last one; 0 = off
   int64_t keep_last = 3;    // committed checkpoints kept; 0 = keep all
   int64_t keep_every = 0;   // also keep every checkpoint whose step is a multiple; 0 = none
   bool async = false;       // write in the background while training goes on

@@ -425,6 +425,8 @@ std::vector<Field> make_fields() {
 
       string_field("checkpoint", "dir", RWKV_MEMBER(checkpoint.dir), true),
       int_field("checkpoint", "interval", RWKV_MEMBER(checkpoint.interval), 0),
+      real_field("checkpoint", "interval_minutes", RWKV_MEMBER(checkpoint.interval_minutes), non_negative,
+                 "a number >= 0"),
       int_field("checkpoint", "keep_last", RWKV_MEMBER(checkpoint.keep_last), 0),
       int_field("checkpoint", "keep_every", RWKV_MEMBER(checkpoint.keep_every), 0),
       bool_field("checkpoint", "async", RWKV_MEMBER(checkpoint.async)),

@@ -27,6 +27,7 @@
 #include "parallel/mpi_runtime.h"
 #include "parallel/process_groups.h"
 #include "trainer/checkpoint_resume.h"
+#include "trainer/checkpoint_saver.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/pipeline_schedule.h"
 #include "trainer/optimizer.h"
@@ -347,33 +348,8 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     }
     return request;
   };
-  auto save_checkpoint = [&](int64_t completed_steps) {
-    checkpoint::SaveRequest request = save_request(completed_steps);
-    if (world > 1) {
-      // Every rank writes its shard; rank 0 assembles the manifest and commits.
-      Timer timer;
-      MpiCommunicatorBarrier barrier{groups};
-      if (request.rank == 0) std::filesystem::remove_all(store.path_for(completed_steps) + ".partial");
-      barrier();
-      store.write_rank_shard(request);
-      barrier();
-      std::string dir;
-      if (request.rank == 0) {
-        store.write_manifest(request);
-        dir = store.commit_partial(completed_steps);
-      }
-      barrier();
-      say("checkpoint: step ", completed_steps, " committed by ", world, " ranks (", timer.millis(), " ms)");
-      return;
-    }
-    if (cc.async) {
-      store.save_async(std::move(request));
-    } else {
-      Timer timer;
-      const std::string dir = store.save(request);
-      say("checkpoint: step ", completed_steps, " committed at ", dir, " (", timer.millis(), " ms)");
-    }
-  };
+  CheckpointSaver saver(store, SaverSettings{save_interval, cc.interval_minutes, cc.async},
+                        groups ? &groups->world() : nullptr);
 
   // --- the controller (rwkv-launch sets RWKV_CONTROLLER; or controller.enabled):
   // heartbeats with metrics, checkpoints when it asks, stop when it says.
@@ -530,12 +506,15 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
         stopped_early = true;
         break;
       }
-    } else if ((save_interval > 0 && (step + 1) % save_interval == 0) || step + 1 == steps) {
-      save_checkpoint(step + 1);
+    } else {
+      saver.poll();  // commits a background save once every rank has written its shard
+      if (saver.due(step + 1, step + 1 == steps)) saver.save(save_request(step + 1));
     }
   }
   if (controller && !stopped_early) controller->finish(launch::Outcome::Completed, steps);
-  store.wait();
+  saver.finish();
+  if (cc.async && saver.saves() > 0)
+    say("checkpoint: training waited ", saver.blocked_ms(), " ms in total for ", saver.saves(), " background save(s)");
   if (options.on_finish) options.on_finish(model.params());
   summary.steps = static_cast<int64_t>(summary.losses.size());
   summary.tokens = summary.steps * layout.global_batch * T;

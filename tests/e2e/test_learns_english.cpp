@@ -156,6 +156,21 @@ TEST_F(EndToEnd, ResumedRunIsBitIdenticalToUninterruptedRun) {
   ASSERT_TRUE(fs::exists(fs::path(ckpt) / "step_00000016" / "COMMITTED"));
 }
 
+// checkpoint.interval_minutes: a tiny interval saves after every step, a long
+// one only at the end (the clock is the only trigger: interval is 0).
+TEST_F(EndToEnd, CheckpointsByMinutes) {
+  for (const auto& [minutes, expected] : {std::pair<std::string, std::vector<int64_t>>{"1e-9", {1, 2, 3}},
+                                          std::pair<std::string, std::vector<int64_t>>{"600", {3}}}) {
+    const std::string ckpt = (dir_ / ("minutes_" + minutes)).string();
+    const trainer::TrainConfig config =
+        tiny_config({"train.steps=3", "train.warmup_steps=1", "model.n_layer=1", "model.n_embd=32",
+                     "train.peak_gflops=1", "checkpoint.interval=0", "checkpoint.interval_minutes=" + minutes,
+                     "checkpoint.keep_last=0", "checkpoint.resume=never", "checkpoint.dir=" + ckpt});
+    trainer::run_training(config, tiny_options());
+    EXPECT_EQ(checkpoint::CheckpointStore(ckpt, 0, 0).committed_steps(), expected) << "interval_minutes " << minutes;
+  }
+}
+
 // The main job's way of running: rwkv-launch starts the controller and the
 // trainer; the trainer sends heartbeats, writes checkpoints when the
 // controller asks, and the controller commits them (and keeps the last 2).

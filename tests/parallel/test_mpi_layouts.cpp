@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "checkpoint/checkpoint_store.h"
 #include "mpi_test_util.h"
 #include "training_fixture.h"
 #include "parallel/process_groups.h"
@@ -96,6 +97,23 @@ TEST(MpiLayouts, EveryLayoutTrainsLikeOneRank) {
   trainer::TrainConfig saving = config_for(layout.dp, layout.tp, layout.pp, layout.schedule, layout.zero);
   saving.checkpoint.dir = shared.string();
   const trainer::TrainSummary layout_run = trainer::run_training(saving, trainer::TrainOptions{}, &groups);
+  // Background saves (each rank writes its shard on a thread; the commit
+  // comes at a later step) give the same files, hash for hash.
+  {
+    trainer::TrainConfig async_saving = saving;
+    async_saving.checkpoint.dir = (dir / "ckpt_async").string();
+    async_saving.checkpoint.async = true;
+    const trainer::TrainSummary async_run = trainer::run_training(async_saving, trainer::TrainOptions{}, &groups);
+    EXPECT_EQ(async_run.losses, layout_run.losses);
+    for (const char* step : {"step_00000002", "step_00000004"}) {
+      const checkpoint::LoadedCheckpoint sync_ckpt((shared / step).string()),
+          async_ckpt((fs::path(async_saving.checkpoint.dir) / step).string());
+      ASSERT_EQ(async_ckpt.manifest().files.size(), sync_ckpt.manifest().files.size()) << step;
+      for (size_t f = 0; f < sync_ckpt.manifest().files.size(); ++f)
+        EXPECT_EQ(async_ckpt.manifest().files[f].xxh3, sync_ckpt.manifest().files[f].xxh3)
+            << step << " " << sync_ckpt.manifest().files[f].name;
+    }
+  }
   // The same layout resumed from its own step-2 checkpoint continues bit for bit
   // (every collective sums in a fixed order).
   {

@@ -7,13 +7,16 @@
 // the target layout resumes from the source's step 2 and trains steps 3-4.
 // Its losses must equal the source's (fp32 tolerance: the layouts sum in
 // other orders), and a rank that holds part of the model (tp or pp > 1) must
-// read only part of the checkpoint.
+// read only part of the checkpoint. A slice damaged where only some ranks
+// read it makes all of them fall back to the previous checkpoint.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 
+#include "checkpoint/checkpoint_store.h"
 #include "mpi_test_util.h"
 #include "parallel/process_groups.h"
 #include "trainer/train_loop.h"
@@ -57,6 +60,26 @@ std::string tag(const test::SmallRun& r) {
   return std::to_string(r.dp) + std::to_string(r.tp) + std::to_string(r.pp);
 }
 
+// Flips a byte of the stored slice that holds emb.weight's first row.
+void damage_first_embedding_row(const std::string& dir) {
+  const checkpoint::LoadedCheckpoint ckpt(dir);
+  const checkpoint::ManifestTensor* emb = ckpt.manifest().find("emb.weight", "param");
+  ASSERT_NE(emb, nullptr);
+  for (const checkpoint::ManifestSlice& s : emb->slices) {
+    if (s.offset[0] != 0 || s.offset[1] != 0) continue;
+    const std::string path = dir + "/" + s.file;
+    const checkpoint::SafetensorsFile file(path);
+    const uint64_t begin = file.entry(s.key).begin;
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    uint64_t header = 0;
+    f.read(reinterpret_cast<char*>(&header), sizeof header);  // safetensors: u64 header length, header, data
+    f.seekp(static_cast<std::streamoff>(sizeof header + header + begin + 1));
+    f.put('\x7f');
+    return;
+  }
+  FAIL() << dir << ": no slice of emb.weight starts at row 0";
+}
+
 void reshard(const fs::path& dir, const std::string& prefix, const test::SmallRun& from, const test::SmallRun& to) {
   SCOPED_TRACE("(" + tag(from) + ") -> (" + tag(to) + ")");
   const fs::path source_dir = dir / ("from_" + tag(from) + "_to_" + tag(to));
@@ -86,6 +109,16 @@ void reshard(const fs::path& dir, const std::string& prefix, const test::SmallRu
     if (to.pp > 1) {
       EXPECT_LT(resumed.resume_bytes_read, resumed.resume_bytes_total * 3 / 4);
     }
+  });
+  // A damaged slice in the source's step 4 is seen only by the ranks that
+  // read it; with --resume auto every rank must still fall back to step 2 together.
+  if (test::world_rank() == 0) damage_first_embedding_row((source_dir / "step_00000004").string());
+  MPI_Barrier(MPI_COMM_WORLD);
+  on_first_ranks(ranks_of(to), [&](MPI_Comm comm) {
+    ProcessGroups groups(to.dp, to.tp, to.pp, comm);
+    trainer::TrainConfig resuming = test::small_run_config(prefix, to, source_dir.string());
+    resuming.checkpoint.resume = "auto";
+    EXPECT_EQ(trainer::run_training(resuming, {}, &groups).resumed_step, 2);
   });
 }
 
