@@ -3,6 +3,7 @@
 # measurement (readable lines, then one JSON line per benchmark):
 #   rwkv-bench-kernels   sgemm peak (the MFU denominator), WKV-4 forward/backward vs the scalar loop
 #   rwkv-bench-train     training tokens/s, MFU, op shares, peak memory vs analytic (tiny and 169M shapes)
+#   rwkv-bench-checkpoint  checkpoint save/load GB/s, time training is blocked by an async save
 #   rwkv-bench-data      rwkv-data prepare throughput (MB/s of text)
 #   rwkv-bench-parallel  bytes communicated per step (4 MPI ranks)
 #
@@ -19,6 +20,10 @@ if [ "$QUICK" = "--quick" ]; then
   echo "== training (tiny)"; "$B/rwkv-bench-train" --shape tiny --steps 2
 else
   echo "== training";        "$B/rwkv-bench-train" --shape all --steps 3
+fi
+if [ -x "$B/rwkv-bench-checkpoint" ]; then
+  echo "== checkpoints"
+  if [ "$QUICK" = "--quick" ]; then "$B/rwkv-bench-checkpoint" --shape tiny; else "$B/rwkv-bench-checkpoint" --shape 169m; fi
 fi
 if [ -x "$B/data/rwkv-bench-data" ]; then echo "== data prepare"; "$B/data/rwkv-bench-data"; fi
 if [ -x "$B/parallel/rwkv-bench-parallel" ]; then

@@ -253,7 +253,17 @@ void CheckpointStore::write_rank_shard_async(SaveRequest request) { start_worker
 
 void CheckpointStore::start_worker(SaveRequest request, bool whole_save) {
   wait();
-  for (CheckpointTensor& t : request.tensors) t.tensor = t.tensor.to(Device::cpu());  // the snapshot
+  // The snapshot, into host buffers kept from the previous save when the
+  // tensors are the same (a fresh allocation costs page faults, not just the copy).
+  if (staging_.size() != request.tensors.size()) staging_.assign(request.tensors.size(), Tensor());
+  for (size_t i = 0; i < request.tensors.size(); ++i) {
+    Tensor& buffer = staging_[i];
+    const Tensor& live = request.tensors[i].tensor;
+    if (!buffer.defined() || buffer.shape() != live.shape() || buffer.dtype() != live.dtype())
+      buffer = Tensor::empty(live.shape(), live.dtype());
+    buffer.copy_from(live);
+    request.tensors[i].tensor = buffer;
+  }
   worker_done_ = false;
   worker_ = std::thread([this, whole_save, request = std::move(request)] {
     try {

@@ -141,6 +141,7 @@ class CheckpointStore {
   std::string root_;
   int64_t keep_last_, keep_every_;
   void start_worker(SaveRequest request, bool whole_save);
+  std::vector<Tensor> staging_;  // host copies of the tensors being written in the background
   std::thread worker_;
   std::atomic<bool> worker_done_{true};
   std::exception_ptr worker_error_;
