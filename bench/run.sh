@@ -6,6 +6,7 @@
 #   rwkv-bench-checkpoint  checkpoint save/load GB/s, time training is blocked by an async save
 #   rwkv-bench-data      rwkv-data prepare throughput (MB/s of text)
 #   rwkv-bench-parallel  bytes communicated per step (4 MPI ranks)
+#   rwkv-bench-pipeline  a whole step's bytes per group and the measured pipeline bubble (2 ranks)
 #
 #   bash bench/run.sh [--quick]
 # Benchmarks measure; they never assert. Run on an otherwise idle machine.
@@ -30,4 +31,9 @@ if [ -x "$B/parallel/rwkv-bench-parallel" ]; then
   echo "== parallel (4 ranks)"
   OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 \
     mpirun --allow-run-as-root --oversubscribe -np 4 "$B/parallel/rwkv-bench-parallel"
+fi
+if [ -x "$B/parallel/rwkv-bench-pipeline" ]; then
+  echo "== pipeline (2 ranks)"
+  OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 \
+    mpirun --allow-run-as-root --oversubscribe -np 2 "$B/parallel/rwkv-bench-pipeline"
 fi

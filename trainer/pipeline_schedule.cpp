@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/timer.h"
 #include "parallel/comm.h"
 
 namespace rwkv::trainer {
@@ -56,7 +57,9 @@ class StageLinks {
 }  // namespace
 
 double run_pipeline_step(Rwkv4Model& model, const PipelineStage& io, PipelineSchedule schedule, int64_t M,
-                         int64_t B, int64_t T, const MicroBatchSource& batches, float loss_scale, float l2wrap_scale) {
+                         int64_t B, int64_t T, const MicroBatchSource& batches, float loss_scale, float l2wrap_scale,
+                         PipelineTiming* timing) {
+  Timer whole;
   RWKV_CHECK(M >= 1, "pipeline: at least one micro-batch per step, got ", M);
   StageLinks links(io, B, T, model.shape().n_embd, model.params().entries().front().value.dtype(), model.device());
   Tensor tokens = Tensor::empty({B, T}, DType::I32), targets = Tensor::empty({B, T}, DType::I32);
@@ -65,14 +68,19 @@ double run_pipeline_step(Rwkv4Model& model, const PipelineStage& io, PipelineSch
   // (one on a single stage: forward and backward alternate).
   const int64_t in_flight = schedule == PipelineSchedule::GPipe ? M : std::min<int64_t>(M, io.stages - io.stage);
   auto slot = [&](int64_t m) { return static_cast<int>(m % in_flight); };
+  double compute_s = 0.0;
   auto forward = [&](int64_t m, const Tensor& input) {
+    Timer t;
     batches(m, tokens, targets);
     model.stage_forward(slot(m), tokens, input);
+    compute_s += t.seconds();
     return model.stage_output(slot(m));
   };
   auto backward = [&](int64_t m, const Tensor& output_grad) {
+    Timer t;
     batches(m, tokens, targets);
     loss += model.stage_backward(slot(m), targets, loss_scale, l2wrap_scale, output_grad);
+    compute_s += t.seconds();
     return model.stage_input_grad(slot(m));
   };
 
@@ -96,6 +104,10 @@ double run_pipeline_step(Rwkv4Model& model, const PipelineStage& io, PipelineSch
       }
     }
     for (int64_t m = steady; m < M; ++m) links.send_backward(backward(m, links.recv_backward()));  // cool-down
+  }
+  if (timing != nullptr) {
+    timing->total_s += whole.seconds();
+    timing->compute_s += compute_s;
   }
   return io.last() ? loss / static_cast<double>(M) : 0.0;
 }

@@ -35,12 +35,21 @@ struct PipelineStage {
   bool last() const { return stage == stages - 1; }
 };
 
+// Where a stage's time goes (host clocks: meaningful for the CPU backend).
+// The pipeline bubble of a stage is 1 - compute_s / total_s: the share of the
+// schedule it spends waiting for its neighbours (and transferring); with
+// equal stages it tends to (pp - 1) / (M + pp - 1).
+struct PipelineTiming {
+  double total_s = 0.0;    // inside run_pipeline_step
+  double compute_s = 0.0;  // of which forward and backward of micro-batches
+};
+
 // Forward and backward of every micro-batch, gradients accumulated in the
 // model. Returns the mean loss over the micro-batches on the last stage, 0 on
-// the others.
+// the others. timing (optional) accumulates where the time went.
 double run_pipeline_step(Rwkv4Model& model, const PipelineStage& io, PipelineSchedule schedule, int64_t micro_batches,
                          int64_t batch, int64_t ctx_len, const MicroBatchSource& batches, float loss_scale,
-                         float l2wrap_scale);
+                         float l2wrap_scale, PipelineTiming* timing = nullptr);
 
 // Forward only (evaluation): the mean loss over the micro-batches on the last stage, 0 elsewhere.
 double run_pipeline_eval(Rwkv4Model& model, const PipelineStage& io, int64_t micro_batches, int64_t batch,

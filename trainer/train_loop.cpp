@@ -425,15 +425,29 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   launch::ControllerCommand pending_command;
   double interval_loss = 0.0;
   int64_t interval_steps = 0;
+  // Bytes sent so far per group: a step's traffic is the difference.
+  auto bytes_sent_so_far = [&]() {
+    StepCommBytes b;
+    if (groups) {
+      b.tp = groups->tp().stats().total_sent();
+      b.dp = groups->dp().stats().total_sent();
+      b.pp = groups->pp().stats().total_sent();
+      b.mp = groups->mp().stats().total_sent();
+      b.world = groups->world().stats().total_sent();
+    }
+    return b;
+  };
+  PipelineTiming pipeline_timing;
   for (int64_t step = start_step; step < steps; ++step) {
     Timer step_timer;
+    const StepCommBytes sent_before = bytes_sent_so_far();
     model.grads().zero_all();
     double loss = run_pipeline_step(model, stage, pc.schedule, tc.grad_accum, B, T,
                                     [&](int64_t micro, Tensor& tok, Tensor& tgt) {
                                       fill_training_batch(step, micro, windows.data());
                                       split_windows(windows, B, T, tok, tgt);
                                     },
-                                    loss_scale, l2wrap_scale);
+                                    loss_scale, l2wrap_scale, &pipeline_timing);
     model.reduce_tp_partial_grads();
     if (dp_reducer) dp_reducer->all_reduce_mean(model.grads());
     if (zero) zero_sync->reduce_scatter_mean(model.grads(), grad_shard);
@@ -450,6 +464,11 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     RWKV_CHECK(std::isfinite(loss) && std::isfinite(grad_norm), "step ", step + 1, ": the loss or gradient norm is not finite (loss ",
                loss, ", grad norm ", grad_norm, ")\n  ---> HINT: lower train.lr_init, or check the data");
     const double ms = step_timer.millis();
+    {
+      const StepCommBytes now = bytes_sent_so_far();
+      summary.last_step_sent = {now.tp - sent_before.tp, now.dp - sent_before.dp, now.pp - sent_before.pp,
+                                now.mp - sent_before.mp, now.world - sent_before.world};
+    }
     if (step == start_step) summary.first_loss = loss;
     summary.losses.push_back(loss);
     interval_loss += loss;
@@ -512,6 +531,8 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     }
   }
   if (controller && !stopped_early) controller->finish(launch::Outcome::Completed, steps);
+  summary.pipeline_s = pipeline_timing.total_s;
+  summary.pipeline_compute_s = pipeline_timing.compute_s;
   saver.finish();
   if (cc.async && saver.saves() > 0)
     say("checkpoint: training waited ", saver.blocked_ms(), " ms in total for ", saver.saves(), " background save(s)");

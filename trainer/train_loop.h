@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "trainer/config.h"
+#include "trainer/step_comm_volume.h"
 #include "trainer/parameters.h"
 
 namespace rwkv::parallel {
@@ -33,6 +34,9 @@ struct TrainSummary {
   int64_t resumed_step = -1;   // the checkpoint's step; -1: a fresh start
   uint64_t resume_bytes_read = 0;    // checkpoint bytes this rank read to resume
   uint64_t resume_bytes_total = 0;   // the whole checkpoint's bytes
+  StepCommBytes last_step_sent;      // bytes this rank sent in the last optimizer step, per group
+  double pipeline_s = 0;             // time in the pipeline schedule (forward + backward + transfers), all steps
+  double pipeline_compute_s = 0;     // of which forward and backward compute
 };
 
 struct TrainOptions {

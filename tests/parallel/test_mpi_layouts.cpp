@@ -77,6 +77,16 @@ TEST(MpiLayouts, EveryLayoutTrainsLikeOneRank) {
   const trainer::TrainSummary got =
       trainer::run_training(config_for(layout.dp, layout.tp, layout.pp, layout.schedule, layout.zero), options, &groups);
 
+  // Every byte each rank sent in the last step, per group, equals the formula
+  // (tensor-parallel blocks, pipeline transfers, gradient reduction, scalars).
+  {
+    const trainer::TrainConfig config = config_for(layout.dp, layout.tp, layout.pp, layout.schedule, layout.zero);
+    const trainer::RankCoordinates coords{groups.tp().rank(), groups.dp().rank(), groups.pp().rank(), groups.mp().rank()};
+    const trainer::StepCommBytes want = trainer::expected_step_bytes(config, coords, mine);
+    EXPECT_EQ(got.last_step_sent, want) << "sent " << got.last_step_sent.str() << "\n  formula " << want.str();
+    EXPECT_EQ(got.last_step_sent.total() > 0, test::world_size() > 1);
+    std::printf("rank %d sent in the last step: %s\n", test::world_rank(), got.last_step_sent.str().c_str());
+  }
   ASSERT_EQ(got.losses.size(), expected.losses.size());
   for (size_t i = 0; i < got.losses.size(); ++i)
     EXPECT_NEAR(got.losses[i], expected.losses[i], 2e-5 * std::abs(expected.losses[i])) << "step " << i + 1;

@@ -1,0 +1,69 @@
+#include "trainer/step_comm_volume.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "parallel/comm_volume.h"
+#include "parallel/data_parallel.h"
+#include "parallel/flat_layout.h"
+#include "trainer/parameters.h"
+#include "trainer/rwkv4_partition.h"
+
+namespace rwkv::trainer {
+
+using parallel::all_gather_bytes_sent;
+using parallel::all_reduce_bytes_sent;
+using parallel::broadcast_bytes_sent;
+using parallel::reduce_scatter_bytes_sent;
+
+std::string StepCommBytes::str() const {
+  return str_cat("tp=", tp, " dp=", dp, " pp=", pp, " mp=", mp, " world=", world);
+}
+
+StepCommBytes expected_step_bytes(const TrainConfig& config, const RankCoordinates& rank, const ParameterStore& grads) {
+  const ParallelConfig& pc = config.parallel;
+  const int tp = static_cast<int>(pc.tp), dp = static_cast<int>(pc.dp), pp = static_cast<int>(pc.pp);
+  const int64_t N = config.train.micro_batch * config.model.ctx_len, C = config.model.n_embd, M = config.train.grad_accum;
+  const int64_t e = 4, Cl = C / tp;
+  const bool first = rank.pp_rank == 0, last = rank.pp_rank == pp - 1;
+  StepCommBytes b;
+  if (tp > 1) {
+    std::vector<int64_t> boundaries;  // parallel.stage_layers holds block counts
+    if (!pc.stage_layers.empty()) {
+      boundaries.push_back(0);
+      for (int64_t n : pc.stage_layers) boundaries.push_back(boundaries.back() + n);
+    }
+    const auto [layer_begin, layer_end] = stage_layers(config.model.n_layer, pc.pp, rank.pp_rank, boundaries);
+    const uint64_t ar_nc = all_reduce_bytes_sent(N * C, e, tp, rank.tp_rank);
+    uint64_t per_micro = static_cast<uint64_t>(layer_end - layer_begin) *
+                         (3 * ar_nc + reduce_scatter_bytes_sent(N * Cl, e, tp) + 2 * all_gather_bytes_sent(N * Cl, e, tp));
+    if (first) per_micro += ar_nc;
+    if (last)
+      per_micro += ar_nc + 2 * all_gather_bytes_sent(N, e, tp) + all_gather_bytes_sent(N, 4, tp) +
+                   all_reduce_bytes_sent(N, e, tp, rank.tp_rank);
+    b.tp = static_cast<uint64_t>(M) * per_micro;
+    for (const NamedTensor& g : grads.entries())
+      if (g.tp_partial_grad) b.tp += all_reduce_bytes_sent(g.value.numel(), e, tp, rank.tp_rank);
+  }
+  if (pp > 1) {
+    b.pp = static_cast<uint64_t>(M * N * C * e) * ((last ? 0 : 1) + (first ? 0 : 1));
+    b.pp += broadcast_bytes_sent(1, 8, pp, rank.pp_rank, pp - 1);
+  }
+  if (dp > 1) {
+    b.dp = all_reduce_bytes_sent(1, 8, dp, rank.dp_rank);  // the loss
+    const parallel::FlatLayout layout(grads);
+    if (pc.zero) {
+      const parallel::ZeroPartition partition(layout, dp);
+      b.dp += reduce_scatter_bytes_sent(partition.shard_numel(), e, dp) + all_gather_bytes_sent(partition.shard_numel(), e, dp);
+      b.dp += all_reduce_bytes_sent(1, 8, dp, rank.dp_rank);  // the grad norm's shard sums
+    } else {
+      const int64_t bucket = parallel::kDefaultBucketBytes / e;
+      for (int64_t begin = 0; begin < layout.numel(); begin += bucket)
+        b.dp += all_reduce_bytes_sent(std::min(layout.numel(), begin + bucket) - begin, e, dp, rank.dp_rank);
+    }
+  }
+  if (tp * pp > 1) b.mp = all_reduce_bytes_sent(1, 8, tp * pp, rank.mp_rank);
+  return b;
+}
+
+}  // namespace rwkv::trainer
