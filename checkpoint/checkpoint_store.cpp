@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <set>
 
 #include "checkpoint/slice_region.h"
 #include "core/log.h"
@@ -188,11 +189,18 @@ std::vector<std::string> CheckpointStore::write_rank_shard(const SaveRequest& re
   const std::string file = rank_file(request.rank, "safetensors");
   NamedTensors shard;
   Manifest part;  // this rank's tensors and file; merged by write_manifest
+  std::set<std::string> keys;
   for (const CheckpointTensor& t : request.tensors) {
-    const std::string key = t.kind + "/" + t.name;
-    shard.emplace_back(key, t.tensor);
     const Shape global = t.global_shape.empty() ? t.tensor.shape() : t.global_shape;
     const Shape offset = t.offset.empty() ? Shape(t.tensor.shape().size(), 0) : t.offset;
+    // "adam_m/blocks.0.att.key.weight"; a rank holding several boxes of one
+    // tensor (ZeRO-1 shards) names the later ones by where they start.
+    std::string key = t.kind + "/" + t.name;
+    if (!keys.insert(key).second) {
+      key.append("@").append(shape_str(offset));
+      RWKV_CHECK(keys.insert(key).second, "checkpoint: ", t.kind, " '", t.name, "' is given twice at ", shape_str(offset));
+    }
+    shard.emplace_back(key, t.tensor);
     const Tensor host = t.tensor.is_cpu() ? t.tensor : t.tensor.to(Device::cpu());
     const std::string hash = bytes_xxh3(host.raw_data(), static_cast<size_t>(host.numel()) * dtype_size(host.dtype()));
     part.tensors.push_back({t.name, t.kind, t.tensor.dtype(), global, {{file, key, offset, t.tensor.shape(), hash}}});

@@ -32,6 +32,7 @@
 #include "trainer/pipeline_schedule.h"
 #include "trainer/optimizer.h"
 #include "trainer/rwkv4_model.h"
+#include "trainer/zero_checkpoint.h"
 
 namespace rwkv::trainer {
 
@@ -184,35 +185,20 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   settings.eps = static_cast<float>(tc.adam_eps);
   settings.weight_decay = static_cast<float>(tc.weight_decay);
   settings.grad_clip = static_cast<float>(tc.grad_clip);
-  AdamWOptimizer optimizer(model.params(), settings);
+  // Plain: AdamW moments for every local parameter. ZeRO-1: only this dp
+  // rank's shard of them (2 S instead of 2 N floats); the checkpoint holds the
+  // shards as they are (zero_checkpoint.h), so no rank ever gathers them.
+  std::optional<AdamWOptimizer> optimizer;
   std::unique_ptr<parallel::ShardedAdamW> sharded;
   Tensor grad_shard;
+  std::vector<ShardRegion> zero_regions;
   if (zero) {
     sharded = std::make_unique<parallel::ShardedAdamW>(model.params(), zero_sync->partition(), dp_rank, settings);
     grad_shard = Tensor::zeros({zero_sync->partition().shard_numel()}, DType::F32);
+    zero_regions = shard_regions(zero_sync->partition(), dp_rank, model.params());
+  } else {
+    optimizer.emplace(model.params(), settings);
   }
-  // ZeRO-1's moments live in shards; checkpoints and resumes see them as
-  // whole local tensors (gathered over dp, or scattered back into the shard).
-  auto gather_zero_moments = [&]() {
-    const parallel::ZeroPartition& part_z = zero_sync->partition();
-    const int64_t begin = part_z.shard_begin(dp_rank), S = part_z.shard_numel();
-    const int64_t end = std::min(begin + S, part_z.numel());
-    for (auto [shard, full] : {std::pair<Tensor*, ParameterStore*>{&sharded->first_moment(), &optimizer.first_moment()},
-                               {&sharded->second_moment(), &optimizer.second_moment()}}) {
-      if (end > begin) parallel::unpack(shard->slice_rows(0, end - begin), zero_sync->layout(), begin, end, *full);
-      zero_sync->all_gather_params(*full);
-    }
-  };
-  auto scatter_zero_moments = [&]() {
-    const parallel::ZeroPartition& part_z = zero_sync->partition();
-    const int64_t begin = part_z.shard_begin(dp_rank), S = part_z.shard_numel();
-    const int64_t end = std::min(begin + S, part_z.numel());
-    for (auto [shard, full] : {std::pair<Tensor*, ParameterStore*>{&sharded->first_moment(), &optimizer.first_moment()},
-                               {&sharded->second_moment(), &optimizer.second_moment()}}) {
-      shard->zero_();
-      if (end > begin) parallel::pack(*full, zero_sync->layout(), begin, end, shard->slice_rows(0, end - begin));
-    }
-  };
   const rwkv::LrSchedule schedule = make_schedule(tc, steps);
   const double flops_per_token = training_flops_per_token(mc);
   const double stated_peak = options.peak_gflops > 0 ? options.peak_gflops : tc.peak_gflops;
@@ -296,8 +282,20 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   for (size_t i = 0; i < model.params().entries().size(); ++i) {
     NamedTensor& p = model.params().entries()[i];
     targets.push_back({p.name, "param", p.offset(), &p.value});
-    targets.push_back({p.name, "adam_m", p.offset(), &optimizer.first_moment().entries()[i].value});
-    targets.push_back({p.name, "adam_v", p.offset(), &optimizer.second_moment().entries()[i].value});
+    if (optimizer) {
+      targets.push_back({p.name, "adam_m", p.offset(), &optimizer->first_moment().entries()[i].value});
+      targets.push_back({p.name, "adam_v", p.offset(), &optimizer->second_moment().entries()[i].value});
+    }
+  }
+  // ZeRO-1: each box of this rank's shard, read straight into the shard.
+  std::vector<Tensor> zero_views;
+  zero_views.reserve(2 * zero_regions.size());
+  for (const ShardRegion& r : zero_regions) {
+    const std::string& name = model.params().entries()[static_cast<size_t>(r.tensor)].name;
+    zero_views.push_back(region_view(sharded->first_moment(), r));
+    targets.push_back({name, "adam_m", r.global_offset, &zero_views.back()});
+    zero_views.push_back(region_view(sharded->second_moment(), r));
+    targets.push_back({name, "adam_v", r.global_offset, &zero_views.back()});
   }
   Timer resume_timer;
   const std::optional<ResumedCheckpoint> resumed =
@@ -306,11 +304,8 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     const checkpoint::Manifest& m = resumed->manifest;
     RWKV_CHECK(m.step <= steps, resumed->dir, ": the checkpoint is at step ", m.step, ", past this run's ", steps,
                " steps\n  ---> HINT: raise train.steps to continue training");
-    optimizer.set_steps_taken(m.step);
-    if (zero) {
-      scatter_zero_moments();
-      sharded->set_steps_taken(m.step);
-    }
+    if (optimizer) optimizer->set_steps_taken(m.step);
+    if (sharded) sharded->set_steps_taken(m.step);
     start_step = m.step;
     if (m.config_digest != digest && log_here) {
       log_warn("resume: this run's config (digest ", digest, ") differs from the checkpoint's (", m.config_digest,
@@ -325,7 +320,6 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   const int64_t save_interval = cc.interval;
   // What a checkpoint holds: every parameter with its AdamW moments.
   auto save_request = [&](int64_t completed_steps) {
-    if (zero) gather_zero_moments();  // collective over dp: every rank takes part
     checkpoint::SaveRequest request;
     request.step = completed_steps;
     request.tokens = completed_steps * layout.global_batch * T;
@@ -334,6 +328,14 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     request.rank = groups ? groups->topology().rank() : 0;
     request.world = static_cast<int>(world);
     request.layout = {pc.dp, pc.tp, pc.pp, pc.zero};
+    // ZeRO-1: every dp rank writes the boxes of its moment shard (tp rank 0
+    // those of tp-replicated tensors).
+    for (const ShardRegion& r : zero_regions) {
+      const NamedTensor& p = model.params().entries()[static_cast<size_t>(r.tensor)];
+      if (p.tp_replicated && tp_rank > 0) continue;
+      request.tensors.push_back({p.name, "adam_m", region_view(sharded->first_moment(), r), p.global(), r.global_offset});
+      request.tensors.push_back({p.name, "adam_v", region_view(sharded->second_moment(), r), p.global(), r.global_offset});
+    }
     // dp replicas hold the same values: dp rank 0 writes; tp-replicated
     // tensors: tp rank 0 writes; vocabulary padding rows are not saved.
     if (dp_rank != 0) return request;
@@ -343,8 +345,9 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
       const int64_t rows = p.value.ndim() == 2 ? std::min(p.value.dim(0), p.global()[0] - p.offset()[0]) : 0;
       auto real = [&](const Tensor& t) { return rows > 0 && rows < t.dim(0) ? t.slice_rows(0, rows) : t; };
       request.tensors.push_back({p.name, "param", real(p.value), p.global(), p.offset()});
-      request.tensors.push_back({p.name, "adam_m", real(optimizer.first_moment().entries()[i].value), p.global(), p.offset()});
-      request.tensors.push_back({p.name, "adam_v", real(optimizer.second_moment().entries()[i].value), p.global(), p.offset()});
+      if (!optimizer) continue;
+      request.tensors.push_back({p.name, "adam_m", real(optimizer->first_moment().entries()[i].value), p.global(), p.offset()});
+      request.tensors.push_back({p.name, "adam_v", real(optimizer->second_moment().entries()[i].value), p.global(), p.offset()});
     }
     return request;
   };
@@ -411,6 +414,9 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   };
 
   TrainSummary summary;
+  summary.optimizer_state_bytes =
+      sharded ? static_cast<uint64_t>(2 * sharded->first_moment().numel()) * dtype_size(sharded->first_moment().dtype())
+              : static_cast<uint64_t>(2 * model.params().numel()) * dtype_size(DType::F32);
   if (resumed) {
     summary.resumed_step = resumed->manifest.step;
     summary.resume_bytes_read = resumed->bytes_read;
@@ -459,7 +465,7 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
       sharded->update(model.params(), grad_shard, lr, clip_factor(grad_norm, settings.grad_clip));
       zero_sync->all_gather_params(model.params());
     } else {
-      grad_norm = optimizer.step_with_norm(model.params(), model.grads(), lr, global_grad_norm());
+      grad_norm = optimizer->step_with_norm(model.params(), model.grads(), lr, global_grad_norm());
     }
     RWKV_CHECK(std::isfinite(loss) && std::isfinite(grad_norm), "step ", step + 1, ": the loss or gradient norm is not finite (loss ",
                loss, ", grad norm ", grad_norm, ")\n  ---> HINT: lower train.lr_init, or check the data");

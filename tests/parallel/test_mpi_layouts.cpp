@@ -12,6 +12,8 @@
 #include "checkpoint/checkpoint_store.h"
 #include "mpi_test_util.h"
 #include "training_fixture.h"
+#include "parallel/data_parallel.h"
+#include "parallel/flat_layout.h"
 #include "parallel/process_groups.h"
 #include "tests/unit/test_util.h"
 #include "trainer/config.h"
@@ -86,6 +88,12 @@ TEST(MpiLayouts, EveryLayoutTrainsLikeOneRank) {
     EXPECT_EQ(got.last_step_sent, want) << "sent " << got.last_step_sent.str() << "\n  formula " << want.str();
     EXPECT_EQ(got.last_step_sent.total() > 0, test::world_size() > 1);
     std::printf("rank %d sent in the last step: %s\n", test::world_rank(), got.last_step_sent.str().c_str());
+  }
+  // ZeRO-1 keeps only this rank's shard of the AdamW moments.
+  {
+    const parallel::FlatLayout flat(mine);
+    const int64_t moments = layout.zero && layout.dp > 1 ? ZeroPartition(flat, layout.dp).shard_numel() : flat.numel();
+    EXPECT_EQ(got.optimizer_state_bytes, static_cast<uint64_t>(2 * moments * 4));
   }
   ASSERT_EQ(got.losses.size(), expected.losses.size());
   for (size_t i = 0; i < got.losses.size(); ++i)
