@@ -11,7 +11,7 @@ std::string Device::str() const { return is_cpu() ? std::string("cpu") : str_cat
 
 // The CUDA half lives in device_cuda.cpp (CUDA builds) or device_nocuda.cpp.
 void* cuda_alloc(int index, size_t bytes);
-void cuda_free(void* ptr);
+void cuda_free(int index, void* ptr);
 void cuda_copy(void* dst, bool dst_on_device, const void* src, bool src_on_device, size_t bytes);
 void cuda_memset_zero(void* ptr, size_t bytes);
 
@@ -27,7 +27,7 @@ void* device_alloc(Device device, size_t bytes) {
 void device_free(Device device, void* ptr) {
   if (ptr == nullptr) return;
   if (device.is_cuda()) {
-    cuda_free(ptr);
+    cuda_free(device.index, ptr);
   } else {
     std::free(ptr);
   }

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "core/cuda_allocator.h"
 #include "core/device.h"
 #include "core/error.h"
 
@@ -15,16 +16,11 @@ void check_cuda(cudaError_t status, const char* what) {
 }
 }  // namespace
 
-void* cuda_alloc(int index, size_t bytes) {
-  check_cuda(cudaSetDevice(index), "cudaSetDevice");
-  void* ptr = nullptr;
-  cudaError_t status = cudaMalloc(&ptr, bytes);
-  RWKV_CHECK(status == cudaSuccess, "out of GPU memory on cuda:", index, " allocating ", bytes, " bytes (",
-             cudaGetErrorString(status), ")\n  ---> HINT: reduce micro_batch or ctx_len, or add tensor/pipeline parallelism");
-  return ptr;
-}
+// Tensor storage goes through the caching allocator of its GPU
+// (core/cuda_allocator.h), on the default stream, the one every kernel uses.
+void* cuda_alloc(int index, size_t bytes) { return cuda_cached_alloc(index, bytes, 0); }
 
-void cuda_free(void* ptr) { cudaFree(ptr); }
+void cuda_free(int index, void* ptr) { cuda_cached_free(index, ptr); }
 
 void cuda_copy(void* dst, bool dst_on_device, const void* src, bool src_on_device, size_t bytes) {
   cudaMemcpyKind kind = dst_on_device ? (src_on_device ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)

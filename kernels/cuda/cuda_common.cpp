@@ -5,6 +5,8 @@
 #include <mutex>
 #include <vector>
 
+#include "core/cuda_allocator.h"
+
 namespace rwkv::cuda {
 
 void check_cuda(cudaError_t status, const char* what) {
@@ -62,31 +64,13 @@ int sm_count() {
 
 DeviceBuffer::DeviceBuffer(size_t bytes) {
   if (bytes == 0) return;
-  cudaError_t status = cudaMallocAsync(&ptr_, bytes, kStream);
-  if (status == cudaErrorNotSupported) {
-    // No stream-ordered allocator on this device/driver (rare: some
-    // virtualised setups): plain cudaMalloc; cudaFree then waits for the GPU.
-    cudaGetLastError();
-    async_ = false;
-    status = cudaMalloc(&ptr_, bytes);
-  }
-  if (status != cudaSuccess) {
-    ptr_ = nullptr;
-    cudaGetLastError();
-    RWKV_FAIL("out of GPU memory allocating ", bytes, " bytes of kernel workspace (", cudaGetErrorString(status),
-              ")\n  ---> HINT: reduce micro_batch or ctx_len, or add tensor/pipeline parallelism");
-  }
+  check_cuda(cudaGetDevice(&device_), "cudaGetDevice");
+  ptr_ = cuda_cached_alloc(device_, bytes, reinterpret_cast<StreamId>(kStream));
 }
 
 DeviceBuffer::~DeviceBuffer() {
-  // A destructor cannot throw; a failure here means the context is already
-  // broken, and the next checked call reports it.
-  if (ptr_ == nullptr) return;
-  if (async_) {
-    cudaFreeAsync(ptr_, kStream);
-  } else {
-    cudaFree(ptr_);
-  }
+  // Never throws: a bad free is logged by the allocator.
+  cuda_cached_free(device_, ptr_);
 }
 
 }  // namespace rwkv::cuda

@@ -1,6 +1,6 @@
 // Host-side plumbing shared by the CUDA kernels: error checks that turn CUDA
-// failures into rwkv::Error, the current-device guard, stream-ordered scratch
-// buffers, and the f32/bf16 dispatch. Plain C++ over the CUDA runtime API, so
+// failures into rwkv::Error, the current-device guard, scratch buffers from the
+// caching allocator, and the f32/bf16 dispatch. Plain C++ over the CUDA runtime API, so
 // both the .cu files and the host-only .cpp files (gemm) include it.
 #pragma once
 
@@ -34,11 +34,19 @@ void set_device(const Tensor& t);
 // Number of SMs of the current device (cached per device).
 int sm_count();
 
-// Stream-ordered fp32/f64 scratch memory: cudaMallocAsync on the default
-// stream, cudaFreeAsync when it goes out of scope. Kernels enqueued before the
-// free still see valid memory (the free is ordered after them), and the pool
-// makes repeated same-sized requests cheap (memory returns to the driver at
-// synchronisation points: the pool's default release threshold of 0).
+// Scratch memory of an op (partials, workspaces) from the caching allocator
+// of the current GPU (core/cuda_allocator.h) on kStream, returned to the cache
+// when it goes out of scope. Kernels enqueued before the free still see valid
+// memory: the block is only handed out again to later work on the same
+// stream, which runs after them. So no op synchronises to free its scratch,
+// and after the first training step no scratch request reaches the driver.
+//
+// Why not cudaMallocAsync (the stream-ordered pool used before): with its
+// default release threshold of 0 the pool gives its memory back to the driver
+// at every synchronisation (each step's sum_of_squares is one), so every step
+// maps it again; its memory is also invisible to the tensor allocator's cache,
+// so the two could not lend each other memory, the out-of-memory retry could
+// not release it, and the statistics would miss it. One allocator is simpler.
 class DeviceBuffer {
  public:
   DeviceBuffer() = default;
@@ -47,7 +55,7 @@ class DeviceBuffer {
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
   DeviceBuffer(DeviceBuffer&& other) noexcept
-      : ptr_(std::exchange(other.ptr_, nullptr)), async_(other.async_) {}
+      : ptr_(std::exchange(other.ptr_, nullptr)), device_(other.device_) {}
   DeviceBuffer& operator=(DeviceBuffer&&) = delete;
 
   template <typename T>
@@ -55,7 +63,7 @@ class DeviceBuffer {
 
  private:
   void* ptr_ = nullptr;
-  bool async_ = true;  // false: cudaMalloc fallback where the stream-ordered allocator is missing
+  int device_ = 0;  // the GPU that was current at allocation
 };
 
 // Calls f(float{}) or f(bf16{}) after the storage type of a float tensor, so a
