@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <thread>
 
@@ -22,6 +23,26 @@ constexpr size_t kMaxBufferedPoints = 100000;
 
 double steady_now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Test hook (tests/launch/test_chaos.cpp), never set in a real job:
+// RWKV_TEST_STALL_BEFORE_ACK=R:S stops rank R between writing its shard of
+// the first checkpoint at a step >= S and acknowledging it, on the first
+// attempt only (RWKV_ATTEMPT unset or 1), so that a test can kill the rank
+// exactly there. It stalls for at most 10 minutes, then goes on.
+void maybe_stall_before_ack(int rank, int64_t step) {
+  const std::string hook = env_or_empty("RWKV_TEST_STALL_BEFORE_ACK");
+  if (hook.empty()) return;
+  const std::string attempt = env_or_empty("RWKV_ATTEMPT");
+  if (!attempt.empty() && attempt != "1") return;
+  int hook_rank = -1;
+  long long hook_step = 0;
+  if (std::sscanf(hook.c_str(), "%d:%lld", &hook_rank, &hook_step) != 2 || hook_rank != rank || step < hook_step) return;
+  static bool stalled = false;  // only the first such checkpoint
+  if (stalled) return;
+  stalled = true;
+  log_warn("controller: RWKV_TEST_STALL_BEFORE_ACK: rank ", rank, " stalls before acking checkpoint step ", step);
+  std::this_thread::sleep_for(std::chrono::minutes(10));
 }
 
 double wall_now() {
@@ -152,8 +173,10 @@ ControllerCommand ControllerClient::do_register(int64_t start_step) {
       log_info("controller: waiting for ", options_.address, " (", status.error_message(), ")");
       waiting_logged = true;
     }
+    // The rank waits on this call: retrying twice a second costs nothing
+    // and finds a restarted controller at once.
     std::this_thread::sleep_for(std::chrono::duration<double>(backoff));
-    backoff = std::min(backoff * 2, 2.0);
+    backoff = std::min(backoff * 2, 0.5);
   }
 }
 
@@ -232,6 +255,7 @@ std::string ControllerClient::ack(int64_t step, bool ok, const std::string& erro
   q.set_step(step);
   q.set_ok(ok);
   q.set_error(error);
+  if (ok) maybe_stall_before_ack(options_.rank, step);
   for (const ShardFile& f : files) {
     CheckpointFile* out = q.add_files();
     out->set_name(f.name);
@@ -254,8 +278,10 @@ std::string ControllerClient::ack(int64_t step, bool ok, const std::string& erro
     if (!is_transient(status) || waited >= options_.unreachable_timeout_s)
       RWKV_FAIL(describe_failure(str_cat("rank ", options_.rank, " checkpoint ack for step ", step), options_.address,
                                  status));
+    // The rank waits on this call: retrying twice a second costs nothing
+    // and finds a restarted controller at once.
     std::this_thread::sleep_for(std::chrono::duration<double>(backoff));
-    backoff = std::min(backoff * 2, 2.0);
+    backoff = std::min(backoff * 2, 0.5);
   }
 }
 

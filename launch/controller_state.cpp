@@ -360,6 +360,12 @@ RegisterReply ControllerState::register_rank(const RegisterRequest& q) {
   if (!is_valid_job_name(q.job()))
     throw RpcError(Code::InvalidArgument, str_cat("job name '", q.job(), "' is not valid: use 1-64 letters, digits, ",
                                                   "'.', '_' or '-', starting with a letter or digit"));
+  // A bound keeps a malformed request from allocating a rank table of
+  // billions of entries; no job comes near it.
+  constexpr int32_t kMaxWorldSize = 1 << 20;
+  if (q.world_size() > kMaxWorldSize)
+    throw RpcError(Code::InvalidArgument, str_cat("world_size ", q.world_size(), " is more than ", kMaxWorldSize,
+                                                  " ranks: a malformed request?"));
   if (q.world_size() < 1 || q.rank() < 0 || q.rank() >= q.world_size())
     throw RpcError(Code::InvalidArgument, str_cat("rank ", q.rank(), " of world size ", q.world_size(),
                                                   ": expected 0 <= rank < world_size"));
@@ -561,7 +567,14 @@ void ControllerState::tick() {
       r.rec.state = "failed";
       r.rec.reason = why;
       store_.save_rank(r.rec);
-      fail_job(job, why);
+      // Ranks that wait in a collective for a hung one fall silent too, and
+      // the first to time out need not be the culprit: name the others.
+      std::string also;
+      for (const Rank& o : job.ranks)
+        if (&o != &r && o.rec.state == "alive" && now - o.last_seen > job.rec.heartbeat_timeout_s / 2)
+          also += str_cat(also.empty() ? "" : ", ", "rank ", o.rec.rank, " (pid ", o.rec.pid, ", last step ",
+                          o.rec.step, ") for ", static_cast<int64_t>(now - o.last_seen), " s");
+      fail_job(job, also.empty() ? why : str_cat(why, "; also silent: ", also));
     }
     CheckpointRecord* open = open_checkpoint(job);
     if (open != nullptr && open->state == "requested" && now - job.open_since > options_.checkpoint_timeout_s) {

@@ -19,10 +19,17 @@ std::string read_pem_file(const std::string& path, const char* what) {
 
 std::shared_ptr<grpc::Channel> make_channel(const std::string& address, const std::string& tls_ca_file) {
   grpc::ChannelArguments args;
-  // Reconnect quickly after a controller restart: ranks should not wait long.
+  // Reconnect quickly after a controller restart: ranks should not wait long
+  // (a restarted controller gives every rank only heartbeat_timeout_s).
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
+  // A lost connection makes the channel resolve the address again, and by
+  // default gRPC waits for its resolver's back-off (1 s, 1.6 s, 2.6 s, ...)
+  // first: every call failed for ~5 s after a controller came back within
+  // 0.3 s (measured with gRPC 1.51). The address is a fixed host:port, so
+  // resolving it again at once costs nothing.
+  args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, 100);
   if (tls_ca_file.empty()) return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
   grpc::SslCredentialsOptions ssl;
   ssl.pem_root_certs = read_pem_file(tls_ca_file, "TLS CA certificate");

@@ -9,6 +9,7 @@
 
 #include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include "core/error.h"
@@ -183,15 +184,23 @@ void HttpServer::accept_loop() {
 
 void HttpServer::serve(int fd, std::string peer) {
   timeval timeout{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+  // The whole request head within 5 s of the connection, not 5 s per recv:
+  // a client trickling a byte at a time would otherwise hold a slot for hours.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   std::string data;
   char buffer[4096];
   while (data.find("\r\n\r\n") == std::string::npos) {
     if (data.size() > kMaxHeaderBytes) return send_response(fd, {400, "text/plain; charset=utf-8", "headers too large\n"});
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return;  // too slow: dropped
+    pollfd p{fd, POLLIN, 0};
+    const int ready = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) return;
     const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;  // closed or timed out before a full request
+    if (n <= 0) return;  // closed before a full request
     data.append(buffer, static_cast<size_t>(n));
   }
   HttpRequest request;
