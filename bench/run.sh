@@ -7,6 +7,7 @@
 #   rwkv-bench-data      rwkv-data prepare throughput (MB/s of text)
 #   rwkv-bench-parallel  bytes communicated per step (4 MPI ranks)
 #   rwkv-bench-pipeline  a whole step's bytes per group and the measured pipeline bubble (2 ranks)
+#   rwkv-bench-planner   rwkv-plan's predicted memory and step time next to rwkv-train's (1 and 2 ranks)
 #
 #   bash bench/run.sh [--quick]
 # Benchmarks measure; they never assert. Run on an otherwise idle machine.
@@ -36,4 +37,12 @@ if [ -x "$B/parallel/rwkv-bench-pipeline" ]; then
   echo "== pipeline (2 ranks)"
   OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 \
     mpirun --allow-run-as-root --oversubscribe -np 2 "$B/parallel/rwkv-bench-pipeline"
+fi
+if [ -x "$B/planner/rwkv-bench-planner" ]; then
+  echo "== planner vs rwkv-train"
+  if [ "$QUICK" = "--quick" ]; then
+    "$B/planner/rwkv-bench-planner" --layouts 1x1x1,1x1x2 --steps 3
+  else
+    "$B/planner/rwkv-bench-planner"
+  fi
 fi

@@ -17,6 +17,7 @@
 #include "parallel/mpi_runtime.h"
 #include "parallel/process_groups.h"
 #include "trainer/config.h"
+#include "trainer/dry_run.h"
 #include "trainer/train_loop.h"
 
 namespace {
@@ -29,7 +30,11 @@ const char* kUsage =
     "  --resume WHAT       latest (the newest committed checkpoint, if any), never, or a checkpoint directory\n"
     "                      (same as --set checkpoint.resume=...; latest is the config value auto)\n"
     "  --peak-gflops N     the machine's matmul peak for MFU (default: train.peak_gflops, else measured)\n"
-    "  --log-level LEVEL   debug, info, warn or error (default info)\n";
+    "  --log-level LEVEL   debug, info, warn or error (default info)\n"
+    "  --dry-run           build the model partitioned across parallel.dp/tp/pp without allocating it (one process\n"
+    "                      simulates every rank): per-rank parameters and memory, and the checkpoint manifest the\n"
+    "                      layout would write, validated (trainer/dry_run.h)\n"
+    "  --dry-run-dir DIR   where --dry-run writes manifest.json (default: checkpoint.dir/dry-run)\n";
 
 [[noreturn]] void usage_error(const std::string& message) {
   std::fprintf(stderr, "rwkv-train: error: %s\n\n%s", message.c_str(), kUsage);
@@ -42,6 +47,8 @@ int main(int argc, char** argv) {
   std::string config_path;
   std::vector<std::string> overrides;
   rwkv::trainer::TrainOptions options;
+  bool dry = false;
+  std::string dry_dir;
   try {
     for (int i = 1; i < argc; ++i) {
       const std::string arg = argv[i];
@@ -64,6 +71,10 @@ int main(int argc, char** argv) {
         char* end = nullptr;
         options.peak_gflops = std::strtod(v.c_str(), &end);
         if (end == v.c_str() || *end != '\0' || options.peak_gflops <= 0) usage_error("--peak-gflops expects a positive number, got '" + v + "'");
+      } else if (arg == "--dry-run") {
+        dry = true;
+      } else if (arg == "--dry-run-dir") {
+        dry_dir = value();
       } else if (arg == "--log-level") {
         rwkv::set_log_level(rwkv::parse_log_level(value()));
       } else {
@@ -73,6 +84,14 @@ int main(int argc, char** argv) {
     if (config_path.empty()) usage_error("--config is required");
     options.config_path = config_path;
     const bool under_mpirun = std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE") || std::getenv("PMIX_RANK");
+    if (dry || !dry_dir.empty()) {
+      if (!dry) usage_error("--dry-run-dir needs --dry-run");
+      if (under_mpirun) usage_error("--dry-run simulates every rank in one process: run it without mpirun");
+      const rwkv::trainer::TrainConfig config = rwkv::trainer::load_config(config_path, overrides);
+      const std::string dir = dry_dir.empty() ? config.checkpoint.dir + "/dry-run" : dry_dir;
+      std::fputs(rwkv::trainer::format_dry_run(config, rwkv::trainer::dry_run(config, dir)).c_str(), stdout);
+      return 0;
+    }
     if (!under_mpirun) {
       const rwkv::trainer::TrainConfig config = rwkv::trainer::load_config(config_path, overrides);
       rwkv::log_info("config ", config_path, " (digest ", rwkv::trainer::config_digest_hex(config), ")");

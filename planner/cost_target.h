@@ -1,0 +1,52 @@
+// How a trainer uses the machine: bytes per parameter and per activation,
+// the efficiencies that turn peak rates into achieved ones, and the habits of
+// rwkv-train that show in its measured memory. Two presets:
+//
+//   gpu-bf16  the design target on GPUs: bf16 weights and activations for
+//             forward/backward, bf16 gradients, fp32 master weights and Adam
+//             moments (2 + 2 + 4 + 8 = 16 bytes a parameter, ZeRO's "K = 12"
+//             of optimizer state). NOTE: rwkv-train runs fp32 on CUDA today
+//             (trainer/train_loop.cpp builds the model in F32); this preset is
+//             what a bf16 mixed-precision trainer, like the reference's
+//             DeepSpeed bf16 runs, needs.
+//   cpu-fp32  rwkv-train on the CPU as it is: fp32 parameters, gradients and
+//             moments (4 + 4 + 8 = 16 bytes), no master copy, fp32
+//             activations; the efficiencies are 1 because the cluster's rates
+//             are measured ones (rwkv-bench-planner).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace rwkv::planner {
+
+struct CostTarget {
+  std::string name;
+  // --- memory: bytes per parameter and per activation element
+  double param_bytes = 2;     // the weights forward and backward read
+  double grad_bytes = 2;      // the gradient buffer (accumulated over micro-batches)
+  double master_bytes = 4;    // fp32 master weights beside low-precision ones (0: the weights are fp32)
+  double adam_bytes = 8;      // Adam m and v, fp32
+  double act_bytes = 2;       // one activation element
+  int64_t bucket_bytes = int64_t{25} << 20;  // data-parallel bucket (parallel/data_parallel.h)
+  double runtime_overhead = 0;  // per rank: process and libraries, MPI, CUDA context, NCCL buffers
+  double memory_usable = 0.9;   // share of a device's memory a plan may fill (allocator fragmentation, OS)
+  // --- rwkv-train's habits that its measured peak shows
+  // A rank of a partitioned model initialises the whole model in host memory
+  // and cuts its slices (init_rwkv4_reference), and the orthogonal init of
+  // the head runs in double: a transient of 4 x (whole model) + 28 V C bytes.
+  bool init_whole_model = false;
+  // --- time
+  double gemm_efficiency = 0.8;   // achieved / peak rate on the model's GEMM shapes
+  double mem_efficiency = 0.8;    // achieved / peak memory bandwidth of elementwise ops and AdamW
+  double intra_efficiency = 0.4;  // achieved all-reduce bus bandwidth / the quoted intra-node link speed
+  double inter_efficiency = 0.9;  // the same between nodes
+  double latency_intra = 10e-6;   // seconds per collective step or message within a node
+  double latency_inter = 20e-6;   // between nodes
+  double kernel_overhead = 5e-6;  // seconds per op launched (CUDA launch; ~0 on a CPU)
+  double dp_overlap = 0.0;        // share of the dp gradient traffic hidden behind backward (rwkv-train: none)
+};
+
+CostTarget target_preset(const std::string& name);  // "gpu-bf16" or "cpu-fp32"
+
+}  // namespace rwkv::planner
