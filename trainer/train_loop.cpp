@@ -203,6 +203,9 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   const double flops_per_token = training_flops_per_token(mc);
   const double stated_peak = options.peak_gflops > 0 ? options.peak_gflops : tc.peak_gflops;
   const double peak = stated_peak > 0 ? stated_peak : measure_gemm_peak_gflops(device, 0.5);
+  // MFU of the job: its tokens/s against every rank's peak (each rank does
+  // about 1/world of the model's FLOPs).
+  auto job_mfu = [&](double tok_s) { return tok_s * flops_per_token / (peak * 1e9 * static_cast<double>(world)); };
   say("model: RWKV-4 L", mc.n_layer, " C", mc.n_embd, " F", mc.dim_ffn, " V", mc.vocab_size, " (",
       parameter_count(mc), " parameters); layout dp=", pc.dp, " x tp=", pc.tp, " x pp=", pc.pp,
       pc.pp > 1 ? str_cat(" (", to_string(pc.schedule), ")") : std::string(), "; this rank holds ",
@@ -482,7 +485,7 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     const double tokens = static_cast<double>(layout.global_batch * T);
     if ((step + 1) % tc.log_interval == 0 || step + 1 == steps) {
       const double tok_s = tokens / (ms / 1e3);
-      const double mfu = tok_s * flops_per_token / (peak * 1e9);
+      const double mfu = job_mfu(tok_s);
       char line[256];
       std::snprintf(line, sizeof line, "step=%lld/%lld loss=%.4f lr=%.3e gnorm=%.3f ms=%.1f tok/s=%.0f mfu=%.1f%% mem=%s",
                     static_cast<long long>(step + 1), static_cast<long long>(steps), interval_loss / static_cast<double>(interval_steps),
@@ -501,7 +504,7 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
       if (log_here) {
         const double tok_s = static_cast<double>(layout.global_batch * T) / (ms / 1e3);
         metrics = {{"loss", loss}, {"lr", lr}, {"grad_norm", grad_norm}, {"tokens_per_s", tok_s},
-                   {"mfu", tok_s * flops_per_token / (peak * 1e9 * static_cast<double>(world))}};
+                   {"mfu", job_mfu(tok_s)}};
         if (summary.last_eval_loss >= 0 && valid_data && tc.eval_interval > 0 && (step + 1) % tc.eval_interval == 0)
           metrics["val_loss"] = summary.last_eval_loss;
       }
