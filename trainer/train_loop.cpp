@@ -19,6 +19,8 @@
 #include "data/file_io.h"
 #include "data/tokenizer.h"
 #include "kernels/gemm_peak.h"
+#include "core/cuda_allocator.h"
+#include "trainer/device_groups.h"
 #include "kernels/reduce.h"
 #include "launch/controller_client.h"
 #include "parallel/data_parallel.h"
@@ -104,11 +106,15 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   auto say = [&](const auto&... parts) {
     if (log_here) log_info(parts...);
   };
-  const Device device = config.device == DeviceKind::Cuda ? Device::cuda() : Device::cpu();
-  if (device.is_cuda()) {
+  const Device requested = config.device == DeviceKind::Cuda ? Device::cuda() : Device::cpu();
+  if (requested.is_cuda()) {
     RWKV_CHECK(cuda_available(), options.config_path, ": device is cuda, but ", cuda_unavailable_reason(),
                "\n  ---> HINT: run on a GPU node, or set device: cpu");
   }
+  // Each rank's GPU (node-local rank), and the communicators its tensors
+  // travel on: NCCL between GPUs, MPI between CPU processes.
+  const Device device = select_rank_device(requested, groups);
+  DeviceGroups comms(groups, device);
   const int local_ranks = groups ? parallel::node_info(groups->world().handle()).local_size : 1;
   set_num_threads(tc.threads > 0 ? static_cast<int>(tc.threads) : std::max(1, hardware_threads() / local_ranks));
 
@@ -166,15 +172,15 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   }
   std::tie(part.layer_begin, part.layer_end) = stage_layers(mc.n_layer, pc.pp, pp_rank, boundaries);
   part.padded_vocab = padded_vocab_size(mc.vocab_size, pc.tp, pc.vocab_pad_multiple);
-  Rwkv4Model model(shape, DType::F32, tc.recompute, device, part, pc.tp > 1 ? &groups->tp() : nullptr);
-  const PipelineStage stage{pc.pp > 1 ? &groups->pp() : nullptr, pp_rank, static_cast<int>(pc.pp)};
+  Rwkv4Model model(shape, DType::F32, tc.recompute, device, part, comms.tp());
+  const PipelineStage stage{comms.pp(), pp_rank, static_cast<int>(pc.pp)};
   // Gradients over dp: a bucketed all-reduce, or with ZeRO-1 a reduce-scatter
   // into this rank's shard, AdamW on the shard, and an all-gather of the parameters.
   const bool zero = pc.zero && pc.dp > 1;
   std::unique_ptr<parallel::GradAllReducer> dp_reducer;
   std::unique_ptr<parallel::ZeroOneSync> zero_sync;
-  if (pc.dp > 1 && !zero) dp_reducer = std::make_unique<parallel::GradAllReducer>(model.grads(), groups->dp());
-  if (zero) zero_sync = std::make_unique<parallel::ZeroOneSync>(model.params(), groups->dp());
+  if (pc.dp > 1 && !zero) dp_reducer = std::make_unique<parallel::GradAllReducer>(model.grads(), *comms.dp());
+  if (zero) zero_sync = std::make_unique<parallel::ZeroOneSync>(model.params(), *comms.dp());
   init_rwkv4_reference(model.params(), shape, static_cast<uint64_t>(tc.seed), tc.lr_init);
   if (!tc.layerwise_lr) {
     for (NamedTensor& e : model.params().entries()) e.lr_multiplier = 1.0f;
@@ -194,7 +200,7 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   std::vector<ShardRegion> zero_regions;
   if (zero) {
     sharded = std::make_unique<parallel::ShardedAdamW>(model.params(), zero_sync->partition(), dp_rank, settings);
-    grad_shard = Tensor::zeros({zero_sync->partition().shard_numel()}, DType::F32);
+    grad_shard = Tensor::zeros({zero_sync->partition().shard_numel()}, DType::F32, device);  // [S] the dp-averaged gradient of this shard
     zero_regions = shard_regions(zero_sync->partition(), dp_rank, model.params());
   } else {
     optimizer.emplace(model.params(), settings);
@@ -203,6 +209,14 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   const double flops_per_token = training_flops_per_token(mc);
   const double stated_peak = options.peak_gflops > 0 ? options.peak_gflops : tc.peak_gflops;
   const double peak = stated_peak > 0 ? stated_peak : measure_gemm_peak_gflops(device, 0.5);
+  // The step log's memory: host RSS on the CPU; on a GPU the bytes the
+  // caching allocator hands out now and at peak (what limits the batch).
+  auto memory_now = [&]() -> std::string {
+    if (!device.is_cuda()) return mib(host_memory().resident_bytes);
+    const CachingAllocatorStats gpu = cuda_memory_stats(device.index);
+    return str_cat(mib(static_cast<int64_t>(gpu.bytes_in_use)), " gpu_peak=", mib(static_cast<int64_t>(gpu.peak_bytes_in_use)),
+                   " gpu_reserved=", mib(static_cast<int64_t>(gpu.bytes_reserved)));
+  };
   // MFU of the job: its tokens/s against every rank's peak (each rank does
   // about 1/world of the model's FLOPs).
   auto job_mfu = [&](double tok_s) { return tok_s * flops_per_token / (peak * 1e9 * static_cast<double>(world)); };
@@ -438,9 +452,10 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   auto bytes_sent_so_far = [&]() {
     StepCommBytes b;
     if (groups) {
-      b.tp = groups->tp().stats().total_sent();
-      b.dp = groups->dp().stats().total_sent();
-      b.pp = groups->pp().stats().total_sent();
+      // Host scalars travel on the MPI groups, device tensors on NCCL's (GPU).
+      b.tp = groups->tp().stats().total_sent() + comms.extra_bytes_sent(parallel::GroupKind::Tp);
+      b.dp = groups->dp().stats().total_sent() + comms.extra_bytes_sent(parallel::GroupKind::Dp);
+      b.pp = groups->pp().stats().total_sent() + comms.extra_bytes_sent(parallel::GroupKind::Pp);
       b.mp = groups->mp().stats().total_sent();
       b.world = groups->world().stats().total_sent();
     }
@@ -489,7 +504,7 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
       char line[256];
       std::snprintf(line, sizeof line, "step=%lld/%lld loss=%.4f lr=%.3e gnorm=%.3f ms=%.1f tok/s=%.0f mfu=%.1f%% mem=%s",
                     static_cast<long long>(step + 1), static_cast<long long>(steps), interval_loss / static_cast<double>(interval_steps),
-                    lr, grad_norm, ms, tok_s, 100.0 * mfu, mib(host_memory().resident_bytes).c_str());
+                    lr, grad_norm, ms, tok_s, 100.0 * mfu, memory_now().c_str());
       say(line);
       summary.final_loss = interval_loss / static_cast<double>(interval_steps);
       interval_loss = 0.0;
@@ -552,12 +567,16 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
 
   if (world > 1) {
     // Every rank's peak memory, reported by the rank that speaks for the job.
-    Tensor mine = Tensor::from_vector<double>({static_cast<double>(host_memory().peak_resident_bytes)}, {1});
-    Tensor all = Tensor::empty({world}, DType::F64);
+    // On GPUs also each rank's peak GPU bytes in use (the caching allocator's count).
+    const double gpu_peak = device.is_cuda() ? static_cast<double>(cuda_memory_stats(device.index).peak_bytes_in_use) : 0.0;
+    Tensor mine = Tensor::from_vector<double>({static_cast<double>(host_memory().peak_resident_bytes), gpu_peak}, {2});
+    Tensor all = Tensor::empty({2 * world}, DType::F64);
     groups->world().all_gather(mine, all);
     std::string per_rank;
-    for (int64_t r = 0; r < world; ++r)
-      per_rank += str_cat(r ? ", " : "", "rank ", r, " ", mib(static_cast<int64_t>(all.data<double>()[r])));
+    for (int64_t r = 0; r < world; ++r) {
+      per_rank += str_cat(r ? ", " : "", "rank ", r, " ", mib(static_cast<int64_t>(all.data<double>()[2 * r])));
+      if (device.is_cuda()) per_rank += str_cat(" (gpu ", mib(static_cast<int64_t>(all.data<double>()[2 * r + 1])), ")");
+    }
     say("memory: peak resident per rank: ", per_rank);
     say("done: ", summary.steps, " steps, ", summary.tokens, " tokens in ", summary.seconds, " s (",
         static_cast<double>(summary.tokens) / summary.seconds, " tok/s); loss ", summary.first_loss, " -> ",

@@ -17,6 +17,7 @@
 #include "parallel/process_groups.h"
 #include "tests/unit/test_util.h"
 #include "trainer/config.h"
+#include "trainer/device_groups.h"
 #include "trainer/rwkv4_model.h"
 #include "trainer/train_loop.h"
 
@@ -49,6 +50,13 @@ Layout layout_from_env() {
 TEST(MpiLayouts, EveryLayoutTrainsLikeOneRank) {
   const Layout layout = layout_from_env();
   ASSERT_EQ(layout.dp * layout.tp * layout.pp, test::world_size()) << "RWKV_TEST_LAYOUT does not match -np";
+  // RWKV_TEST_DEVICE=cuda (label cuda): the same checks with every rank on a
+  // GPU of its own and NCCL between them, against the single-GPU run.
+  const char* device_env = std::getenv("RWKV_TEST_DEVICE");
+  const bool on_gpu = device_env != nullptr && std::string(device_env) == "cuda";
+  if (on_gpu && (!cuda_available() || cuda_device_count() < test::world_size()))
+    GTEST_SKIP() << "needs " << test::world_size() << " GPUs (one per rank), found "
+                 << (cuda_available() ? cuda_device_count() : 0) << ": " << (cuda_available() ? "" : cuda_unavailable_reason());
   std::string tag = std::getenv("RWKV_TEST_LAYOUT") ? std::getenv("RWKV_TEST_LAYOUT") : "1 1 1";
   for (char& c : tag) c = c == ' ' ? '_' : c;
   const fs::path dir = fs::temp_directory_path() / ("rwkv_layouts_" + tag + "_" + std::to_string(::getppid()));
@@ -58,7 +66,9 @@ TEST(MpiLayouts, EveryLayoutTrainsLikeOneRank) {
   auto config_for = [&](int dp, int tp, int pp, const std::string& schedule, bool zero) {
     const fs::path ckpt = dp * tp * pp == 1 ? dir / ("ckpt_rank" + std::to_string(test::world_rank())) : dir / "ckpt_main";
     const std::string stages = layout.uneven && pp == 2 ? "[1, 3]" : "";
-    return test::small_run_config(prefix, test::SmallRun{dp, tp, pp, schedule, zero, stages}, ckpt.string());
+    trainer::TrainConfig c = test::small_run_config(prefix, test::SmallRun{dp, tp, pp, schedule, zero, stages}, ckpt.string());
+    if (on_gpu) c.device = trainer::DeviceKind::Cuda;
+    return c;
   };
   auto snapshot = [](const ParameterStore& p) {
     ParameterStore copy = p.zeros_like();
@@ -73,6 +83,22 @@ TEST(MpiLayouts, EveryLayoutTrainsLikeOneRank) {
   const trainer::TrainSummary expected = trainer::run_training(ref_config, ref_options, nullptr);
 
   ProcessGroups groups(layout.dp, layout.tp, layout.pp);
+  // Which communicators the model's tensors travel on: on the CPU the MPI
+  // groups themselves (none for a group of one); a GPU layout takes NCCL for
+  // the same groups.
+  {
+    const trainer::DeviceGroups comms(&groups, Device::cpu());
+    EXPECT_EQ(comms.tp(), layout.tp > 1 ? &groups.tp() : nullptr);
+    EXPECT_EQ(comms.dp(), layout.dp > 1 ? static_cast<Communicator*>(&groups.dp()) : nullptr);
+    EXPECT_EQ(comms.pp(), layout.pp > 1 ? static_cast<Communicator*>(&groups.pp()) : nullptr);
+    for (const auto& [kind, size] : {std::pair{GroupKind::Tp, layout.tp}, {GroupKind::Dp, layout.dp}, {GroupKind::Pp, layout.pp}}) {
+      EXPECT_EQ(comms.kind(kind), size > 1 ? trainer::DeviceCommKind::Mpi : trainer::DeviceCommKind::None);
+      EXPECT_EQ(trainer::device_comm_kind(Device::cuda(0), size),
+                size > 1 ? trainer::DeviceCommKind::Nccl : trainer::DeviceCommKind::None);
+      EXPECT_EQ(comms.extra_bytes_sent(kind), 0u);
+    }
+    EXPECT_EQ(trainer::select_rank_device(Device::cpu(), &groups), Device::cpu());
+  }
   ParameterStore mine;
   trainer::TrainOptions options;
   options.on_finish = [&](const ParameterStore& p) { mine = snapshot(p); };
@@ -85,7 +111,8 @@ TEST(MpiLayouts, EveryLayoutTrainsLikeOneRank) {
     const trainer::TrainConfig config = config_for(layout.dp, layout.tp, layout.pp, layout.schedule, layout.zero);
     const trainer::RankCoordinates coords{groups.tp().rank(), groups.dp().rank(), groups.pp().rank(), groups.mp().rank()};
     const trainer::StepCommBytes want = trainer::expected_step_bytes(config, coords, mine);
-    EXPECT_EQ(got.last_step_sent, want) << "sent " << got.last_step_sent.str() << "\n  formula " << want.str();
+    // NCCL counts its nominal ring volumes, not the MPI algorithms' bytes.
+    if (!on_gpu) EXPECT_EQ(got.last_step_sent, want) << "sent " << got.last_step_sent.str() << "\n  formula " << want.str();
     EXPECT_EQ(got.last_step_sent.total() > 0, test::world_size() > 1);
     std::printf("rank %d sent in the last step: %s\n", test::world_rank(), got.last_step_sent.str().c_str());
   }
