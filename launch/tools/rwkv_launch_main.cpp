@@ -25,6 +25,7 @@
 #include "launch/controller.grpc.pb.h"
 #include "launch/flags.h"
 #include "launch/grpc_util.h"
+#include "launch/launcher_command.h"
 #include "launch/process.h"
 #include "launch/tokens.h"
 
@@ -62,12 +63,6 @@ std::string tail_of(const std::string& path, size_t bytes) {
   return s.size() > bytes ? "..." + s.substr(s.size() - bytes) : s;
 }
 
-std::string replace_all(std::string text, const std::string& from, const std::string& to) {
-  for (size_t pos = text.find(from); pos != std::string::npos; pos = text.find(from, pos + to.size()))
-    text.replace(pos, from.size(), to);
-  return text;
-}
-
 struct Launch {
   explicit Launch(FlagParser& f) : flags(f) {}
   Launch(const Launch&) = delete;
@@ -76,6 +71,7 @@ struct Launch {
   FlagParser& flags;
   std::string job, state_dir, controller_bin, launcher, listen, http, advertise, tls_ca;
   int np = 1;
+  Placement placement;  // --hostfile, --ranks-per-node, --env
   std::string job_token, admin_token;
   pid_t controller = -1;
   std::string grpc_address;   // as bound: host:port
@@ -137,6 +133,27 @@ struct Launch {
     controller = -1;
   }
 
+  // Asks the controller to stop the job gracefully: every rank writes a final
+  // checkpoint, the controller commits it, then the ranks exit. False (with
+  // the reason logged) when the controller cannot take the request, e.g.
+  // before any rank registered.
+  bool request_graceful_stop() {
+    auto stub = Admin::NewStub(make_channel(rank_address, tls_ca));
+    grpc::ClientContext context;
+    context.AddMetadata(kTokenMetadataKey, admin_token);
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    StopRequest q;
+    q.set_job(job);
+    StopReply reply;
+    const grpc::Status status = stub->Stop(&context, q, &reply);
+    if (!status.ok()) {
+      rwkv::log_warn("launch: the controller did not take the stop request (", status.error_message(), ")");
+      return false;
+    }
+    rwkv::log_info("launch: ", reply.message());
+    return true;
+  }
+
   // The job's state and generation as the controller sees them ("" while no rank registered).
   std::pair<std::string, int64_t> job_state() {
     auto stub = Admin::NewStub(make_channel(rank_address, tls_ca));  // the name a TLS certificate carries
@@ -161,6 +178,7 @@ struct Launch {
     const std::string log = path("ranks.log");
     std::vector<pid_t>& pids = ranks;
     if (launcher == "local") {
+      for (const auto& [name, value] : env_assignments(placement)) env[name] = value;
       for (int r = 0; r < np; ++r) {
         ProcessSpec spec{trainer, env, log};
         spec.env["RWKV_RANK"] = std::to_string(r);
@@ -168,8 +186,7 @@ struct Launch {
         pids.push_back(spawn_process(spec));
       }
     } else {
-      ProcessSpec spec{split_words(replace_all(replace_all(launcher, "{np}", std::to_string(np)), "{job}", job)), env,
-                       log};
+      ProcessSpec spec{launcher_argv(launcher, np, job, placement), env, log};
       spec.argv.insert(spec.argv.end(), trainer.begin(), trainer.end());
       pids.push_back(spawn_process(spec));
     }
@@ -195,6 +212,10 @@ int main(int argc, char** argv) {
   flags.add("tls-key", "controller TLS key (PEM)");
   flags.add("tls-ca", "CA (PEM) the ranks and rwkv-launch verify the controller with");
   flags.add("poll", "seconds between checks of the ranks and the controller", "1");
+  flags.add("hostfile", "mpirun hostfile: the nodes and slots of the ranks");
+  flags.add("ranks-per-node", "ranks on each node (mpirun --map-by ppr:N:node, srun --ntasks-per-node)");
+  flags.add("env", "environment for the ranks, comma-separated NAME (passed on) or NAME=VALUE, e.g. NCCL_DEBUG=WARN");
+  flags.add("stop-timeout", "seconds SIGINT/SIGTERM waits for the final checkpoint before stopping the ranks hard", "600");
   try {
     flags.parse(argc, argv);
     if (flags.help()) {
@@ -218,6 +239,23 @@ int main(int argc, char** argv) {
     l.state_dir = flags.given("state-dir") ? flags.get("state-dir") : "runs/" + l.job + "/launch";
     l.state_dir = fs::absolute(l.state_dir).string();
     l.launcher = flags.get("launcher");
+    l.placement.hostfile = flags.get("hostfile");
+    if (!l.placement.hostfile.empty()) {
+      RWKV_CHECK(fs::exists(l.placement.hostfile), "rwkv-launch: --hostfile ", l.placement.hostfile, " not found",
+                 "\n  ---> HINT: one line per node, e.g. 'node01 slots=8'");
+      l.placement.hostfile = fs::absolute(l.placement.hostfile).string();
+    }
+    if (flags.given("ranks-per-node")) {
+      l.placement.ranks_per_node = static_cast<int>(flags.get_int("ranks-per-node"));
+      RWKV_CHECK(l.placement.ranks_per_node >= 1, "rwkv-launch: --ranks-per-node must be >= 1, got ",
+                 l.placement.ranks_per_node, "\n  ---> HINT: usually the GPUs per node, e.g. 8");
+    }
+    l.placement.env = parse_env_list(flags.get("env"));
+    const double stop_timeout = flags.get_double("stop-timeout");
+    RWKV_CHECK(stop_timeout >= 0, "rwkv-launch: --stop-timeout must be >= 0 seconds, got ", stop_timeout,
+               "\n  ---> HINT: the time a final checkpoint may take, e.g. 600");
+    // The placement flags must suit the launcher before anything starts.
+    (void)launcher_argv(l.launcher, l.np, l.job, l.placement);
     l.listen = flags.get("listen");
     l.http = flags.get("http");
     l.advertise = flags.get("advertise");
@@ -263,9 +301,35 @@ int main(int argc, char** argv) {
       rwkv::log_info("launch: attempt ", attempt, " started (", l.launcher == "local" ? "local" : l.launcher, ")");
       std::string failure;
       bool done = false;
+      // SIGINT/SIGTERM: the first asks for a final checkpoint and a clean
+      // stop (as rwkvctl stop); a second one, or --stop-timeout, stops hard.
+      bool stopping = false, hard_stop = false;
+      double stop_deadline = 0.0;
+      const auto now_s = [] {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+      };
       while (!done && failure.empty()) {
         sleep_s(flags.get_double("poll"));
-        if (g_signal != 0) break;
+        if (g_signal != 0) {
+          const int sig = g_signal;
+          g_signal = 0;
+          if (!stopping && l.request_graceful_stop()) {
+            rwkv::log_warn("launch: signal ", sig, ": the ranks write a final checkpoint and stop (up to ", stop_timeout,
+                           " s; signal again to stop at once)");
+            stopping = true;
+            stop_deadline = now_s() + stop_timeout;
+          } else {
+            hard_stop = true;
+            g_signal = sig;
+            break;
+          }
+        }
+        if (stopping && now_s() > stop_deadline) {
+          rwkv::log_error("launch: the final checkpoint took more than --stop-timeout ", stop_timeout, " s");
+          hard_stop = true;
+          g_signal = SIGTERM;
+          break;
+        }
         // The controller itself died: start it again on the same port; the
         // ranks reconnect and the database still knows everything.
         if (std::optional<int> code = poll_exit(l.controller)) {
@@ -300,7 +364,16 @@ int main(int argc, char** argv) {
         }
       }
       l.stop_ranks();
-      if (g_signal != 0) {
+      if (stopping && done) {
+        rwkv::log_info("launch: stopped cleanly after the final checkpoint");
+        break;
+      }
+      if (stopping && !hard_stop) {  // asked to stop: never restarted
+        rwkv::log_error("launch: the job did not stop cleanly (", failure, "); see ", l.path("ranks.log"));
+        exit_code = 1;
+        break;
+      }
+      if (hard_stop || g_signal != 0) {
         rwkv::log_warn("launch: signal ", static_cast<int>(g_signal), ": ranks and controller stopped");
         exit_code = 128 + g_signal;
         break;

@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   flags.add("hang-at", "stop heartbeating forever at this step (first attempt only)", "-1");
   flags.add("hang-rank", "the rank that hangs", "1");
   flags.add("digest", "config digest", "00000000000000aa");
+  flags.add("print-env", "print NAME=value of this environment variable at start (tests of rwkv-launch --env)");
   int rank = 0;
   try {
     flags.parse(argc, argv);
@@ -53,6 +54,10 @@ int main(int argc, char** argv) {
     const int64_t start = committed.empty() ? 0 : committed.back();
     std::printf("rank %d: starting at step %lld (attempt %d)\n", rank, static_cast<long long>(start),
                 env_int({"RWKV_ATTEMPT"}, 1));
+    if (flags.given("print-env")) {
+      const std::string name = flags.get("print-env");
+      std::printf("rank %d: %s=%s\n", rank, name.c_str(), env_or_empty(name.c_str()).c_str());
+    }
     std::fflush(stdout);
 
     ClientOptions options = client_options_from_env(rank, world);

@@ -19,6 +19,7 @@
 #include "launch/controller.grpc.pb.h"
 #include "launch/controller_store.h"
 #include "launch/grpc_util.h"
+#include "launch/launcher_command.h"
 #include "launch/process.h"
 #include "launch/tokens.h"
 #include "launch_test_util.h"
@@ -374,6 +375,84 @@ TEST(RwkvLaunch, StopThroughRwkvctlCheckpointsAndEndsTheJob) {
   EXPECT_EQ(job.state, "stopped");
   ASSERT_GT(job.stop_step, 0);
   EXPECT_EQ(testing::committed_steps(dir.file("ckpt")), std::vector<int64_t>{job.stop_step});
+}
+
+// SIGTERM (Slurm's time limit, a preemption, Ctrl-C as SIGINT) to
+// rwkv-launch: the ranks write a final checkpoint that the controller commits,
+// then everything exits with status 0 and the job is "stopped", not failed
+// and not restarted. --env reaches the local ranks.
+TEST(RwkvLaunch, SigtermStopsCleanlyAfterAFinalCheckpoint) {
+  testing::TempDir dir;
+  ProcessSpec spec;
+  spec.argv = split_words(launch_command(dir, 2, "--env RWKV_TEST_MARKER=seen",
+                                         "--steps 100000 --interval 0 --step-ms 10 --print-env RWKV_TEST_MARKER"));
+  spec.log_path = dir.file("launch.log");
+  const pid_t pid = spawn_process(spec);
+  const std::string env = "RWKV_ADMIN_TOKEN_FILE=" + dir.file("state/admin.token") + " ";
+  const bool running = testing::wait_until(
+      [&] {
+        if (!fs::exists(dir.file("state/controller.json"))) return false;
+        const std::string address =
+            nlohmann::json::parse(read_text(dir.file("state/controller.json")))["grpc"].get<std::string>();
+        const auto s = run_command(env + RWKVCTL_BIN + " --controller " + address + " status");
+        return s.output.find("2/2 alive") != std::string::npos && s.output.find("step        0/") == std::string::npos;
+      },
+      30);
+  ASSERT_TRUE(running) << read_text(spec.log_path);
+  ::kill(pid, SIGTERM);
+  const std::optional<int> code = wait_exit(pid, 60);
+  if (!code) terminate_group(pid, 1);
+  const std::string log = read_text(spec.log_path);
+  ASSERT_EQ(code.value_or(-1), 0) << log << read_text(dir.file("state/ranks.log"));
+  EXPECT_NE(log.find("write a final checkpoint and stop"), std::string::npos) << log;
+  EXPECT_NE(log.find("stopped cleanly after the final checkpoint"), std::string::npos) << log;
+  EXPECT_EQ(log.find("restarting"), std::string::npos) << log;
+  const JobRecord job = job_record(dir);
+  EXPECT_EQ(job.state, "stopped");
+  ASSERT_GT(job.stop_step, 0);
+  EXPECT_EQ(testing::committed_steps(dir.file("ckpt")), std::vector<int64_t>{job.stop_step});
+  EXPECT_NE(read_text(dir.file("state/ranks.log")).find("RWKV_TEST_MARKER=seen"), std::string::npos);
+}
+
+// Placement flags become launcher options right after the program name;
+// flags a launcher cannot honour are errors before anything starts.
+TEST(LauncherCommand, PlacementFlagsForMpirunSrunAndLocal) {
+  Placement p;
+  p.hostfile = "/etc/hosts.rwkv";
+  p.ranks_per_node = 8;
+  p.env = parse_env_list("NCCL_DEBUG=WARN,OMP_NUM_THREADS");
+  EXPECT_EQ(p.env, (std::vector<std::string>{"NCCL_DEBUG=WARN", "OMP_NUM_THREADS"}));
+  EXPECT_EQ(launcher_argv("mpirun -np {np} -x RWKV_JOB", 16, "j", p),
+            (std::vector<std::string>{"mpirun", "--hostfile", "/etc/hosts.rwkv", "--map-by", "ppr:8:node", "-x",
+                                      "NCCL_DEBUG=WARN", "-x", "OMP_NUM_THREADS", "-np", "16", "-x", "RWKV_JOB"}));
+  EXPECT_EQ(launcher_kind("/opt/openmpi/bin/mpiexec -n {np}"), LauncherKind::Mpirun);
+  Placement slurm;
+  slurm.ranks_per_node = 4;
+  slurm.env = {"NCCL_DEBUG=INFO"};
+  EXPECT_EQ(launcher_argv("srun --kill-on-bad-exit=1 --ntasks {np} --job-name {job}", 8, "run1", slurm),
+            (std::vector<std::string>{"srun", "--ntasks-per-node", "4", "--export=ALL,NCCL_DEBUG=INFO",
+                                      "--kill-on-bad-exit=1", "--ntasks", "8", "--job-name", "run1"}));
+  EXPECT_EQ(launcher_argv("mpirun -np {np}", 2, "j", Placement{}), (std::vector<std::string>{"mpirun", "-np", "2"}));
+  EXPECT_TRUE(launcher_argv("local", 2, "j", Placement{"", 0, {"A=1"}}).empty());
+  EXPECT_EQ(env_assignments(Placement{"", 0, {"A=1", "B", "C=x=y"}}),
+            (std::map<std::string, std::string>{{"A", "1"}, {"C", "x=y"}}));
+
+  auto error_of = [](auto&& f) {
+    try {
+      f();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(error_of([&] { launcher_argv("local", 2, "j", Placement{"hosts", 0, {}}); }).find("--hostfile needs an mpirun"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { launcher_argv("srun --ntasks {np}", 2, "j", Placement{"hosts", 0, {}}); })
+                .find("does not apply to srun"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { launcher_argv("ssh-run {np}", 2, "j", Placement{"", 2, {}}); }).find("not 'ssh-run'"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { parse_env_list("GOOD=1,9BAD=2"); }).find("--env entry '9BAD=2'"), std::string::npos);
 }
 
 }  // namespace
