@@ -19,9 +19,27 @@ double sum_of_squares(const Tensor& x) {
   return cpu::sum_of_squares(x);
 }
 
+std::vector<double> sums_of_squares(const std::vector<Tensor>& xs) {
+  const char* op = "sums_of_squares";
+  if (xs.empty()) return {};
+  for (size_t i = 0; i < xs.size(); ++i) {
+    detail::expect_float(op, "xs[i]", xs[i]);
+    RWKV_CHECK(xs[i].device() == xs[0].device(), op, ": xs[", i, "] is on ", xs[i].device().str(), " but xs[0] on ",
+               xs[0].device().str(), "; every tensor of one call must be on one device");
+  }
+  if (xs[0].is_cuda()) {
+#if defined(RWKV_HAVE_CUDA)
+    return cuda::sums_of_squares(xs);
+#else
+    detail::fail_no_cuda(op);
+#endif
+  }
+  return cpu::sums_of_squares(xs);
+}
+
 double global_norm(const std::vector<Tensor>& tensors) {
   double total = 0.0;
-  for (const Tensor& t : tensors) total += sum_of_squares(t);  // fixed order: the list's
+  for (double s : sums_of_squares(tensors)) total += s;  // fixed order: the list's
   return std::sqrt(total);
 }
 

@@ -11,6 +11,11 @@ namespace rwkv {
 // sum(x^2) accumulated in double, in a fixed order independent of threads.
 double sum_of_squares(const Tensor& x);
 
+// sum_of_squares of each tensor (all on one device), bit for bit, with one
+// host synchronisation for the whole list on a GPU instead of one per tensor:
+// the gradient norm of a step reads hundreds of tensors.
+std::vector<double> sums_of_squares(const std::vector<Tensor>& xs);
+
 // sqrt(sum over tensors of sum(x^2)); the global gradient norm.
 double global_norm(const std::vector<Tensor>& tensors);
 

@@ -247,8 +247,10 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   };
   // The global gradient norm: each parameter counted once over the tp and pp
   // ranks (replicated ones on tp rank 0 only); dp replicas agree after the reduction.
+  // The tensors' sums of squares come back in one batch (one host
+  // synchronisation on a GPU) and are added in list order.
   auto global_grad_norm = [&]() {
-    double local = 0.0;
+    std::vector<Tensor> counted;
     if (zero) {
       // The dp-averaged gradient exists only as shards: sum this shard's
       // pieces (replicated tensors on tp rank 0 only), then over dp.
@@ -257,14 +259,18 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
       for (const parallel::FlatPiece& piece : part_z.pieces(dp_rank)) {
         const NamedTensor& g = model.grads().entries()[static_cast<size_t>(piece.tensor)];
         if (g.tp_replicated && tp_rank > 0) continue;
-        local += sum_of_squares(grad_shard.slice_rows(piece.flat_offset - begin, piece.length));
+        counted.push_back(grad_shard.slice_rows(piece.flat_offset - begin, piece.length));
       }
+    } else {
+      for (const NamedTensor& g : model.grads().entries())
+        if (!(g.tp_replicated && tp_rank > 0)) counted.push_back(g.value);
+    }
+    double local = 0.0;
+    for (double s : sums_of_squares(counted)) local += s;
+    if (zero) {
       Tensor x = Tensor::from_vector<double>({local}, {1});
       groups->dp().all_reduce_sum(x);
       local = x.data<double>()[0];
-    } else {
-      for (const NamedTensor& g : model.grads().entries())
-        if (!(g.tp_replicated && tp_rank > 0)) local += sum_of_squares(g.value);
     }
     if (groups && pc.tp * pc.pp > 1) {
       Tensor x = Tensor::from_vector<double>({local}, {1});

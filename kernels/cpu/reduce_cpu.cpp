@@ -35,6 +35,13 @@ double sum_of_squares(const Tensor& x) {
   return total;
 }
 
+std::vector<double> sums_of_squares(const std::vector<Tensor>& xs) {
+  std::vector<double> out;
+  out.reserve(xs.size());
+  for (const Tensor& x : xs) out.push_back(sum_of_squares(x));
+  return out;
+}
+
 void scale_(Tensor& x, float factor) {
   const int64_t n = x.numel();
   visit_float(x.dtype(), [&](auto zero) {

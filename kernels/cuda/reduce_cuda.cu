@@ -79,6 +79,43 @@ double sum_of_squares(const Tensor& x) {
   return result;
 }
 
+// The same two kernels per tensor as sum_of_squares (so the same bits), all
+// partials in one scratch buffer and the totals side by side at its end, then
+// one copy to the host: one synchronisation for the whole list.
+std::vector<double> sums_of_squares(const std::vector<Tensor>& xs) {
+  if (xs.empty()) return {};
+  set_device(xs[0]);
+  std::vector<int64_t> first_block(xs.size() + 1, 0);  // tensor i's partials start at first_block[i]
+  for (size_t i = 0; i < xs.size(); ++i)
+    first_block[i + 1] = first_block[i] + (xs[i].numel() > 0 ? sum_squares_blocks(xs[i].numel()) : 0);
+  const int64_t blocks = first_block.back();
+  const int64_t count = static_cast<int64_t>(xs.size());
+  DeviceBuffer sums(static_cast<size_t>(blocks + count) * sizeof(double));  // [blocks] partials, then [count] totals
+  double* block_sums = sums.as<double>();
+  double* totals = block_sums + blocks;
+  check_cuda(cudaMemsetAsync(totals, 0, static_cast<size_t>(count) * sizeof(double), kStream),
+             "cudaMemsetAsync (sums_of_squares totals)");  // empty tensors: 0
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const Tensor& x = xs[i];
+    const int64_t n = x.numel();
+    if (n == 0) continue;
+    const int64_t nb = first_block[i + 1] - first_block[i];
+    double* partial = block_sums + first_block[i];
+    dispatch_float(x, "sums_of_squares", [&](auto tag) {
+      using T = decltype(tag);
+      sum_squares_partial_kernel<T><<<grid_u32(nb), kSumSquaresThreads, 0, kStream>>>(n, x.data<T>(), partial);
+    });
+    check_launch("sum_squares_partial_kernel");
+    sum_squares_final_kernel<<<1, kSumSquaresThreads, 0, kStream>>>(nb, partial, totals + i);
+    check_launch("sum_squares_final_kernel");
+  }
+  std::vector<double> result(xs.size(), 0.0);
+  // Synchronous copy on the default stream: waits for every kernel above.
+  check_cuda(cudaMemcpy(result.data(), totals, static_cast<size_t>(count) * sizeof(double), cudaMemcpyDeviceToHost),
+             "cudaMemcpy (sums_of_squares results)");
+  return result;
+}
+
 void scale_(Tensor& x, float factor) {
   set_device(x);
   const int64_t n = x.numel();

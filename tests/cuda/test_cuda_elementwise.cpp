@@ -252,6 +252,20 @@ TEST_P(CudaElementwise, SumOfSquaresMatchesCpuAndIsDeterministic) {
   EXPECT_EQ(sum_of_squares(Tensor::empty({0}, dt, Device::cuda())), 0.0);
 }
 
+// The batched form (one host synchronisation for a whole gradient norm)
+// gives each tensor's sum_of_squares to the bit, empty tensors included.
+TEST_P(CudaElementwise, SumsOfSquaresEqualsOneCallPerTensor) {
+  RWKV_REQUIRE_GPU();
+  const DType dt = GetParam();
+  std::vector<Tensor> xs;
+  for (int64_t n : {int64_t{3}, int64_t{0}, int64_t{4097}, (int64_t{1} << 20) + 5, int64_t{1}})
+    xs.push_back(test::to_gpu(test::round_to(random_tensor({std::max<int64_t>(n, 1)}, DType::F32, static_cast<uint64_t>(n + 7)), dt), dt)
+                     .slice_rows(0, n));
+  const std::vector<double> batched = sums_of_squares(xs);
+  ASSERT_EQ(batched.size(), xs.size());
+  for (size_t i = 0; i < xs.size(); ++i) EXPECT_EQ(batched[i], sum_of_squares(xs[i])) << "tensor " << i;
+}
+
 TEST_P(CudaElementwise, ScaleAndAddMatchCpu) {
   RWKV_REQUIRE_GPU();
   const DType dt = GetParam();

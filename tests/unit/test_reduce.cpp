@@ -35,6 +35,19 @@ TEST(Reduce, SumOfSquaresIsExactForLargeTensorsAndThreadIndependent) {
   EXPECT_NEAR(one, expected, 1e-9 * expected);
 }
 
+// The batched form equals one call per tensor, bit for bit, in both dtypes
+// and for empty tensors.
+TEST(Reduce, SumsOfSquaresEqualsOneCallPerTensor) {
+  std::vector<Tensor> xs = {test::random_tensor({5}, DType::F32, 1), Tensor::empty({0}, DType::F32),
+                            test::random_tensor({70001}, DType::F64, 2), test::random_tensor({3, 4}, DType::F32, 3)};
+  const std::vector<double> batched = sums_of_squares(xs);
+  ASSERT_EQ(batched.size(), xs.size());
+  for (size_t i = 0; i < xs.size(); ++i) EXPECT_EQ(batched[i], sum_of_squares(xs[i])) << "tensor " << i;
+  EXPECT_EQ(batched[1], 0.0);
+  EXPECT_TRUE(sums_of_squares({}).empty());
+  EXPECT_EQ(global_norm(xs), std::sqrt(batched[0] + batched[1] + batched[2] + batched[3]));
+}
+
 TEST(Reduce, AddScaleAndCast) {
   Tensor a = Tensor::from_vector<double>({1.0, 2.0}, {2}), b = Tensor::from_vector<double>({0.5, -4.0}, {2});
   add_(a, b);
