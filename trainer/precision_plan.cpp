@@ -92,6 +92,10 @@ ParamDTypes PrecisionPlan::param(ParamRole role) const {
   return d;
 }
 
+// Activations, their gradients, logits and tensor-parallel staging share one
+// dtype: the element-wise kernels take an op's values and gradients in one
+// dtype (sigmoid_gate_backward reads r with dout = d_res), cuBLAS wants both
+// operands alike (dy with W), and the model reuses d_l1 as forward scratch.
 DType PrecisionPlan::kind_dtype(ActivationKind kind) const {
   switch (kind) {
     case ActivationKind::Activation:
