@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "trainer/lr_schedule.h"  // LrDecay: the schedule's own enum, so config and schedule cannot drift
+#include "trainer/precision.h"    // Precision: the model's own enum, likewise
 
 namespace rwkv::trainer {
 
@@ -61,6 +62,7 @@ struct TrainSection {
   bool l2wrap = true;
   bool layerwise_lr = true;   // time_decay x2, time_first x3 learning rates
   bool recompute = false;     // activation checkpointing per block
+  Precision precision = Precision::FP32;  // bf16: mixed precision on CUDA (trainer/precision_plan.h)
   int64_t threads = 0;        // CPU threads per rank; 0 = cores on the node / ranks on the node
   double peak_gflops = 0.0;   // the machine's matmul peak for MFU; 0 = measure the GEMM peak at start
   bool operator==(const TrainSection&) const = default;
@@ -132,6 +134,7 @@ const char* to_string(LrDecay value);
 const char* to_string(SamplerKind value);
 const char* to_string(PipelineSchedule value);
 const char* to_string(DeviceKind value);
+const char* to_string(Precision value);
 
 // Trainable parameters of an RWKV-4 model (no padding):
 //   emb + head                 2 V C

@@ -167,6 +167,15 @@ void check_parallel(const TrainConfig& c, const ConfigContext& ctx) {
   }
 }
 
+// bf16 storage exists only in the CUDA kernels (kernels/dispatch.cpp).
+void check_precision(const TrainConfig& c, const ConfigContext& ctx) {
+  if (c.train.precision == Precision::BF16 && c.device != DeviceKind::Cuda) {
+    ctx.fail("train.precision",
+             "is bf16 but device is cpu; expected fp32 on the CPU (bf16 mixed precision runs on the CUDA backend only)",
+             "set device: cuda to train in bf16 on a GPU, or precision: fp32");
+  }
+}
+
 void check_checkpoint(const TrainConfig& c, const ConfigContext& ctx) {
   const CheckpointConfig& k = c.checkpoint;
   if (k.keep_every > 0 && k.interval == 0) {
@@ -213,6 +222,7 @@ void check_config(const TrainConfig& config, const ConfigContext& ctx) {
   check_parallel(config, ctx);
   check_train_length(config, ctx);
   check_schedule(config, ctx);
+  check_precision(config, ctx);
   check_checkpoint(config, ctx);
   check_controller(config, ctx);
 }

@@ -316,6 +316,11 @@ const EnumNames<DeviceKind>& device_names() {
   static const EnumNames<DeviceKind> names = {{DeviceKind::Cpu, "cpu"}, {DeviceKind::Cuda, "cuda"}};
   return names;
 }
+// The spellings of precision_name (trainer/precision.h).
+const EnumNames<Precision>& precision_names() {
+  static const EnumNames<Precision> names = {{Precision::FP32, "fp32"}, {Precision::BF16, "bf16"}};
+  return names;
+}
 
 template <class E>
 const char* enum_name(const EnumNames<E>& names, E value) {
@@ -411,6 +416,11 @@ std::vector<Field> make_fields() {
       bool_field("train", "l2wrap", RWKV_MEMBER(train.l2wrap)),
       bool_field("train", "layerwise_lr", RWKV_MEMBER(train.layerwise_lr)),
       bool_field("train", "recompute", RWKV_MEMBER(train.recompute)),
+      // Aliases only steer the hint: fp16 is not bf16 (no loss scaling here),
+      // but it is what someone asking for half precision most likely wants.
+      enum_field("train", "precision", RWKV_MEMBER(train.precision), precision_names(),
+                 {{"f32", "fp32"}, {"float32", "fp32"}, {"float", "fp32"}, {"bfloat16", "bf16"}, {"fp16", "bf16"},
+                  {"f16", "bf16"}, {"half", "bf16"}, {"mixed", "bf16"}, {"bf16-mixed", "bf16"}}),
       int_field("train", "threads", RWKV_MEMBER(train.threads), 0, 1 << 16),
       real_field("train", "peak_gflops", RWKV_MEMBER(train.peak_gflops), non_negative, "a number >= 0 (0 = measure)"),
 
@@ -474,6 +484,7 @@ const char* to_string(LrDecay value) { return detail::enum_name(detail::lr_sched
 const char* to_string(SamplerKind value) { return detail::enum_name(detail::sampler_names(), value); }
 const char* to_string(PipelineSchedule value) { return detail::enum_name(detail::pipeline_names(), value); }
 const char* to_string(DeviceKind value) { return detail::enum_name(detail::device_names(), value); }
+const char* to_string(Precision value) { return detail::enum_name(detail::precision_names(), value); }
 
 std::vector<std::string> config_keys() {
   std::vector<std::string> keys;

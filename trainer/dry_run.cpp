@@ -214,9 +214,17 @@ DryRunResult dry_run(const TrainConfig& config, const std::string& dir) {
   const planner::Layout layout = planner::layout_from_config(config);
   planner::validate_layout(spec, layout);
   // rwkv-train allocates f32 parameters, gradients, moments and activations
-  // on either device (train_loop.cpp); the fixed overhead differs.
+  // on either device in fp32 (train_loop.cpp); the fixed overhead differs.
   planner::CostTarget target = planner::target_preset("cpu-fp32");
   if (config.device == DeviceKind::Cuda) target.runtime_overhead = planner::target_preset("gpu-bf16").runtime_overhead;
+  if (config.train.precision == Precision::BF16) {
+    // trainer/precision_plan.h: bf16 copies and activations beside f32
+    // masters, f32 gradients (not the gpu-bf16 preset's bf16 ones) and moments.
+    target.param_bytes = 2;
+    target.master_bytes = 4;
+    target.grad_bytes = 4;
+    target.act_bytes = 2;
+  }
 
   DryRunResult result;
   checkpoint::Manifest& m = result.manifest;

@@ -32,12 +32,14 @@ double AdamWOptimizer::step(ParameterStore& params, const ParameterStore& grads,
 double AdamWOptimizer::step_with_norm(ParameterStore& params, const ParameterStore& grads, double lr, double norm) {
   RWKV_CHECK(params.entries().size() == grads.entries().size(), "optimizer: ", params.entries().size(),
              " parameters but ", grads.entries().size(), " gradients");
+  RWKV_CHECK(copies_.empty() || copies_.size() == params.entries().size(), "optimizer: ", copies_.size(),
+             " parameter copies for ", params.entries().size(), " parameters");
   const float clip = clip_factor(norm, settings_.grad_clip);
   ++step_;
   for (size_t i = 0; i < params.entries().size(); ++i) {
     NamedTensor& p = params.entries()[i];
     adamw_update(p.value, grads.entries()[i].value, m_.entries()[i].value, v_.entries()[i].value,
-                 adamw_config_for(p, settings_, lr, step_, clip));
+                 adamw_config_for(p, settings_, lr, step_, clip), copies_.empty() ? Tensor() : copies_[i]);
   }
   return norm;
 }

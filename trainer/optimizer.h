@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "kernels/adamw.h"
 #include "trainer/parameters.h"
@@ -35,6 +36,12 @@ class AdamWOptimizer {
   // a model-parallel group); returns it.
   double step_with_norm(ParameterStore& params, const ParameterStore& grads, double lr, double grad_norm);
 
+  // Mixed precision: one tensor per parameter (undefined: none), e.g.
+  // Rwkv4Model::compute_copies(); each step writes the updated master into
+  // its copy in the same kernel (AdamW's param_copy), so the bf16 weights
+  // forward reads never lag the f32 masters.
+  void set_param_copies(std::vector<Tensor> copies) { copies_ = std::move(copies); }
+
   int64_t steps_taken() const { return step_; }
   ParameterStore& first_moment() { return m_; }
   ParameterStore& second_moment() { return v_; }
@@ -43,6 +50,7 @@ class AdamWOptimizer {
  private:
   AdamWSettings settings_;
   ParameterStore m_, v_;
+  std::vector<Tensor> copies_;  // empty, or one per parameter
   int64_t step_ = 0;
 };
 

@@ -61,7 +61,7 @@ double run_pipeline_step(Rwkv4Model& model, const PipelineStage& io, PipelineSch
                          PipelineTiming* timing) {
   Timer whole;
   RWKV_CHECK(M >= 1, "pipeline: at least one micro-batch per step, got ", M);
-  StageLinks links(io, B, T, model.shape().n_embd, model.params().entries().front().value.dtype(), model.device());
+  StageLinks links(io, B, T, model.shape().n_embd, model.activation_dtype(), model.device());
   Tensor tokens = Tensor::empty({B, T}, DType::I32), targets = Tensor::empty({B, T}, DType::I32);
   double loss = 0.0;
   // Slot of micro-batch m: GPipe keeps all M; 1F1B reuses pp - stage slots
@@ -114,7 +114,7 @@ double run_pipeline_step(Rwkv4Model& model, const PipelineStage& io, PipelineSch
 
 double run_pipeline_eval(Rwkv4Model& model, const PipelineStage& io, int64_t M, int64_t B, int64_t T,
                          const MicroBatchSource& batches) {
-  StageLinks links(io, B, T, model.shape().n_embd, model.params().entries().front().value.dtype(), model.device());
+  StageLinks links(io, B, T, model.shape().n_embd, model.activation_dtype(), model.device());
   Tensor tokens = Tensor::empty({B, T}, DType::I32), targets = Tensor::empty({B, T}, DType::I32);
   double loss = 0.0;
   for (int64_t m = 0; m < M; ++m) {

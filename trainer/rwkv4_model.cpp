@@ -88,9 +88,10 @@ void check_batch(const char* op, const Tensor& tokens, const Tensor& targets) {
 }  // namespace
 
 Rwkv4Model::Rwkv4Model(const Rwkv4Shape& shape, DType dtype, bool recompute, Device device,
-                       const Rwkv4Partition& partition, parallel::Communicator* tp)
+                       const Rwkv4Partition& partition, parallel::Communicator* tp, Precision precision)
     : shape_(shape),
       dtype_(dtype),
+      plan_(precision, dtype),
       recompute_(recompute),
       device_(device),
       part_(partition.layer_end == 0 ? Rwkv4Partition::whole(shape) : partition),
@@ -99,8 +100,25 @@ Rwkv4Model::Rwkv4Model(const Rwkv4Shape& shape, DType dtype, bool recompute, Dev
       grads_(params_.zeros_like()) {
   RWKV_CHECK(part_.tp_size == 1 || (tp_ != nullptr && tp_->size() == part_.tp_size && tp_->rank() == part_.tp_rank),
              "Rwkv4Model: tensor parallelism tp=", part_.tp_size, " needs its tp communicator of that size");
-  p_ = bind_rwkv4_tensors(params_, shape_, part_);
+  RWKV_CHECK(precision == Precision::FP32 || device_.is_cuda(), "Rwkv4Model: precision bf16 needs a CUDA device, "
+             "got ", device_.str(), " (the CPU kernels compute in f32 or f64 only)");
+  // The compute view: a bf16 copy where the plan says so, else the master
+  // tensor itself (same storage: fp32 reads exactly what it always read).
+  for (const NamedTensor& e : params_.entries()) {
+    NamedTensor c = e;
+    const ParamDTypes d = plan_.param(e.name);
+    if (d.has_copy()) c.value = Tensor::zeros(e.value.shape(), d.compute, device_);
+    copies_.push_back(d.has_copy() ? c.value : Tensor());
+    compute_.entries().push_back(c);
+  }
+  p_ = bind_rwkv4_tensors(compute_, shape_, part_);
   g_ = bind_rwkv4_tensors(grads_, shape_, part_);
+  refresh_compute_copies();
+}
+
+void Rwkv4Model::refresh_compute_copies() {
+  for (size_t i = 0; i < copies_.size(); ++i)
+    if (copies_[i].defined()) cast(params_.entries()[i].value, copies_[i]);
 }
 
 void Rwkv4Model::tp_all_reduce(Tensor& x) {
@@ -113,19 +131,11 @@ void Rwkv4Model::reduce_tp_partial_grads() {
 }
 
 int64_t Rwkv4Model::activation_bytes(int64_t B, int64_t T) const {
-  const int64_t C = shape_.n_embd, tp = part_.tp_size, Cl = C / tp, Fl = shape_.dim_ffn / tp, N = B * T;
-  const int64_t L = part_.layer_end - part_.layer_begin, Vl = part_.local_vocab();
-  // Per block: x_in, att_in, xk, xv, xr, x_mid, ffn_in, fxk, fxr (9 C) + k, v, r,
-  // wkv, gated, fr, fv (7 C_l) + ffn_k_pre, ffn_k (2 F_l) + 4 row statistics.
-  const int64_t block = N * (9 * C + 7 * Cl + 2 * Fl + 4);
-  const int64_t blocks = recompute_ ? block + (L - 1) * N * C : L * block;
-  // emb_out, x_final, head_in (3 C) + 4 statistics + logits and losses (V_l + 1)
-  // + 11 statistics vectors of the vocab-parallel loss (3 of them tp wide)
-  // + gradient scratch: d_res, d_c1..d_c4 (5 C), d_l1..d_l4 (4 C_l), d_f (F_l)
-  // + tensor-parallel buffers: tp_full (C) and tp_blocks (tp C_l), when tp > 1.
-  int64_t rest = N * (3 * C + 4 + Vl + 1 + 8 + 3 * tp + 5 * C + 4 * Cl + Fl);
-  if (tp > 1) rest += N * (C + tp * Cl);
-  return (blocks + rest) * static_cast<int64_t>(dtype_size(dtype_));
+  const int64_t tp = part_.tp_size;
+  const SlotDims dims{B, T, shape_.n_embd, shape_.n_embd / tp, shape_.dim_ffn / tp, part_.local_vocab(), tp,
+                      part_.layer_end - part_.layer_begin, recompute_, part_.has_head(shape_)};
+  const int64_t slack = B * T * static_cast<int64_t>(dtype_size(plan_.kind_dtype(ActivationKind::Statistic)));
+  return plan_.activation_set_bytes(dims, false) + slack;
 }
 
 Rwkv4Model::Activations& Rwkv4Model::existing_slot(int index, const char* op) {
@@ -144,14 +154,18 @@ Rwkv4Model::Activations& Rwkv4Model::slot(int index, int64_t B, int64_t T) {
   Activations& a = *act;
   a.B = B;
   a.T = T;
-  auto btc = [&] { return Tensor::empty({B, T, C}, dtype_, device_); };
-  auto btl = [&] { return Tensor::empty({B, T, Cl}, dtype_, device_); };
-  auto btf = [&] { return Tensor::empty({B, T, Fl}, dtype_, device_); };
-  auto stat = [&] { return Tensor::empty({N}, dtype_, device_); };
+  // dtypes from the precision plan (the buffer list in
+  // PrecisionPlan::activation_buffers mirrors this function).
+  const DType act_dt = plan_.kind_dtype(ActivationKind::Activation), grad_dt = plan_.kind_dtype(ActivationKind::ActivationGrad);
+  const DType st = plan_.kind_dtype(ActivationKind::Statistic);
+  auto btc = [&](DType d) { return Tensor::empty({B, T, C}, d, device_); };
+  auto btl = [&](DType d) { return Tensor::empty({B, T, Cl}, d, device_); };
+  auto btf = [&](DType d) { return Tensor::empty({B, T, Fl}, d, device_); };
+  auto stat = [&] { return Tensor::empty({N}, st, device_); };
   a.tokens = Tensor::empty({B, T}, DType::I32, device_);
   a.targets = Tensor::empty({B, T}, DType::I32, device_);
   a.tokens_local = Tensor::empty({N}, DType::I32, device_);
-  a.emb_out = btc();
+  a.emb_out = btc(act_dt);
   a.ln0_mean = stat();
   a.ln0_rstd = stat();
   // With recompute, every block's activations but its input share one set of
@@ -161,40 +175,41 @@ Rwkv4Model::Activations& Rwkv4Model::slot(int index, int64_t B, int64_t T) {
   for (int64_t l = part_.layer_begin; l < part_.layer_end; ++l) {
     if (recompute_ && l > part_.layer_begin) {
       BlockActivations b = shared;
-      b.x_in = btc();
+      b.x_in = btc(act_dt);
       a.blocks.push_back(b);
       continue;
     }
     BlockActivations b;
-    b.x_in = btc();
-    b.att_in = btc(), b.ln1_mean = stat(), b.ln1_rstd = stat();
-    b.att_xk = btc(), b.att_xv = btc(), b.att_xr = btc();
-    b.att_k = btl(), b.att_v = btl(), b.att_r = btl();
-    b.att_wkv = btl(), b.att_gated = btl();
-    b.x_mid = btc();
-    b.ffn_in = btc(), b.ln2_mean = stat(), b.ln2_rstd = stat();
-    b.ffn_xk = btc(), b.ffn_xr = btc();
-    b.ffn_k_pre = btf(), b.ffn_k = btf();
-    b.ffn_r = btl(), b.ffn_v = btl();
+    b.x_in = btc(act_dt);
+    b.att_in = btc(act_dt), b.ln1_mean = stat(), b.ln1_rstd = stat();
+    b.att_xk = btc(act_dt), b.att_xv = btc(act_dt), b.att_xr = btc(act_dt);
+    b.att_k = btl(act_dt), b.att_v = btl(act_dt), b.att_r = btl(act_dt);
+    b.att_wkv = btl(act_dt), b.att_gated = btl(act_dt);
+    b.x_mid = btc(act_dt);
+    b.ffn_in = btc(act_dt), b.ln2_mean = stat(), b.ln2_rstd = stat();
+    b.ffn_xk = btc(act_dt), b.ffn_xr = btc(act_dt);
+    b.ffn_k_pre = btf(act_dt), b.ffn_k = btf(act_dt);
+    b.ffn_r = btl(act_dt), b.ffn_v = btl(act_dt);
     a.blocks.push_back(b);
     shared = b;
   }
-  a.x_final = btc();
+  a.x_final = btc(act_dt);
   if (part_.has_head(shape_)) {
-    a.head_in = btc(), a.ln_out_mean = stat(), a.ln_out_rstd = stat();
-    a.logits = Tensor::empty({N, part_.local_vocab()}, dtype_, device_);
+    a.head_in = btc(act_dt), a.ln_out_mean = stat(), a.ln_out_rstd = stat();
+    a.logits = Tensor::empty({N, part_.local_vocab()}, plan_.kind_dtype(ActivationKind::Logits), device_);
     a.losses = stat();
     a.stat_max = stat(), a.stat_sum = stat(), a.row_max = stat(), a.row_sum = stat(), a.target_logit = stat();
     a.stat_arg = Tensor::empty({N}, DType::I32, device_), a.row_arg = Tensor::empty({N}, DType::I32, device_);
-    a.all_max = Tensor::empty({tp, N}, dtype_, device_), a.all_sum = Tensor::empty({tp, N}, dtype_, device_);
+    a.all_max = Tensor::empty({tp, N}, st, device_), a.all_sum = Tensor::empty({tp, N}, st, device_);
     a.all_arg = Tensor::empty({tp, N}, DType::I32, device_);
   }
-  a.d_res = btc(), a.d_c1 = btc(), a.d_c2 = btc(), a.d_c3 = btc(), a.d_c4 = btc();
-  a.d_l1 = btl(), a.d_l2 = btl(), a.d_l3 = btl(), a.d_l4 = btl();
-  a.d_f = btf();
+  a.d_res = btc(grad_dt), a.d_c1 = btc(grad_dt), a.d_c2 = btc(grad_dt), a.d_c3 = btc(grad_dt), a.d_c4 = btc(grad_dt);
+  a.d_l1 = btl(grad_dt), a.d_l2 = btl(grad_dt), a.d_l3 = btl(grad_dt), a.d_l4 = btl(grad_dt);
+  a.d_f = btf(grad_dt);
   if (tp > 1) {
-    a.tp_full = Tensor::empty({N, C}, dtype_, device_);
-    a.tp_blocks = Tensor::empty({tp, N, Cl}, dtype_, device_);
+    const DType coll = plan_.kind_dtype(ActivationKind::Collective);
+    a.tp_full = Tensor::empty({N, C}, coll, device_);
+    a.tp_blocks = Tensor::empty({tp, N, Cl}, coll, device_);
   }
   held = act;
   return a;
@@ -483,7 +498,14 @@ void Rwkv4Model::forward_logits(const Tensor& tokens, Tensor& logits) {
   Tensor head_in = rows(a.head_in);
   layernorm_forward(rows(a.x_final), p_.ln_out_weight, p_.ln_out_bias, head_in, a.ln_out_mean, a.ln_out_rstd);
   linear_forward(head_in, p_.head, a.logits);
-  logits.copy_from(a.logits.view(logits.shape()));
+  if (a.logits.dtype() == logits.dtype()) {
+    logits.copy_from(a.logits.view(logits.shape()));
+    return;
+  }
+  // bf16 logits (mixed precision) into the caller's dtype.
+  Tensor converted = Tensor::empty(a.logits.shape(), logits.dtype(), a.logits.device());
+  cast(a.logits, converted);
+  logits.copy_from(converted.view(logits.shape()));
 }
 
 }  // namespace rwkv

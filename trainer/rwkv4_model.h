@@ -19,6 +19,7 @@
 
 #include "core/tensor.h"
 #include "trainer/parameters.h"
+#include "trainer/precision_plan.h"
 #include "trainer/rwkv4_partition.h"
 
 namespace rwkv::parallel {
@@ -80,15 +81,36 @@ class Rwkv4Model {
   // runs where its tensors are). Batches are given on the CPU.
   // partition / tp: this rank's part of a tensor- and pipeline-parallel model
   // and its tensor-parallel group (null when tp = 1).
+  // precision: FP32 keeps everything in `dtype`; BF16 (CUDA only, dtype f32)
+  // follows trainer/precision_plan.h: bf16 compute copies of the GEMM
+  // matrices and bf16 activations, f32 master weights and gradients.
   Rwkv4Model(const Rwkv4Shape& shape, DType dtype, bool recompute = false, Device device = Device::cpu(),
-             const Rwkv4Partition& partition = Rwkv4Partition{}, parallel::Communicator* tp = nullptr);
+             const Rwkv4Partition& partition = Rwkv4Partition{}, parallel::Communicator* tp = nullptr,
+             Precision precision = Precision::FP32);
 
   const Rwkv4Shape& shape() const { return shape_; }
   const Rwkv4Partition& partition() const { return part_; }
   Device device() const { return device_; }
+  // The master parameters (f32 in mixed precision): what the optimizer
+  // updates, checkpoints save and collectives move.
   ParameterStore& params() { return params_; }
-  ParameterStore& grads() { return grads_; }
-  const Rwkv4Tensors& tensors() const { return p_; }  // parameters by role
+  ParameterStore& grads() { return grads_; }   // always the master dtype
+  // What forward/backward read, by role: the master tensors, or in bf16 the
+  // compute copies of the GEMM matrices.
+  const Rwkv4Tensors& tensors() const { return p_; }
+
+  // --- mixed precision (trainer/precision_plan.h) ----------------------------
+  const PrecisionPlan& precision_plan() const { return plan_; }
+  // dtype of the activations and of what pipeline stages exchange.
+  DType activation_dtype() const { return plan_.kind_dtype(ActivationKind::Activation); }
+  // One entry per params() entry: its compute copy (bf16), or an undefined
+  // tensor where forward reads the master itself. AdamW writes the copies as
+  // it updates the masters (AdamWOptimizer::set_param_copies).
+  const std::vector<Tensor>& compute_copies() const { return copies_; }
+  // Casts every master into its compute copy. Call after anything but AdamW
+  // changed params(): init, resume, a ZeRO all-gather, a test's copy_from.
+  // No-op in fp32.
+  void refresh_compute_copies();
 
   // --- the whole model on this rank (no pipeline) --------------------------
   // tokens, targets: i32 [B, T]. Runs forward and backward, adds the gradients
@@ -121,7 +143,10 @@ class Rwkv4Model {
   void reduce_tp_partial_grads();
 
   // Bytes of the activation and gradient-scratch buffers one slot allocates
-  // for a [B, T] batch (what the memory planner and bench compare with).
+  // for a [B, T] batch, in the plan's dtypes (what the memory planner and
+  // bench compare with): PrecisionPlan::activation_set_bytes without the i32
+  // token rows, plus one statistics row [N] of slack the planner's figure was
+  // calibrated with (tests/planner/test_memory_model.cpp).
   int64_t activation_bytes(int64_t B, int64_t T) const;
 
  private:
@@ -135,11 +160,16 @@ class Rwkv4Model {
 
   Rwkv4Shape shape_;
   DType dtype_;
+  PrecisionPlan plan_;
   bool recompute_ = false;
   Device device_;
   Rwkv4Partition part_;
   parallel::Communicator* tp_ = nullptr;
   ParameterStore params_, grads_;
+  // compute_: same names as params_; each entry is the bf16 copy or the master
+  // tensor itself (shared storage). p_ views compute_, g_ views grads_.
+  ParameterStore compute_;
+  std::vector<Tensor> copies_;  // [params_.entries().size()], undefined where no copy
   Rwkv4Tensors p_, g_;
   std::vector<std::shared_ptr<Activations>> slots_;
 };

@@ -172,7 +172,9 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   }
   std::tie(part.layer_begin, part.layer_end) = stage_layers(mc.n_layer, pc.pp, pp_rank, boundaries);
   part.padded_vocab = padded_vocab_size(mc.vocab_size, pc.tp, pc.vocab_pad_multiple);
-  Rwkv4Model model(shape, DType::F32, tc.recompute, device, part, comms.tp());
+  Rwkv4Model model(shape, DType::F32, tc.recompute, device, part, comms.tp(), tc.precision);
+  if (tc.precision == Precision::BF16)
+    say("precision: bf16 (bf16 GEMM operands and activations; f32 master weights, gradients and AdamW state)");
   const PipelineStage stage{comms.pp(), pp_rank, static_cast<int>(pc.pp)};
   // Gradients over dp: a bucketed all-reduce, or with ZeRO-1 a reduce-scatter
   // into this rank's shard, AdamW on the shard, and an all-gather of the parameters.
@@ -204,6 +206,7 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     zero_regions = shard_regions(zero_sync->partition(), dp_rank, model.params());
   } else {
     optimizer.emplace(model.params(), settings);
+    optimizer->set_param_copies(model.compute_copies());  // bf16: AdamW rewrites the compute copies
   }
   const rwkv::LrSchedule schedule = make_schedule(tc, steps);
   const double flops_per_token = training_flops_per_token(mc);
@@ -340,6 +343,7 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   } else if (cc.resume == "auto" && !store.committed_steps().empty()) {
     say("resume: no committed checkpoint in ", cc.dir, " could be read; training starts from step 0");
   }
+  model.refresh_compute_copies();  // bf16: the copies from the init's or the checkpoint's f32 masters
   const int64_t save_interval = cc.interval;
   // What a checkpoint holds: every parameter with its AdamW moments.
   auto save_request = [&](int64_t completed_steps) {
@@ -488,6 +492,7 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
       grad_norm = global_grad_norm();
       sharded->update(model.params(), grad_shard, lr, clip_factor(grad_norm, settings.grad_clip));
       zero_sync->all_gather_params(model.params());
+      model.refresh_compute_copies();  // bf16: the gathered masters of every shard into the copies
     } else {
       grad_norm = optimizer->step_with_norm(model.params(), model.grads(), lr, global_grad_norm());
     }
