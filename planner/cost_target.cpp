@@ -13,6 +13,11 @@ CostTarget target_preset(const std::string& name) {
     // (a bidirectional total) and ~90% of an InfiniBand link's. These are
     // assumptions, not measurements: override them with --gemm-eff etc.
     t.runtime_overhead = 1.5 * (1 << 30);  // CUDA context, cuBLAS workspaces, NCCL buffers
+    // rwkv-train's train.precision: bf16 (docs/mixed_precision.md): f32
+    // gradients (accumulated by cuBLAS in f32, reduced over dp in f32) and,
+    // with ZeRO-1, the f32 masters gathered before the bf16 copies are cast.
+    t.grad_bytes = 4;
+    t.gather_bytes = 4;
     return t;
   }
   if (name == "cpu-fp32") {

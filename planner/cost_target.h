@@ -2,13 +2,12 @@
 // the efficiencies that turn peak rates into achieved ones, and the habits of
 // rwkv-train that show in its measured memory. Two presets:
 //
-//   gpu-bf16  the design target on GPUs: bf16 weights and activations for
-//             forward/backward, bf16 gradients, fp32 master weights and Adam
-//             moments (2 + 2 + 4 + 8 = 16 bytes a parameter, ZeRO's "K = 12"
-//             of optimizer state). NOTE: rwkv-train runs fp32 on CUDA today
-//             (trainer/train_loop.cpp builds the model in F32); this preset is
-//             what a bf16 mixed-precision trainer, like the reference's
-//             DeepSpeed bf16 runs, needs.
+//   gpu-bf16  rwkv-train with train.precision: bf16 on GPUs
+//             (docs/mixed_precision.md): bf16 weights and activations for
+//             forward/backward, fp32 gradients, fp32 master weights and Adam
+//             moments (2 + 4 + 4 + 8 = 18 bytes a parameter); dp reduces the
+//             fp32 gradients and ZeRO-1 gathers the fp32 masters. DeepSpeed's
+//             bf16 keeps bf16 gradients (16 bytes): --grad-bytes 2 models it.
 //   cpu-fp32  rwkv-train on the CPU as it is: fp32 parameters, gradients and
 //             moments (4 + 4 + 8 = 16 bytes), no master copy, fp32
 //             activations; the efficiencies are 1 because the cluster's rates
@@ -24,7 +23,8 @@ struct CostTarget {
   std::string name;
   // --- memory: bytes per parameter and per activation element
   double param_bytes = 2;     // the weights forward and backward read
-  double grad_bytes = 2;      // the gradient buffer (accumulated over micro-batches)
+  double grad_bytes = 2;      // the gradient buffer (accumulated over micro-batches), also what dp reduces
+  double gather_bytes = 0;    // ZeRO-1's all-gather of updated parameters, per parameter (0: param_bytes)
   double master_bytes = 4;    // fp32 master weights beside low-precision ones (0: the weights are fp32)
   double adam_bytes = 8;      // Adam m and v, fp32
   double act_bytes = 2;       // one activation element

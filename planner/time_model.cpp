@@ -86,7 +86,8 @@ StepTime step_time(const ModelSpec& m, const Layout& l, const Cluster& c, const 
     double dp = 0;
     if (l.dp > 1) {
       if (zero) {
-        dp = dp_link.reduce_scatter(P * t.grad_bytes) + dp_link.all_gather(P * t.param_bytes);
+        dp = dp_link.reduce_scatter(P * t.grad_bytes) +
+             dp_link.all_gather(P * (t.gather_bytes > 0 ? t.gather_bytes : t.param_bytes));
       } else {
         const double buckets = std::ceil(P * t.grad_bytes / static_cast<double>(t.bucket_bytes));
         dp = 2 * (dp_link.n - 1) / dp_link.n * P * t.grad_bytes / dp_link.bw + buckets * 2 * (dp_link.n - 1) * dp_link.latency;

@@ -47,6 +47,8 @@ const char* kUsage =
     "  --target T           gpu-bf16 (default on GPUs) or cpu-fp32 (rwkv-train on CPUs; default with --cluster cpu)\n"
     "  --gemm-eff F --mem-eff F --intra-eff F --inter-eff F   achieved / peak rates (0..1]\n"
     "  --dp-overlap F       share of dp gradient traffic hidden behind backward (default 0, as rwkv-train)\n"
+    "  --grad-bytes N       bytes of a gradient element, 2 or 4 (gpu-bf16: 4, rwkv-train's f32 gradients;\n"
+    "                       2 models a trainer with bf16 gradients and bf16 parameter gathers, such as DeepSpeed bf16)\n"
     "  --overhead X         fixed memory per rank, e.g. 1.5GiB\n"
     "output:\n"
     "  --top N              rows of the table (default 15)\n"
@@ -92,7 +94,7 @@ int main(int argc, char** argv) {
     std::string model_arg, preset, target_name;
     std::optional<int64_t> nodes, gpus_per_node, ctx;
     std::optional<double> memory, flops, mem_bw, intra_bw, inter_bw;
-    std::optional<double> gemm_eff, mem_eff, intra_eff, inter_eff, dp_overlap, overhead;
+    std::optional<double> gemm_eff, mem_eff, intra_eff, inter_eff, dp_overlap, overhead, grad_bytes;
     SearchOptions options;
     int64_t top = 15;
     bool as_json = false;
@@ -143,6 +145,11 @@ int main(int argc, char** argv) {
       else if (a == "--inter-eff") inter_eff = fraction(value(), a, false);
       else if (a == "--dp-overlap") dp_overlap = fraction(value(), a, true);
       else if (a == "--overhead") overhead = parse_bytes(value(), a);
+      else if (a == "--grad-bytes") {
+        const std::string v = value();
+        if (v != "2" && v != "4") usage_error("--grad-bytes expects 2 (bf16) or 4 (f32), got '" + v + "'");
+        grad_bytes = std::stod(v);
+      }
       else if (a == "--top") top = positive(a, value());
       else if (a == "--json") as_json = true;
       else usage_error("unknown argument '" + a + "'");
@@ -180,6 +187,7 @@ int main(int argc, char** argv) {
     if (inter_eff) target.inter_efficiency = *inter_eff;
     if (dp_overlap) target.dp_overlap = *dp_overlap;
     if (overhead) target.runtime_overhead = *overhead;
+    if (grad_bytes) target.grad_bytes = target.gather_bytes = *grad_bytes;  // gradients and the ZeRO-1 gather alike
 
     const SearchResult result = search(model, cluster, target, options);
     if (as_json) {

@@ -65,17 +65,26 @@ TEST(PlannerSearch, TimeModelFormulas) {
   const StepTime pp_more = step_time(m, l, c, t);
   EXPECT_LT(pp_more.bubble / pp_more.total, pp.bubble / pp.total);  // more micro-batches, smaller bubble share
   // Data parallelism: an all-reduce of P e_g in 25 MiB buckets, each paying 2 (n-1) latencies;
-  // ZeRO-1 sends the same volume (reduce-scatter + all-gather), paying (n-1) latencies each.
+  // ZeRO-1 sends the same volume (reduce-scatter of the gradients + all-gather
+  // of the parameters), paying (n-1) latencies each. rwkv-train's bf16 keeps
+  // f32 gradients and gathers the f32 masters: e_g = e_gather = 4 bytes.
+  EXPECT_EQ(t.grad_bytes, 4.0);
+  EXPECT_EQ(t.gather_bytes, 4.0);
   l = Layout{};
   l.dp = 8;
   const double P = static_cast<double>(total_parameters(m));
   const double bw = c.intra_bw * t.intra_efficiency, lat = t.latency_intra;
-  const double buckets = std::ceil(P * 2 / static_cast<double>(t.bucket_bytes));
+  const double buckets = std::ceil(P * 4 / static_cast<double>(t.bucket_bytes));
   const StepTime dp = step_time(m, l, c, t);
-  EXPECT_NEAR(dp.dp_comm, 2.0 * 7 / 8 * P * 2 / bw + buckets * 14 * lat, 1e-9);
+  EXPECT_NEAR(dp.dp_comm, 2.0 * 7 / 8 * P * 4 / bw + buckets * 14 * lat, 1e-9);
   l.zero = true;
   const StepTime zero = step_time(m, l, c, t);
-  EXPECT_NEAR(zero.dp_comm, 2.0 * 7 / 8 * P * 2 / bw + 2 * 7 * lat, 1e-9);
+  EXPECT_NEAR(zero.dp_comm, 7.0 / 8 * P * 4 / bw + 7.0 / 8 * P * 4 / bw + 2 * 7 * lat, 1e-9);
+  // A trainer with bf16 gradients and a bf16 gather (--grad-bytes 2, DeepSpeed's bf16) halves both.
+  CostTarget half = t;
+  half.grad_bytes = 2;
+  half.gather_bytes = 2;
+  EXPECT_NEAR(step_time(m, l, c, half).dp_comm, 2.0 * 7 / 8 * P * 2 / bw + 2 * 7 * lat, 1e-9);
   EXPECT_LT(zero.optimizer, dp.optimizer);  // AdamW on the shard only
   // Tensor parallelism adds collectives; across nodes the slower link.
   l = Layout{};
