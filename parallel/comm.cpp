@@ -78,6 +78,13 @@ void Communicator::all_reduce_sum(Tensor& x) {
   do_all_reduce_sum(x);
 }
 
+void Communicator::all_reduce_sum_start(Tensor& x) {
+  const char* op = "all_reduce_sum_start";
+  check_tensor(op, "x", x);
+  check_sum_dtype(op, x);
+  do_all_reduce_sum_start(x);
+}
+
 void Communicator::reduce_scatter_sum(const Tensor& in, Tensor& out) {
   const char* op = "reduce_scatter_sum";
   check_tensor(op, "in", in);

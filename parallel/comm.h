@@ -81,6 +81,15 @@ class Communicator {
   void send_recv(const Tensor& to_send, int dst, Tensor& to_recv, int src, int tag = 0);
   void barrier();
 
+  // An all-reduce the caller may overlap with its own work: x must stay
+  // untouched until wait_started(), after which it holds the sum as
+  // all_reduce_sum would leave it. MPI completes it before returning (its
+  // calls block); NCCL enqueues it on its stream and lets the compute stream
+  // run ahead (backward of the next layer) until wait_started() orders the
+  // compute stream after every operation started so far.
+  void all_reduce_sum_start(Tensor& x);
+  void wait_started() { do_wait_started(); }
+
   // Waits until the operations issued so far are complete. A no-op for MPI (its
   // calls return complete); NCCL operations are asynchronous on their stream.
   virtual void synchronize() {}
@@ -93,6 +102,8 @@ class Communicator {
   virtual bool supports_sum(DType dtype) const = 0;
 
   virtual void do_all_reduce_sum(Tensor& x) = 0;
+  virtual void do_all_reduce_sum_start(Tensor& x) { do_all_reduce_sum(x); }
+  virtual void do_wait_started() {}
   virtual void do_reduce_scatter_sum(const Tensor& in, Tensor& out) = 0;
   virtual void do_all_gather(const Tensor& in, Tensor& out) = 0;
   virtual void do_broadcast(Tensor& x, int root) = 0;

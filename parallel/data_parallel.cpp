@@ -42,6 +42,52 @@ void GradAllReducer::all_reduce_mean(ParameterStore& grads) {
   }
 }
 
+void GradAllReducer::begin_overlap(ParameterStore& grads) {
+  layout_.expect_matches("GradAllReducer::begin_overlap", grads);
+  RWKV_CHECK(!overlapping_, "GradAllReducer::begin_overlap: the previous step's finish_overlap is missing");
+  overlapping_ = true;
+  started_early_ = 0;
+  next_unstarted_ = buckets();
+  // In place only when the store is one buffer in layout order.
+  const Tensor& flat = grads.flat();
+  flat_ = flat.defined() && flat.numel() == layout_.numel() ? flat : Tensor();
+}
+
+void GradAllReducer::start_buckets_from(int64_t flat_offset) {
+  if (dp_.size() == 1 || !flat_.defined()) return;
+  while (next_unstarted_ > 0 && static_cast<int64_t>(next_unstarted_ - 1) * bucket_elems_ >= flat_offset) {
+    --next_unstarted_;
+    const int64_t begin = static_cast<int64_t>(next_unstarted_) * bucket_elems_;
+    const int64_t end = std::min(layout_.numel(), begin + bucket_elems_);
+    Tensor bucket = flat_slice(flat_, begin, end - begin);
+    dp_.all_reduce_sum_start(bucket);
+  }
+}
+
+void GradAllReducer::grads_final_from(int tensor) {
+  RWKV_CHECK(overlapping_, "GradAllReducer::grads_final_from outside begin_overlap/finish_overlap");
+  RWKV_CHECK(tensor >= 0 && tensor <= layout_.tensors(), "GradAllReducer::grads_final_from: tensor ", tensor,
+             " of ", layout_.tensors());
+  const int before = next_unstarted_;
+  start_buckets_from(tensor == layout_.tensors() ? layout_.numel() : layout_.offset(tensor));
+  started_early_ += before - next_unstarted_;
+}
+
+void GradAllReducer::finish_overlap(ParameterStore& grads) {
+  RWKV_CHECK(overlapping_, "GradAllReducer::finish_overlap without begin_overlap");
+  overlapping_ = false;
+  if (!flat_.defined()) {
+    all_reduce_mean(grads);
+    return;
+  }
+  if (dp_.size() == 1) return;
+  start_buckets_from(0);
+  dp_.wait_started();
+  // One multiplication by (float)(1/dp) per element, as all_reduce_mean.
+  scale_(flat_, mean_factor(dp_.size()));
+  flat_ = Tensor();
+}
+
 uint64_t GradAllReducer::bytes_sent_per_call() const {
   if (dp_.size() == 1) return 0;
   uint64_t total = 0;

@@ -49,6 +49,27 @@ class GradAllReducer {
   // grads <- the average over the dp group, bucket by bucket.
   void all_reduce_mean(ParameterStore& grads);
 
+  // --- the same average, overlapped with backward -------------------------
+  // For a store made by zeros_like_flat() (ParameterStore::flat()), whose
+  // buckets are views of the gradients themselves:
+  //
+  //   begin_overlap(grads);            before the step's last backward
+  //   grads_final_from(tensor);        whenever tensors >= tensor are final:
+  //                                    starts every bucket lying wholly in
+  //                                    them (last bucket first), in place
+  //   finish_overlap(grads);           after backward: starts the rest,
+  //                                    waits, scales by 1/dp
+  //
+  // Same buckets, same sums, same scaling as all_reduce_mean, so the result
+  // is bit-identical (tests/parallel/test_mpi_data_parallel.cpp); only when
+  // each bucket travels changes. A store that is not flat falls back to
+  // all_reduce_mean at finish_overlap.
+  void begin_overlap(ParameterStore& grads);
+  void grads_final_from(int tensor);
+  void finish_overlap(ParameterStore& grads);
+  // Buckets started before finish_overlap in the last overlapped step.
+  int buckets_started_early() const { return started_early_; }
+
   int buckets() const { return static_cast<int>((layout_.numel() + bucket_elems_ - 1) / bucket_elems_); }
   int64_t bucket_elems() const { return bucket_elems_; }
   const FlatLayout& layout() const { return layout_; }
@@ -61,6 +82,13 @@ class GradAllReducer {
   Communicator& dp_;
   int64_t bucket_elems_;
   Tensor staging_;  // [bucket_elems] on the gradients' device
+  // Overlap state: the flat gradient buffer ([N], undefined when the store
+  // is not flat) and the lowest bucket index started so far (buckets() = none).
+  Tensor flat_;
+  int next_unstarted_ = 0;  // buckets [next_unstarted_, buckets()) are started
+  int started_early_ = 0;
+  bool overlapping_ = false;
+  void start_buckets_from(int64_t flat_offset);
 };
 
 // Which contiguous flat range each dp rank owns under ZeRO-1.

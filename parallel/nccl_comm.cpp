@@ -31,6 +31,8 @@ class NcclCommunicator final : public Communicator {
     return dtype == DType::F32 || dtype == DType::BF16 || dtype == DType::F64;
   }
   void do_all_reduce_sum(Tensor& x) override;
+  void do_all_reduce_sum_start(Tensor& x) override;
+  void do_wait_started() override;
   void do_reduce_scatter_sum(const Tensor& in, Tensor& out) override;
   void do_all_gather(const Tensor& in, Tensor& out) override;
   void do_broadcast(Tensor& x, int root) override;
@@ -52,6 +54,7 @@ class NcclCommunicator final : public Communicator {
   cudaStream_t stream_ = nullptr;
   cudaEvent_t compute_done_ = nullptr, comm_done_ = nullptr;
   float* barrier_word_ = nullptr;  // [1] on the device: what the barrier all-reduces
+  bool started_ = false;           // all_reduce_sum_start calls the compute stream does not wait for yet
 };
 
 ncclDataType_t sum_type(DType dtype) {
@@ -126,6 +129,27 @@ void NcclCommunicator::do_all_reduce_sum(Tensor& x) {
                       stream_),
         "ncclAllReduce");
   end();
+}
+
+// Overlap: the NCCL stream waits for the gradients computed so far (begin),
+// but the compute stream is not made to wait for the reduction (no end())
+// until do_wait_started, so backward of the next layers runs beside it.
+void NcclCommunicator::do_all_reduce_sum_start(Tensor& x) {
+  const uint64_t sent = all_reduce_bytes_sent(x.numel(), static_cast<int64_t>(dtype_size(x.dtype())), size_, rank_);
+  stats_.add(CommOp::AllReduce, sent, sent);
+  if (x.numel() == 0) return;
+  begin();
+  check(ncclAllReduce(x.raw_data(), x.raw_data(), static_cast<size_t>(x.numel()), sum_type(x.dtype()), ncclSum, comm_,
+                      stream_),
+        "ncclAllReduce (overlapped)");
+  started_ = true;
+}
+
+void NcclCommunicator::do_wait_started() {
+  if (!started_) return;
+  cuda::check_cuda(cudaSetDevice(device_), "cudaSetDevice");
+  end();  // the NCCL stream is in order: its last event covers every started reduction
+  started_ = false;
 }
 
 void NcclCommunicator::do_reduce_scatter_sum(const Tensor& in, Tensor& out) {

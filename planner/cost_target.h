@@ -44,7 +44,8 @@ struct CostTarget {
   double latency_intra = 10e-6;   // seconds per collective step or message within a node
   double latency_inter = 20e-6;   // between nodes
   double kernel_overhead = 5e-6;  // seconds per op launched (CUDA launch; ~0 on a CPU)
-  double dp_overlap = 0.0;        // share of the dp gradient traffic hidden behind backward (rwkv-train: none)
+  double dp_overlap = 0.0;        // share of the dp gradient traffic hidden behind backward (rwkv-train
+                                  // overlaps plain-dp buckets; the share is not measured yet: 0 = none assumed)
 };
 
 CostTarget target_preset(const std::string& name);  // "gpu-bf16" or "cpu-fp32"

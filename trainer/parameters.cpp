@@ -40,7 +40,31 @@ ParameterStore ParameterStore::zeros_like() const {
   return out;
 }
 
+ParameterStore ParameterStore::zeros_like_flat() const {
+  ParameterStore out;
+  if (entries_.empty()) return out;
+  const DType dtype = entries_[0].value.dtype();
+  const Device device = entries_[0].value.device();
+  for (const NamedTensor& e : entries_)
+    RWKV_CHECK(e.value.dtype() == dtype && e.value.device() == device, "zeros_like_flat: '", e.name, "' is ",
+               e.value.str(), " but '", entries_[0].name, "' is ", entries_[0].value.str(),
+               "; one flat buffer holds one dtype on one device");
+  out.flat_ = Tensor::zeros({numel()}, dtype, device);
+  int64_t offset = 0;
+  for (const NamedTensor& e : entries_) {
+    NamedTensor copy = e;
+    copy.value = out.flat_.slice_rows(offset, e.value.numel()).view(e.value.shape());
+    offset += e.value.numel();
+    out.entries_.push_back(std::move(copy));
+  }
+  return out;
+}
+
 void ParameterStore::zero_all() {
+  if (flat_.defined()) {
+    flat_.zero_();  // one memset for the whole store
+    return;
+  }
   for (NamedTensor& e : entries_) e.value.zero_();
 }
 

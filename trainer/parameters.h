@@ -41,11 +41,19 @@ class ParameterStore {
   std::vector<NamedTensor>& entries() { return entries_; }
   // A store of zeros with the same names, shapes and dtypes (the gradients).
   ParameterStore zeros_like() const;
+  // The same, with every tensor a view into one contiguous buffer, in entry
+  // order (flat(): [numel]). Gradients are kept this way so a data-parallel
+  // bucket is a plain view of them: reduced in place, with no staging copy,
+  // while backward goes on (parallel/data_parallel.h). One dtype and device.
+  ParameterStore zeros_like_flat() const;
+  // The buffer behind a zeros_like_flat() store (undefined for any other).
+  const Tensor& flat() const { return flat_; }
   void zero_all();
   int64_t numel() const;
 
  private:
   std::vector<NamedTensor> entries_;
+  Tensor flat_;  // zeros_like_flat(): the buffer every entry views
 };
 
 }  // namespace rwkv

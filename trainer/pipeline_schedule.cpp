@@ -58,7 +58,7 @@ class StageLinks {
 
 double run_pipeline_step(Rwkv4Model& model, const PipelineStage& io, PipelineSchedule schedule, int64_t M,
                          int64_t B, int64_t T, const MicroBatchSource& batches, float loss_scale, float l2wrap_scale,
-                         PipelineTiming* timing) {
+                         PipelineTiming* timing, const Rwkv4Model::GradsFinalHook& last_backward_hook) {
   Timer whole;
   RWKV_CHECK(M >= 1, "pipeline: at least one micro-batch per step, got ", M);
   StageLinks links(io, B, T, model.shape().n_embd, model.activation_dtype(), model.device());
@@ -79,7 +79,10 @@ double run_pipeline_step(Rwkv4Model& model, const PipelineStage& io, PipelineSch
   auto backward = [&](int64_t m, const Tensor& output_grad) {
     Timer t;
     batches(m, tokens, targets);
+    const bool last = m == M - 1;  // both schedules run the backwards in micro-batch order
+    if (last) model.set_grads_final_hook(last_backward_hook);
     loss += model.stage_backward(slot(m), targets, loss_scale, l2wrap_scale, output_grad);
+    if (last) model.set_grads_final_hook({});
     compute_s += t.seconds();
     return model.stage_input_grad(slot(m));
   };

@@ -47,9 +47,13 @@ struct PipelineTiming {
 // Forward and backward of every micro-batch, gradients accumulated in the
 // model. Returns the mean loss over the micro-batches on the last stage, 0 on
 // the others. timing (optional) accumulates where the time went.
+// last_backward_hook (optional) is the model's grads-final hook during the
+// last micro-batch's backward, the one after which gradients are final
+// (Rwkv4Model::set_grads_final_hook): how the dp reduction overlaps backward.
 double run_pipeline_step(Rwkv4Model& model, const PipelineStage& io, PipelineSchedule schedule, int64_t micro_batches,
                          int64_t batch, int64_t ctx_len, const MicroBatchSource& batches, float loss_scale,
-                         float l2wrap_scale, PipelineTiming* timing = nullptr);
+                         float l2wrap_scale, PipelineTiming* timing = nullptr,
+                         const Rwkv4Model::GradsFinalHook& last_backward_hook = {});
 
 // Forward only (evaluation): the mean loss over the micro-batches on the last stage, 0 elsewhere.
 double run_pipeline_eval(Rwkv4Model& model, const PipelineStage& io, int64_t micro_batches, int64_t batch,

@@ -97,7 +97,7 @@ Rwkv4Model::Rwkv4Model(const Rwkv4Shape& shape, DType dtype, bool recompute, Dev
       part_(partition.layer_end == 0 ? Rwkv4Partition::whole(shape) : partition),
       tp_(tp),
       params_(declare_rwkv4_parameters(shape, dtype, device, part_)),
-      grads_(params_.zeros_like()) {
+      grads_(params_.zeros_like_flat()) {
   RWKV_CHECK(part_.tp_size == 1 || (tp_ != nullptr && tp_->size() == part_.tp_size && tp_->rank() == part_.tp_rank),
              "Rwkv4Model: tensor parallelism tp=", part_.tp_size, " needs its tp communicator of that size");
   RWKV_CHECK(precision == Precision::FP32 || device_.is_cuda(), "Rwkv4Model: precision bf16 needs a CUDA device, "
@@ -112,6 +112,27 @@ Rwkv4Model::Rwkv4Model(const Rwkv4Shape& shape, DType dtype, bool recompute, Dev
     compute_.entries().push_back(c);
   }
   p_ = bind_rwkv4_tensors(compute_, shape_, part_);
+  // Where each block's parameters start in the store (reference order: emb,
+  // blocks in order, ln_out, head), for the hook that reports gradients final.
+  const std::vector<NamedTensor>& entries = params_.entries();
+  tail_first_entry_ = entries.size();
+  for (int64_t l = part_.layer_begin; l < part_.layer_end; ++l) {
+    // Block 0's ln0 (after ln1 and ln2 in the reference order) acts on the
+    // embedding: its gradient is final only after the embedding's, so block
+    // 0 reports from the entry after it (its ln1/ln2 join at the end).
+    const std::string prefix = str_cat("blocks.", l, ".");
+    size_t first = entries.size();
+    for (size_t i = 0; i < entries.size() && first == entries.size(); ++i)
+      if (entries[i].name.rfind(prefix, 0) == 0) first = i;
+    if (l == 0)
+      for (size_t i = first; i < entries.size(); ++i)
+        if (entries[i].name.rfind("blocks.0.ln0.", 0) == 0) first = i + 1;
+    RWKV_CHECK(first < entries.size() && (block_first_entry_.empty() || first > block_first_entry_.back()),
+               "Rwkv4Model: the parameters of block ", l, " are not after those of the block before");
+    block_first_entry_.push_back(first);
+  }
+  for (size_t i = 0; i < entries.size(); ++i)
+    if (entries[i].name == "ln_out.weight") tail_first_entry_ = i;
   g_ = bind_rwkv4_tensors(grads_, shape_, part_);
   refresh_compute_copies();
 }
@@ -125,9 +146,17 @@ void Rwkv4Model::tp_all_reduce(Tensor& x) {
   if (part_.tp_size > 1) tp_->all_reduce_sum(x);
 }
 
-void Rwkv4Model::reduce_tp_partial_grads() {
-  for (NamedTensor& g : grads_.entries())
+void Rwkv4Model::reduce_tp_partial_grads() { reduce_tp_partial_grads(0, grads_.entries().size()); }
+
+void Rwkv4Model::reduce_tp_partial_grads(size_t begin, size_t end) {
+  for (size_t i = begin; i < end && i < grads_.entries().size(); ++i) {
+    NamedTensor& g = grads_.entries()[i];
     if (g.tp_partial_grad) tp_all_reduce(g.value);
+  }
+}
+
+void Rwkv4Model::report_grads_final(size_t first_entry) {
+  if (grads_final_hook_) grads_final_hook_(first_entry);
 }
 
 int64_t Rwkv4Model::activation_bytes(int64_t B, int64_t T) const {
@@ -391,6 +420,7 @@ double Rwkv4Model::stage_backward(int slot_index, const Tensor& targets, float l
     d_res.zero_();
     layernorm_backward(rows(a.x_final), p_.ln_out_weight, a.ln_out_mean, a.ln_out_rstd, d_head_in, d_res,
                        g_.ln_out_weight, g_.ln_out_bias);
+    report_grads_final(tail_first_entry_);  // ln_out and head
   } else {
     expect_shape("Rwkv4Model::stage_backward", "output_grad", output_grad, {a.B, a.T, shape_.n_embd},
                  "[B, T, C]: the next stage's input gradient");
@@ -465,7 +495,8 @@ void Rwkv4Model::backward_blocks(Activations& a) {
                          {g.att_mix_k, g.att_mix_v, g.att_mix_r});
     tp_all_reduce(d_att_in);
     layernorm_backward(rows(b.x_in), w.ln1_weight, b.ln1_mean, b.ln1_rstd, d_att_in, d_res, g.ln1_weight, g.ln1_bias);
-    // d_res is now the gradient of this block's input
+    // d_res is now the gradient of this block's input (block 0: ln0 excluded).
+    report_grads_final(block_first_entry_[static_cast<size_t>(l)]);
   }
 }
 

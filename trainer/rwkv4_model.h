@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "core/tensor.h"
@@ -141,6 +142,17 @@ class Rwkv4Model {
   // Tensor parallelism: adds the partial gradients of replicated parameters
   // (time_mix) over the tp group; call once after the step's micro-batches.
   void reduce_tp_partial_grads();
+  // The same for the entries [begin, end) of grads() only.
+  void reduce_tp_partial_grads(size_t begin, size_t end);
+
+  // Called during a stage_backward (while a hook is set) each time the
+  // gradients of grads().entries() from first_entry to the end will not
+  // change any more in this backward: after ln_out/head, then after each
+  // block (block 0 without its ln0, which comes with the embedding). The caller sets it for
+  // a step's last micro-batch, so that those gradients can be reduced over
+  // dp while the earlier blocks' backward runs. Empty: no calls.
+  using GradsFinalHook = std::function<void(size_t first_entry)>;
+  void set_grads_final_hook(GradsFinalHook hook) { grads_final_hook_ = std::move(hook); }
 
   // Bytes of the activation and gradient-scratch buffers one slot allocates
   // for a [B, T] batch, in the plan's dtypes (what the memory planner and
@@ -172,6 +184,10 @@ class Rwkv4Model {
   std::vector<Tensor> copies_;  // [params_.entries().size()], undefined where no copy
   Rwkv4Tensors p_, g_;
   std::vector<std::shared_ptr<Activations>> slots_;
+  void report_grads_final(size_t first_entry);
+  GradsFinalHook grads_final_hook_;
+  std::vector<size_t> block_first_entry_;  // [local blocks] index in params_ of each block's first entry
+  size_t tail_first_entry_ = 0;            // ln_out.weight's index (entries.size() without a head)
 };
 
 }  // namespace rwkv

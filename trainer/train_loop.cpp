@@ -181,8 +181,10 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   const bool zero = pc.zero && pc.dp > 1;
   std::unique_ptr<parallel::GradAllReducer> dp_reducer;
   std::unique_ptr<parallel::ZeroOneSync> zero_sync;
-  if (pc.dp > 1 && !zero) dp_reducer = std::make_unique<parallel::GradAllReducer>(model.grads(), *comms.dp());
-  if (zero) zero_sync = std::make_unique<parallel::ZeroOneSync>(model.params(), *comms.dp());
+  if (pc.dp > 1 && !zero)
+    dp_reducer = std::make_unique<parallel::GradAllReducer>(model.grads(), *comms.dp(), pc.bucket_bytes());
+  const bool overlap = dp_reducer != nullptr && pc.overlap_grad_reduce;
+  if (zero) zero_sync = std::make_unique<parallel::ZeroOneSync>(model.params(), *comms.dp(), pc.bucket_bytes());
   init_rwkv4_reference(model.params(), shape, static_cast<uint64_t>(tc.seed), tc.lr_init);
   if (!tc.layerwise_lr) {
     for (NamedTensor& e : model.params().entries()) e.lr_multiplier = 1.0f;
@@ -476,14 +478,35 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     Timer step_timer;
     const StepCommBytes sent_before = bytes_sent_so_far();
     model.grads().zero_all();
+    // Overlap (plain dp): as the last backward finishes each block, its
+    // time_mix partial gradients are summed over tp, then every dp bucket
+    // lying wholly in the final gradients starts its all-reduce while the
+    // earlier blocks' backward runs. Without overlap all of it comes after.
+    size_t tp_reduced_from = model.grads().entries().size();
+    Rwkv4Model::GradsFinalHook on_final;
+    if (overlap) {
+      dp_reducer->begin_overlap(model.grads());
+      on_final = [&](size_t first_entry) {
+        if (first_entry >= tp_reduced_from) return;
+        model.reduce_tp_partial_grads(first_entry, tp_reduced_from);
+        tp_reduced_from = first_entry;
+        dp_reducer->grads_final_from(static_cast<int>(first_entry));
+      };
+    }
     double loss = run_pipeline_step(model, stage, pc.schedule, tc.grad_accum, B, T,
                                     [&](int64_t micro, Tensor& tok, Tensor& tgt) {
                                       fill_training_batch(step, micro, windows.data());
                                       split_windows(windows, B, T, tok, tgt);
                                     },
-                                    loss_scale, l2wrap_scale, &pipeline_timing);
-    model.reduce_tp_partial_grads();
-    if (dp_reducer) dp_reducer->all_reduce_mean(model.grads());
+                                    loss_scale, l2wrap_scale, &pipeline_timing, on_final);
+    if (overlap) {
+      model.reduce_tp_partial_grads(0, tp_reduced_from);
+      summary.dp_buckets_started_early = dp_reducer->buckets_started_early();
+      dp_reducer->finish_overlap(model.grads());
+    } else {
+      model.reduce_tp_partial_grads();
+      if (dp_reducer) dp_reducer->all_reduce_mean(model.grads());
+    }
     if (zero) zero_sync->reduce_scatter_mean(model.grads(), grad_shard);
     loss = share_from_last_stage(loss, true);
     const double lr = schedule.at(step);

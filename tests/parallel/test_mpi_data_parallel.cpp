@@ -99,6 +99,50 @@ TEST(MpiDataParallel, BucketedAllReduceIsThePlainAverageForAnyBucketSize) {
   check_bucketed_all_reduce<double>(w.comm, w.comm.rank(), iota_ranks(w.comm.size()));
 }
 
+// The overlapped form on a flat store (ParameterStore::zeros_like_flat):
+// buckets started as the tensors become final, from the last tensor back,
+// give the same bits and the same bytes as all_reduce_mean; a store that is
+// not flat falls back to all_reduce_mean.
+template <typename T>
+void check_overlapped_all_reduce(Communicator& dp, int replica_rank, const std::vector<int>& replica_ranks) {
+  const ParameterStore expected = reference_mean<T>(dp.size(), replica_ranks, 100);
+  for (int64_t bucket_bytes : {int64_t{1}, int64_t{100}, int64_t{560}, kDefaultBucketBytes}) {
+    ParameterStore grads = make_store(DTypeOf<T>::value).zeros_like_flat();
+    ASSERT_TRUE(grads.flat().defined());
+    fill<T>(grads, replica_rank, 100);
+    GradAllReducer reducer(grads, dp, bucket_bytes);
+    dp.reset_stats();
+    reducer.begin_overlap(grads);
+    // Backward order: head, then the block's tensors, the embedding last.
+    for (int tensor : {4, 2, 1}) reducer.grads_final_from(tensor);
+    const int early = reducer.buckets_started_early();
+    reducer.finish_overlap(grads);
+    EXPECT_TRUE(stores_bitwise_equal<T>(grads, expected)) << "bucket_bytes " << bucket_bytes;
+    EXPECT_EQ(dp.stats().total_sent(), reducer.bytes_sent_per_call());
+    EXPECT_EQ(dp.stats().count(CommOp::AllReduce), uint64_t(dp.size() > 1 ? reducer.buckets() : 0));
+    // Only buckets wholly inside tensors 1.. (flat offset 35 on) start early.
+    const int64_t B = reducer.bucket_elems();
+    int expected_early = 0;
+    for (int64_t b = 0; b < 140; b += B) expected_early += b >= 35 ? 1 : 0;
+    EXPECT_EQ(early, dp.size() > 1 ? expected_early : 0) << "bucket_bytes " << bucket_bytes;
+  }
+  // Not flat: the same result through all_reduce_mean at finish.
+  ParameterStore separate = make_store(DTypeOf<T>::value);
+  fill<T>(separate, replica_rank, 100);
+  GradAllReducer reducer(separate, dp, 100);
+  reducer.begin_overlap(separate);
+  reducer.grads_final_from(2);
+  EXPECT_EQ(reducer.buckets_started_early(), 0);
+  reducer.finish_overlap(separate);
+  EXPECT_TRUE(stores_bitwise_equal<T>(separate, expected));
+}
+
+TEST(MpiDataParallel, OverlappedAllReduceIsBitIdenticalToTheBucketedOne) {
+  WorldComm w;
+  check_overlapped_all_reduce<float>(w.comm, w.comm.rank(), iota_ranks(w.comm.size()));
+  check_overlapped_all_reduce<double>(w.comm, w.comm.rank(), iota_ranks(w.comm.size()));
+}
+
 TEST(MpiDataParallel, BucketedAllReduceOverTheDpGroupsOfA2x2Layout) {
   if (world_size() != 4) GTEST_SKIP() << "needs 4 ranks";
   ProcessGroups groups(2, 2, 1);

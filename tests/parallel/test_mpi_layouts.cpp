@@ -68,6 +68,9 @@ TEST(MpiLayouts, EveryLayoutTrainsLikeOneRank) {
     const std::string stages = layout.uneven && pp == 2 ? "[1, 3]" : "";
     trainer::TrainConfig c = test::small_run_config(prefix, test::SmallRun{dp, tp, pp, schedule, zero, stages}, ckpt.string());
     if (on_gpu) c.device = trainer::DeviceKind::Cuda;
+    // Small dp buckets (4 KiB, dozens of them for this model), so that the
+    // overlapped reduction really starts buckets in the middle of backward.
+    c.parallel.bucket_mib = 1.0 / 256;
     return c;
   };
   auto snapshot = [](const ParameterStore& p) {
@@ -151,6 +154,24 @@ TEST(MpiLayouts, EveryLayoutTrainsLikeOneRank) {
     for (size_t i = 0; i < mine.entries().size(); ++i)
       rwkv::test::expect_close(theirs.entries()[i].value, mine.entries()[i].value, 0.0, 0.0,
                                mine.entries()[i].name + " (" + other + ")");
+  }
+  // Plain dp overlaps the bucket all-reduces with the last backward (the
+  // default): buckets started while earlier blocks' backward still ran, and
+  // bit for bit the same training as reducing everything after backward.
+  if (layout.dp > 1 && !layout.zero) {
+    EXPECT_GT(got.dp_buckets_started_early, 0);
+    trainer::TrainConfig after = config_for(layout.dp, layout.tp, layout.pp, layout.schedule, false);
+    after.parallel.overlap_grad_reduce = false;
+    ParameterStore theirs;
+    trainer::TrainOptions after_options;
+    after_options.on_finish = [&](const ParameterStore& p) { theirs = snapshot(p); };
+    const trainer::TrainSummary after_run = trainer::run_training(after, after_options, &groups);
+    EXPECT_EQ(after_run.dp_buckets_started_early, 0);
+    EXPECT_EQ(after_run.losses, got.losses) << "overlapped vs after backward";
+    EXPECT_EQ(after_run.last_step_sent, got.last_step_sent);
+    for (size_t i = 0; i < mine.entries().size(); ++i)
+      rwkv::test::expect_close(theirs.entries()[i].value, mine.entries()[i].value, 0.0, 0.0,
+                               mine.entries()[i].name + " (overlap off)");
   }
   // ZeRO-1 against plain data parallelism on the same layout: the shard of
   // the averaged gradient is the same elements as the all-reduced one, so the
