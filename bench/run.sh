@@ -8,6 +8,8 @@
 #   rwkv-bench-parallel  bytes communicated per step (4 MPI ranks)
 #   rwkv-bench-pipeline  a whole step's bytes per group and the measured pipeline bubble (2 ranks)
 #   rwkv-bench-planner   rwkv-plan's predicted memory and step time next to rwkv-train's (1 and 2 ranks)
+#   rwkv-bench-gpu       GPU training steps (bf16 and fp32): tokens/s, MFU against the measured bf16 peak;
+#                        without a GPU it says so and measures nothing
 #
 #   bash bench/run.sh [--quick]
 # Benchmarks measure; they never assert. Run on an otherwise idle machine.
@@ -28,6 +30,10 @@ if [ -x "$B/rwkv-bench-checkpoint" ]; then
   if [ "$QUICK" = "--quick" ]; then "$B/rwkv-bench-checkpoint" --shape tiny; else "$B/rwkv-bench-checkpoint" --shape 169m; fi
 fi
 if [ -x "$B/data/rwkv-bench-data" ]; then echo "== data prepare"; "$B/data/rwkv-bench-data"; fi
+if [ -x "$B/rwkv-bench-gpu" ]; then
+  echo "== GPU training"
+  if [ "$QUICK" = "--quick" ]; then "$B/rwkv-bench-gpu" --shape 169m --steps 2; else "$B/rwkv-bench-gpu" --shape all; fi
+fi
 if [ -x "$B/parallel/rwkv-bench-parallel" ]; then
   echo "== parallel (4 ranks)"
   OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 \
