@@ -47,6 +47,7 @@ class NcclCommunicator final : public Communicator {
   // (begin) and the compute stream after the communication (end).
   void begin();
   void end();
+  bool enqueue_all_reduce(Tensor& x);
 
   std::string label_;
   int size_ = 1, rank_ = 0, device_ = 0;
@@ -120,29 +121,28 @@ void NcclCommunicator::synchronize() {
   cuda::check_cuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize (NCCL stream)");
 }
 
-void NcclCommunicator::do_all_reduce_sum(Tensor& x) {
+// Counts and enqueues an in-place all-reduce after the compute stream's work
+// so far; false when there is nothing to reduce.
+bool NcclCommunicator::enqueue_all_reduce(Tensor& x) {
   const uint64_t sent = all_reduce_bytes_sent(x.numel(), static_cast<int64_t>(dtype_size(x.dtype())), size_, rank_);
   stats_.add(CommOp::AllReduce, sent, sent);
-  if (x.numel() == 0) return;
+  if (x.numel() == 0) return false;
   begin();
   check(ncclAllReduce(x.raw_data(), x.raw_data(), static_cast<size_t>(x.numel()), sum_type(x.dtype()), ncclSum, comm_,
                       stream_),
         "ncclAllReduce");
-  end();
+  return true;
+}
+
+void NcclCommunicator::do_all_reduce_sum(Tensor& x) {
+  if (enqueue_all_reduce(x)) end();
 }
 
 // Overlap: the NCCL stream waits for the gradients computed so far (begin),
 // but the compute stream is not made to wait for the reduction (no end())
 // until do_wait_started, so backward of the next layers runs beside it.
 void NcclCommunicator::do_all_reduce_sum_start(Tensor& x) {
-  const uint64_t sent = all_reduce_bytes_sent(x.numel(), static_cast<int64_t>(dtype_size(x.dtype())), size_, rank_);
-  stats_.add(CommOp::AllReduce, sent, sent);
-  if (x.numel() == 0) return;
-  begin();
-  check(ncclAllReduce(x.raw_data(), x.raw_data(), static_cast<size_t>(x.numel()), sum_type(x.dtype()), ncclSum, comm_,
-                      stream_),
-        "ncclAllReduce (overlapped)");
-  started_ = true;
+  if (enqueue_all_reduce(x)) started_ = true;
 }
 
 void NcclCommunicator::do_wait_started() {

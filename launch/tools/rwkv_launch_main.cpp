@@ -133,19 +133,27 @@ struct Launch {
     controller = -1;
   }
 
+  // The controller's admin service, dialled by the name the ranks use (the
+  // one a TLS certificate carries), and a call context with the admin token
+  // and a 5 s deadline.
+  std::unique_ptr<Admin::Stub> admin_stub() const { return Admin::NewStub(make_channel(rank_address, tls_ca)); }
+  std::unique_ptr<grpc::ClientContext> admin_context() const {
+    auto context = std::make_unique<grpc::ClientContext>();
+    context->AddMetadata(kTokenMetadataKey, admin_token);
+    context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    return context;
+  }
+
   // Asks the controller to stop the job gracefully: every rank writes a final
   // checkpoint, the controller commits it, then the ranks exit. False (with
   // the reason logged) when the controller cannot take the request, e.g.
   // before any rank registered.
   bool request_graceful_stop() {
-    auto stub = Admin::NewStub(make_channel(rank_address, tls_ca));
-    grpc::ClientContext context;
-    context.AddMetadata(kTokenMetadataKey, admin_token);
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    std::unique_ptr<grpc::ClientContext> context = admin_context();
     StopRequest q;
     q.set_job(job);
     StopReply reply;
-    const grpc::Status status = stub->Stop(&context, q, &reply);
+    const grpc::Status status = admin_stub()->Stop(context.get(), q, &reply);
     if (!status.ok()) {
       rwkv::log_warn("launch: the controller did not take the stop request (", status.error_message(), ")");
       return false;
@@ -156,14 +164,11 @@ struct Launch {
 
   // The job's state and generation as the controller sees them ("" while no rank registered).
   std::pair<std::string, int64_t> job_state() {
-    auto stub = Admin::NewStub(make_channel(rank_address, tls_ca));  // the name a TLS certificate carries
-    grpc::ClientContext context;
-    context.AddMetadata(kTokenMetadataKey, admin_token);
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    std::unique_ptr<grpc::ClientContext> context = admin_context();
     StatusRequest q;
     q.set_job(job);
     StatusReply reply;
-    const grpc::Status status = stub->Status(&context, q, &reply);
+    const grpc::Status status = admin_stub()->Status(context.get(), q, &reply);
     if (!status.ok()) return {status.error_code() == grpc::StatusCode::NOT_FOUND ? "" : "unknown", 0};
     return {reply.state(), reply.generation()};
   }
