@@ -32,9 +32,9 @@ struct CostTarget {
   double runtime_overhead = 0;  // per rank: process and libraries, MPI, CUDA context, NCCL buffers
   double memory_usable = 0.9;   // share of a device's memory a plan may fill (allocator fragmentation, OS)
   // --- rwkv-train's habits that its measured peak shows
-  // A rank of a partitioned model initialises the whole model in host memory
-  // and cuts its slices (init_rwkv4_reference), and the orthogonal init of
-  // the head runs in double: a transient of 4 x (whole model) + 28 V C bytes.
+  // rwkv-train's start-up in host memory (init_rwkv4_reference): the head's
+  // orthogonal init runs in double (28 V C bytes), and a partitioned rank
+  // makes one global tensor at a time whole to cut its slice (4 V C more).
   bool init_whole_model = false;
   // --- time
   double gemm_efficiency = 0.8;   // achieved / peak rate on the model's GEMM shapes

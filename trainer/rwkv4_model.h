@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "core/tensor.h"
@@ -54,6 +55,19 @@ struct Rwkv4Tensors {
   Tensor ln_out_weight, ln_out_bias;  // [C]
   Tensor head;                   // [V, C]
 };
+
+// One parameter tensor as a partition holds it, without its storage: what
+// declare_rwkv4_parameters allocates, and what the init and the dry run read.
+struct Rwkv4TensorSpec {
+  std::string name;          // reference name, layer numbers global
+  Shape local_shape;         // this rank's slice (vocabulary padding included)
+  Shape global_shape, global_offset;
+  bool decay = false;
+  float lr_multiplier = 1.0f;
+  bool tp_replicated = false, tp_partial_grad = false;
+};
+// The tensors of a partition in the reference order (whole model: every one).
+std::vector<Rwkv4TensorSpec> rwkv4_tensor_specs(const Rwkv4Shape& shape, const Rwkv4Partition& partition = Rwkv4Partition{});
 
 // Declares every parameter with its reference name, shape, decay flag and lr
 // multiplier (time_decay x2, time_first x3), in the reference order; with a

@@ -1,5 +1,6 @@
 // RWKV-4 parameters: names, shapes, optimizer flags and the reference init.
 #include <cmath>
+#include <map>
 #include <random>
 #include <string>
 
@@ -21,7 +22,7 @@ namespace {
 std::string block_name(int64_t layer, const char* rest) { return str_cat("blocks.", layer, ".", rest); }
 }  // namespace
 
-ParameterStore declare_rwkv4_parameters(const Rwkv4Shape& s, DType dtype, Device device, const Rwkv4Partition& part_in) {
+std::vector<Rwkv4TensorSpec> rwkv4_tensor_specs(const Rwkv4Shape& s, const Rwkv4Partition& part_in) {
   RWKV_CHECK(s.n_layer >= 1 && s.n_embd >= 1 && s.vocab_size >= 1 && s.dim_ffn >= 1,
              "model shape must be positive: n_layer ", s.n_layer, ", n_embd ", s.n_embd, ", vocab_size ",
              s.vocab_size, ", dim_ffn ", s.dim_ffn);
@@ -29,16 +30,12 @@ ParameterStore declare_rwkv4_parameters(const Rwkv4Shape& s, DType dtype, Device
   part.validate(s);
   const int64_t C = s.n_embd, F = s.dim_ffn, V = s.vocab_size, tp = part.tp_size, r = part.tp_rank;
   const int64_t Cl = C / tp, Fl = F / tp, Vl = part.local_vocab();
-  ParameterStore p;
+  std::vector<Rwkv4TensorSpec> p;
   // One tensor: its local shape, and where that slice sits in the global one.
   auto add = [&](const std::string& name, const Shape& local, const Shape& global, const Shape& offset, bool decay,
                  float lr_mult, bool replicated) {
-    p.add(name, local, dtype, decay, lr_mult, device);
-    NamedTensor& e = p.entries().back();
-    e.global_shape = global;
-    e.global_offset = offset;
-    e.tp_replicated = replicated && tp > 1;
-    e.tp_partial_grad = replicated && tp > 1 && name.find("time_mix") != std::string::npos;
+    p.push_back({name, local, global, offset, decay, lr_mult, replicated && tp > 1,
+                 replicated && tp > 1 && name.find("time_mix") != std::string::npos});
   };
   if (part.has_embedding()) add("emb.weight", {Vl, C}, {V, C}, {part.vocab_begin(), 0}, true, 1.0f, false);
   for (int64_t l = part.layer_begin; l < part.layer_end; ++l) {
@@ -77,6 +74,19 @@ ParameterStore declare_rwkv4_parameters(const Rwkv4Shape& s, DType dtype, Device
     add("ln_out.weight", {C}, {C}, {0}, false, 1.0f, true);
     add("ln_out.bias", {C}, {C}, {0}, false, 1.0f, true);
     add("head.weight", {Vl, C}, {V, C}, {part.vocab_begin(), 0}, true, 1.0f, false);
+  }
+  return p;
+}
+
+ParameterStore declare_rwkv4_parameters(const Rwkv4Shape& s, DType dtype, Device device, const Rwkv4Partition& part) {
+  ParameterStore p;
+  for (const Rwkv4TensorSpec& spec : rwkv4_tensor_specs(s, part)) {
+    p.add(spec.name, spec.local_shape, dtype, spec.decay, spec.lr_multiplier, device);
+    NamedTensor& e = p.entries().back();
+    e.global_shape = spec.global_shape;
+    e.global_offset = spec.global_offset;
+    e.tp_replicated = spec.tp_replicated;
+    e.tp_partial_grad = spec.tp_partial_grad;
   }
   return p;
 }
@@ -194,73 +204,104 @@ void fill_values(Tensor& t, const std::vector<double>& values) {
 
 }  // namespace
 
+namespace {
+
+// The reference rule for one whole (global) tensor t named `name`; the
+// random ones (emb, head, att.value, ffn.key) draw from rng, in the order
+// the caller visits them.
+void init_reference_tensor(const std::string& name, Tensor& t, const Rwkv4Shape& s, double emb_range,
+                           std::mt19937_64& rng) {
+  const int64_t C = s.n_embd, L = s.n_layer;
+  auto ends_with = [&](const char* suffix) {
+    const std::string x(suffix);
+    return name.size() >= x.size() && name.compare(name.size() - x.size(), x.size(), x) == 0;
+  };
+  int64_t layer = 0;
+  if (name.rfind("blocks.", 0) == 0) layer = std::stoll(name.substr(7, name.find('.', 7) - 7));
+  // Per-layer curves of the reference: ratio_0_to_1 = l/(L-1), ratio_1_to_almost0 = 1 - l/L.
+  const double r01 = L > 1 ? static_cast<double>(layer) / static_cast<double>(L - 1) : 0.0;
+  const double r10 = 1.0 - static_cast<double>(layer) / static_cast<double>(L);
+  std::vector<double> v(static_cast<size_t>(t.numel()));
+  if (name == "emb.weight") {
+    std::uniform_real_distribution<double> u(-emb_range, emb_range);
+    for (double& x : v) x = u(rng);
+    fill_values(t, v);
+  } else if (name == "head.weight") {
+    fill_orthogonal(t, 0.5 * std::sqrt(static_cast<double>(s.vocab_size) / static_cast<double>(C)), rng);
+  } else if (ends_with("att.value.weight") || ends_with("ffn.key.weight")) {
+    const double rows = static_cast<double>(t.dim(0)), cols = static_cast<double>(t.dim(1));
+    fill_orthogonal(t, rows > cols ? std::sqrt(rows / cols) : 1.0, rng);
+  } else if (ends_with(".weight") && t.ndim() == 2) {
+    t.zero_();  // att.key/receptance/output, ffn.receptance/value start at zero
+  } else if (ends_with("ln0.weight") || ends_with("ln1.weight") || ends_with("ln2.weight") || name == "ln_out.weight") {
+    for (double& x : v) x = 1.0;
+    fill_values(t, v);
+  } else if (ends_with(".bias")) {
+    t.zero_();
+  } else {
+    for (int64_t i = 0; i < C; ++i) {
+      const double r = static_cast<double>(i) / static_cast<double>(C);
+      double x = 0.0;
+      if (ends_with("att.time_decay")) {
+        x = -5.0 + 8.0 * std::pow(static_cast<double>(i) / static_cast<double>(C > 1 ? C - 1 : 1), 0.7 + 1.3 * r01);
+      } else if (ends_with("att.time_first")) {
+        x = std::log(0.3) + 0.5 * static_cast<double>((i + 1) % 3 - 1);
+      } else if (ends_with("att.time_mix_k")) {
+        x = std::pow(r, r10);
+      } else if (ends_with("att.time_mix_v")) {
+        x = std::pow(r, r10) + 0.3 * r01;
+      } else if (ends_with("att.time_mix_r")) {
+        x = std::pow(r, 0.5 * r10);
+      } else if (ends_with("ffn.time_mix_k") || ends_with("ffn.time_mix_r")) {
+        x = std::pow(r, r10);
+      } else {
+        RWKV_FAIL("init_rwkv4_reference: no rule for parameter '", name, "'");
+      }
+      v[static_cast<size_t>(i)] = x;
+    }
+    fill_values(t, v);
+  }
+}
+
+bool draws_random_numbers(const std::string& name) {
+  auto ends_with = [&](const std::string& x) {
+    return name.size() >= x.size() && name.compare(name.size() - x.size(), x.size(), x) == 0;
+  };
+  return name == "emb.weight" || name == "head.weight" || ends_with("att.value.weight") || ends_with("ffn.key.weight");
+}
+
+}  // namespace
+
 void init_rwkv4_reference(ParameterStore& params, const Rwkv4Shape& s, uint64_t seed, double emb_range) {
-  // A slice of the model (tensor or pipeline parallel) gets exactly the values
-  // the whole model would: initialise the whole model, then cut the slices.
+  std::mt19937_64 rng(seed);
   bool whole = static_cast<int64_t>(params.entries().size()) == 18 * s.n_layer + 6;  // emb, ln0 (2), ln_out (2), head
   for (const NamedTensor& e : params.entries()) whole = whole && e.global() == e.value.shape();
-  if (!whole) {
-    const DType dtype = params.entries().front().value.dtype();
-    ParameterStore full = declare_rwkv4_parameters(s, dtype, Device::cpu());
-    init_rwkv4_reference(full, s, seed, emb_range);
-    copy_partition_slices(full, params);
+  if (whole) {
+    for (NamedTensor& e : params.entries()) init_reference_tensor(e.name, e.value, s, emb_range, rng);
     return;
   }
-  std::mt19937_64 rng(seed);
-  const int64_t C = s.n_embd, L = s.n_layer;
-  for (NamedTensor& e : params.entries()) {
-    const std::string& name = e.name;
-    Tensor& t = e.value;
-    auto ends_with = [&](const char* suffix) {
-      const std::string x(suffix);
-      return name.size() >= x.size() && name.compare(name.size() - x.size(), x.size(), x) == 0;
-    };
-    int64_t layer = 0;
-    if (name.rfind("blocks.", 0) == 0) layer = std::stoll(name.substr(7, name.find('.', 7) - 7));
-    // Per-layer curves of the reference: ratio_0_to_1 = l/(L-1), ratio_1_to_almost0 = 1 - l/L.
-    const double r01 = L > 1 ? static_cast<double>(layer) / static_cast<double>(L - 1) : 0.0;
-    const double r10 = 1.0 - static_cast<double>(layer) / static_cast<double>(L);
-    std::vector<double> v(static_cast<size_t>(t.numel()));
-    if (name == "emb.weight") {
-      std::uniform_real_distribution<double> u(-emb_range, emb_range);
-      for (double& x : v) x = u(rng);
-      fill_values(t, v);
-    } else if (name == "head.weight") {
-      fill_orthogonal(t, 0.5 * std::sqrt(static_cast<double>(s.vocab_size) / static_cast<double>(C)), rng);
-    } else if (ends_with("att.value.weight") || ends_with("ffn.key.weight")) {
-      const double rows = static_cast<double>(t.dim(0)), cols = static_cast<double>(t.dim(1));
-      fill_orthogonal(t, rows > cols ? std::sqrt(rows / cols) : 1.0, rng);
-    } else if (ends_with(".weight") && t.ndim() == 2) {
-      t.zero_();  // att.key/receptance/output, ffn.receptance/value start at zero
-    } else if (ends_with("ln0.weight") || ends_with("ln1.weight") || ends_with("ln2.weight") || name == "ln_out.weight") {
-      for (double& x : v) x = 1.0;
-      fill_values(t, v);
-    } else if (ends_with(".bias")) {
-      t.zero_();
-    } else {
-      for (int64_t i = 0; i < C; ++i) {
-        const double r = static_cast<double>(i) / static_cast<double>(C);
-        double x = 0.0;
-        if (ends_with("att.time_decay")) {
-          x = -5.0 + 8.0 * std::pow(static_cast<double>(i) / static_cast<double>(C > 1 ? C - 1 : 1), 0.7 + 1.3 * r01);
-        } else if (ends_with("att.time_first")) {
-          x = std::log(0.3) + 0.5 * static_cast<double>((i + 1) % 3 - 1);
-        } else if (ends_with("att.time_mix_k")) {
-          x = std::pow(r, r10);
-        } else if (ends_with("att.time_mix_v")) {
-          x = std::pow(r, r10) + 0.3 * r01;
-        } else if (ends_with("att.time_mix_r")) {
-          x = std::pow(r, 0.5 * r10);
-        } else if (ends_with("ffn.time_mix_k") || ends_with("ffn.time_mix_r")) {
-          x = std::pow(r, r10);
-        } else {
-          RWKV_FAIL("init_rwkv4_reference: no rule for parameter '", name, "'");
-        }
-        v[static_cast<size_t>(i)] = x;
-      }
-      fill_values(t, v);
+  // A slice of the model (tensor or pipeline parallel) gets exactly the values
+  // the whole model would: the whole model's tensors are visited in its order
+  // with the same random stream, one at a time; each one this rank holds, or
+  // that draws random numbers (so the stream stays in step), is made whole
+  // in host memory, and this rank's slice is cut from it. The peak is one
+  // global tensor (and the orthogonal init's workspace), not the model:
+  // 14B would otherwise need 57 GB of host memory per rank at start-up.
+  std::map<std::string, NamedTensor*> mine;
+  for (NamedTensor& e : params.entries()) mine[e.name] = &e;
+  const DType dtype = params.entries().front().value.dtype();
+  for (const Rwkv4TensorSpec& spec : rwkv4_tensor_specs(s, Rwkv4Partition::whole(s))) {
+    auto held = mine.find(spec.name);
+    if (held == mine.end() && !draws_random_numbers(spec.name)) continue;
+    Tensor full = Tensor::zeros(spec.global_shape, dtype, Device::cpu());
+    init_reference_tensor(spec.name, full, s, emb_range, rng);
+    if (held != mine.end()) {
+      cut_partition_slice(full, *held->second, held->second->value);
+      mine.erase(held);
     }
   }
+  RWKV_CHECK(mine.empty(), "init_rwkv4_reference: '", mine.empty() ? "" : mine.begin()->first,
+             "' is not a parameter of the RWKV-4 model L", s.n_layer, " C", s.n_embd);
 }
 
 }  // namespace rwkv

@@ -1,5 +1,7 @@
 // Model partitions that run in one process: pipeline stages chained by hand
 // and a padded vocabulary, against the whole model.
+#include <tuple>
+
 #include "kernels/reduce.h"
 #include "test_util.h"
 #include "trainer/rwkv4_model.h"
@@ -25,6 +27,35 @@ ParameterStore reference_parameters() {
     add_(e.value, noise);
   }
   return whole;
+}
+
+// A partition initialised by itself (one global tensor at a time, the whole
+// model never in memory) holds exactly the slices of the whole model's init,
+// for pipeline stages, tensor-parallel ranks, both, and a padded vocabulary.
+TEST(Rwkv4Partition, PartitionInitEqualsTheSlicesOfTheWholeInit) {
+  ParameterStore whole = declare_rwkv4_parameters(kShape, DType::F32);
+  init_rwkv4_reference(whole, kShape, 11, 0.1);
+  const std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t>> parts = {
+      // layer_begin, layer_end, tp_size, tp_rank, padded vocabulary
+      {0, 2, 1, 0, 23}, {2, 4, 1, 0, 23}, {1, 3, 1, 0, 23}, {0, 4, 2, 1, 24}, {2, 4, 4, 3, 24}, {0, 1, 4, 0, 32}};
+  for (const auto& [begin, end, tp, rank, vocab] : parts) {
+    Rwkv4Partition part = Rwkv4Partition::whole(kShape);
+    part.layer_begin = begin, part.layer_end = end, part.tp_size = tp, part.tp_rank = rank, part.padded_vocab = vocab;
+    ParameterStore mine = declare_rwkv4_parameters(kShape, DType::F32, Device::cpu(), part);
+    init_rwkv4_reference(mine, kShape, 11, 0.1);
+    ParameterStore expected = mine.zeros_like();
+    copy_partition_slices(whole, expected);
+    for (size_t i = 0; i < mine.entries().size(); ++i)
+      EXPECT_EQ(mine.entries()[i].value.to_vector<float>(), expected.entries()[i].value.to_vector<float>())
+          << mine.entries()[i].name << " of layers [" << begin << ", " << end << ") tp " << rank << "/" << tp;
+  }
+  // The specs are what declare allocates, in the same order.
+  const std::vector<Rwkv4TensorSpec> specs = rwkv4_tensor_specs(kShape);
+  ASSERT_EQ(specs.size(), whole.entries().size());
+  for (size_t i = 0; i < specs.size(); ++i) {
+    EXPECT_EQ(specs[i].name, whole.entries()[i].name);
+    EXPECT_EQ(specs[i].global_shape, whole.entries()[i].value.shape());
+  }
 }
 
 TEST(Rwkv4Partition, StageLayersAndPadding) {
