@@ -49,6 +49,17 @@ float clip_factor(double norm, float max_norm) {
   return factor < 1.0 ? static_cast<float>(factor) : 1.0f;
 }
 
+void add_mean_(Tensor& acc, const Tensor& values) {
+  const char* op = "add_mean_";
+  expect_shape(op, "acc", acc, {1}, "[1]");
+  expect_dtype(op, "acc", acc, DType::F64);
+  expect_ndim(op, "values", values, 1, "[N]");
+  detail::expect_param_float(op, "values", values);
+  expect_device(op, "values", values, acc.device());
+  RWKV_CHECK(values.numel() > 0, op, ": values is empty; the mean of nothing is undefined");
+  RWKV_DISPATCH(op, acc, add_mean_(acc, values));
+}
+
 void scale_(Tensor& x, float factor) {
   const char* op = "scale_";
   detail::expect_float(op, "x", x);

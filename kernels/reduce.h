@@ -23,6 +23,12 @@ double global_norm(const std::vector<Tensor>& tensors);
 // max_norm <= 0 disables clipping (factor 1).
 float clip_factor(double norm, float max_norm);
 
+// acc [1] f64 += sum(values) / values.numel(), the sum in double; values f32
+// or f64 [N], on acc's device. On the CPU the sum runs in index order (the
+// same bits as summing on the host); on CUDA in a fixed tree. No host copy:
+// how a step's loss is added up without synchronising per micro-batch.
+void add_mean_(Tensor& acc, const Tensor& values);
+
 // Multiplies every tensor by factor.
 void scale_(Tensor& x, float factor);
 

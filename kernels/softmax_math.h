@@ -31,4 +31,9 @@ RWKV_HD SoftmaxRowStats<T> merge_softmax(const SoftmaxRowStats<T>& x, const Soft
   return r;
 }
 
+// Cross-entropy of a row from its merged statistics: loss = m + log s - x_target,
+// in double whatever the storage (the CPU and CUDA kernels both round the
+// result to the losses' dtype once).
+RWKV_HD double ce_loss_from_stats(double m, double s, double target_logit) { return m + log(s) - target_logit; }
+
 }  // namespace rwkv

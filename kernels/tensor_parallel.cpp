@@ -81,6 +81,20 @@ void merge_softmax_stats(const Tensor& maxes, const Tensor& sums, const Tensor& 
   RWKV_DISPATCH(op, maxes, merge_softmax_stats(maxes, sums, argmaxes, row_max, row_sum, row_argmax));
 }
 
+void ce_losses_from_stats(const Tensor& row_max, const Tensor& row_sum, const Tensor& target_logit, Tensor& losses) {
+  const char* op = "ce_losses_from_stats";
+  expect_ndim(op, "row_max", row_max, 1, "[N]");
+  detail::expect_param_float(op, "row_max", row_max);
+  const int64_t N = row_max.dim(0);
+  for (auto [name, t] : {std::pair<const char*, const Tensor*>{"row_sum", &row_sum}, {"target_logit", &target_logit},
+                         {"losses", &losses}}) {
+    expect_shape(op, name, *t, {N}, "[N]");
+    expect_same_dtype(op, name, *t, row_max);
+    expect_device(op, name, *t, row_max.device());
+  }
+  RWKV_DISPATCH(op, row_max, ce_losses_from_stats(row_max, row_sum, target_logit, losses));
+}
+
 void vocab_parallel_ce_backward(const Tensor& logits, int64_t valid_cols, int64_t col_offset, const Tensor& targets,
                                 const Tensor& row_max, const Tensor& row_sum, const Tensor& row_argmax,
                                 Tensor& target_logit, Tensor& dlogits, float grad_scale, float l2wrap_factor) {

@@ -20,6 +20,8 @@
 //                        dlogits = grad_scale (exp(x - m) / s - [col = target])
 //                                + l2wrap_factor * m at col = a
 //   loss_n = m + log s - (sum over ranks of target_logit).
+//   ce_losses_from_stats: that loss per row, on the statistics' device (no
+//                        copy to the host inside a training step).
 #pragma once
 
 #include "core/tensor.h"
@@ -40,5 +42,8 @@ void merge_softmax_stats(const Tensor& maxes, const Tensor& sums, const Tensor& 
 void vocab_parallel_ce_backward(const Tensor& logits, int64_t valid_cols, int64_t col_offset, const Tensor& targets,
                                 const Tensor& row_max, const Tensor& row_sum, const Tensor& row_argmax,
                                 Tensor& target_logit, Tensor& dlogits, float grad_scale, float l2wrap_factor);
+// row_max, row_sum, target_logit [N] (one float dtype) -> losses [N] (same
+// dtype): losses_n = m_n + log s_n - target_logit_n, computed in double.
+void ce_losses_from_stats(const Tensor& row_max, const Tensor& row_sum, const Tensor& target_logit, Tensor& losses);
 
 }  // namespace rwkv

@@ -64,6 +64,7 @@ double run_pipeline_step(Rwkv4Model& model, const PipelineStage& io, PipelineSch
   StageLinks links(io, B, T, model.shape().n_embd, model.activation_dtype(), model.device());
   Tensor tokens = Tensor::empty({B, T}, DType::I32), targets = Tensor::empty({B, T}, DType::I32);
   double loss = 0.0;
+  if (io.last()) model.begin_loss_sum();  // the micro-batches' losses add up on the device
   // Slot of micro-batch m: GPipe keeps all M; 1F1B reuses pp - stage slots
   // (one on a single stage: forward and backward alternate).
   const int64_t in_flight = schedule == PipelineSchedule::GPipe ? M : std::min<int64_t>(M, io.stages - io.stage);
@@ -112,6 +113,7 @@ double run_pipeline_step(Rwkv4Model& model, const PipelineStage& io, PipelineSch
     timing->total_s += whole.seconds();
     timing->compute_s += compute_s;
   }
+  if (io.last()) loss = model.end_loss_sum();
   return io.last() ? loss / static_cast<double>(M) : 0.0;
 }
 

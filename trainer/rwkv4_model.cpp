@@ -155,6 +155,17 @@ void Rwkv4Model::reduce_tp_partial_grads(size_t begin, size_t end) {
   }
 }
 
+void Rwkv4Model::begin_loss_sum() {
+  loss_sum_ = Tensor::zeros({1}, DType::F64, device_);
+}
+
+double Rwkv4Model::end_loss_sum() {
+  RWKV_CHECK(loss_sum_.defined(), "Rwkv4Model::end_loss_sum without begin_loss_sum");
+  const double sum = loss_sum_.to(Device::cpu()).data<double>()[0];  // the step's one copy to the host
+  loss_sum_ = Tensor();
+  return sum;
+}
+
 void Rwkv4Model::report_grads_final(size_t first_entry) {
   if (grads_final_hook_) grads_final_hook_(first_entry);
 }
@@ -373,23 +384,8 @@ void Rwkv4Model::head_forward_loss(Activations& a, const Tensor& targets, Tensor
   vocab_parallel_ce_backward(a.logits, valid, v0, target_rows, a.row_max, a.row_sum, a.row_arg, a.target_logit,
                              dlogits ? *dlogits : none, loss_scale, l2wrap_factor);
   tp_all_reduce(a.target_logit);
-  // loss_n = m + log s - x_target, on the host (N values).
-  const int64_t n_rows = N;
-  std::vector<double> m(static_cast<size_t>(n_rows)), s(m), t(m);
-  auto to_doubles = [](const Tensor& x, std::vector<double>& out) {
-    if (x.dtype() == DType::F64) {
-      out = x.to_vector<double>();
-    } else {
-      std::vector<float> f = x.to_vector<float>();
-      out.assign(f.begin(), f.end());
-    }
-  };
-  to_doubles(a.row_max, m);
-  to_doubles(a.row_sum, s);
-  to_doubles(a.target_logit, t);
-  std::vector<double> losses(static_cast<size_t>(n_rows));
-  for (size_t i = 0; i < losses.size(); ++i) losses[i] = m[i] + std::log(s[i]) - t[i];
-  a.losses.copy_from(Tensor::from_vector<double>(losses, {N}).to_dtype(a.losses.dtype()));
+  // loss_n = m + log s - x_target, where the statistics are (no host copy).
+  ce_losses_from_stats(a.row_max, a.row_sum, a.target_logit, a.losses);
 }
 
 double Rwkv4Model::stage_loss(int slot_index, const Tensor& targets) {
@@ -413,7 +409,11 @@ double Rwkv4Model::stage_backward(int slot_index, const Tensor& targets, float l
     const float l2wrap_factor = l2wrap_scale > 0.0f ? l2wrap_scale * 1e-4f / static_cast<float>(N) : 0.0f;
     Tensor& dlogits = a.logits;  // the gradient replaces the logits
     head_forward_loss(a, targets, &dlogits, loss_scale, l2wrap_factor);
-    mean_loss = sum_values(a.losses) / static_cast<double>(N);
+    if (loss_sum_.defined()) {
+      add_mean_(loss_sum_, a.losses);  // on the device; read once by end_loss_sum
+    } else {
+      mean_loss = sum_values(a.losses) / static_cast<double>(N);
+    }
     Tensor d_head_in = rows(a.d_c1);
     linear_backward(rows(a.head_in), p_.head, dlogits, d_head_in, g_.head);
     tp_all_reduce(d_head_in);  // each rank's vocabulary slice contributes

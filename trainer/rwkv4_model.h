@@ -148,6 +148,13 @@ class Rwkv4Model {
   // mean CE loss. Other stages: backward from `output_grad` [B, T, C]; returns 0.
   double stage_backward(int slot, const Tensor& targets, float loss_scale, float l2wrap_scale,
                         const Tensor& output_grad = Tensor());
+  // Between begin_loss_sum() and end_loss_sum(), stage_backward returns 0
+  // and adds its micro-batch's mean loss on the device instead; end_loss_sum
+  // returns the sum of those means (the same double additions, so the same
+  // bits on the CPU): one host synchronisation per step for the loss, not
+  // one per micro-batch.
+  void begin_loss_sum();
+  double end_loss_sum();
   // Gradient of the stage's input [B, T, C] for the previous stage (not on the first stage).
   const Tensor& stage_input_grad(int slot);
   // Last stage: mean CE loss of the slot's forward (evaluation).
@@ -199,6 +206,7 @@ class Rwkv4Model {
   Rwkv4Tensors p_, g_;
   std::vector<std::shared_ptr<Activations>> slots_;
   void report_grads_final(size_t first_entry);
+  Tensor loss_sum_;  // [1] f64 on device_ while a loss sum is open (begin_loss_sum)
   GradsFinalHook grads_final_hook_;
   std::vector<size_t> block_first_entry_;  // [local blocks] index in params_ of each block's first entry
   size_t tail_first_entry_ = 0;            // ln_out.weight's index (entries.size() without a head)

@@ -42,6 +42,17 @@ std::vector<double> sums_of_squares(const std::vector<Tensor>& xs) {
   return out;
 }
 
+void add_mean_(Tensor& acc, const Tensor& values) {
+  const int64_t n = values.numel();
+  double sum = 0.0;  // in index order: what a host loop over the values gives
+  visit_float(values.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* p = values.data<T>();
+    for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(p[i]);
+  });
+  acc.data<double>()[0] += sum / static_cast<double>(n);
+}
+
 void scale_(Tensor& x, float factor) {
   const int64_t n = x.numel();
   visit_float(x.dtype(), [&](auto zero) {

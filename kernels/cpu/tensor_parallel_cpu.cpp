@@ -80,6 +80,17 @@ void merge_softmax_stats(const Tensor& maxes, const Tensor& sums, const Tensor& 
   });
 }
 
+void ce_losses_from_stats(const Tensor& row_max, const Tensor& row_sum, const Tensor& target_logit, Tensor& losses) {
+  const int64_t N = row_max.dim(0);
+  visit_float(row_max.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T *m = row_max.data<T>(), *s = row_sum.data<T>(), *t = target_logit.data<T>();
+    T* out = losses.data<T>();
+    for (int64_t n = 0; n < N; ++n)
+      out[n] = static_cast<T>(ce_loss_from_stats(static_cast<double>(m[n]), static_cast<double>(s[n]), static_cast<double>(t[n])));
+  });
+}
+
 void vocab_parallel_ce_backward(const Tensor& logits, int64_t valid_cols, int64_t col_offset, const Tensor& targets,
                                 const Tensor& row_max, const Tensor& row_sum, const Tensor& row_argmax,
                                 Tensor& target_logit, Tensor& dlogits, float grad_scale, float l2wrap_factor) {

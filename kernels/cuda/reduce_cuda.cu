@@ -25,6 +25,26 @@ __global__ void sum_squares_partial_kernel(int64_t n, const T* __restrict__ x,
   if (threadIdx.x == 0) block_sums[blockIdx.x] = acc;
 }
 
+// sum(x) (not squared), the same first pass for add_mean_.
+template <typename T>
+__global__ void sum_partial_kernel(int64_t n, const T* __restrict__ x, double* __restrict__ block_sums) {  // [gridDim.x]
+  __shared__ double scratch[32];
+  double acc = 0.0;
+  for (int64_t i = grid_start(); i < n; i += grid_stride()) acc += static_cast<double>(load_as_float(x[i]));
+  acc = block_sum(acc, scratch);
+  if (threadIdx.x == 0) block_sums[blockIdx.x] = acc;
+}
+
+// acc[0] += (sum of the partials) / n: one block, in a fixed order.
+__global__ void add_mean_final_kernel(int64_t blocks, const double* __restrict__ block_sums, int64_t n,
+                                      double* __restrict__ acc) {
+  __shared__ double scratch[32];
+  double total = 0.0;
+  for (int64_t i = threadIdx.x; i < blocks; i += blockDim.x) total += block_sums[i];
+  total = block_sum(total, scratch);
+  if (threadIdx.x == 0) acc[0] += total / static_cast<double>(n);
+}
+
 // Second pass, a single block: thread t adds block_sums[t], [t + 256], ... in
 // order, then a fixed tree over the threads. result[0] = the total.
 __global__ void sum_squares_final_kernel(int64_t blocks, const double* __restrict__ block_sums,
@@ -114,6 +134,21 @@ std::vector<double> sums_of_squares(const std::vector<Tensor>& xs) {
   check_cuda(cudaMemcpy(result.data(), totals, static_cast<size_t>(count) * sizeof(double), cudaMemcpyDeviceToHost),
              "cudaMemcpy (sums_of_squares results)");
   return result;
+}
+
+void add_mean_(Tensor& acc, const Tensor& values) {
+  set_device(values);
+  const int64_t n = values.numel();
+  const int64_t blocks = sum_squares_blocks(n);
+  DeviceBuffer sums(static_cast<size_t>(blocks) * sizeof(double));  // [blocks] partials
+  double* block_sums = sums.as<double>();
+  dispatch_float(values, "add_mean_", [&](auto tag) {
+    using T = decltype(tag);
+    sum_partial_kernel<T><<<grid_u32(blocks), kSumSquaresThreads, 0, kStream>>>(n, values.data<T>(), block_sums);
+  });
+  check_launch("sum_partial_kernel");
+  add_mean_final_kernel<<<1, kSumSquaresThreads, 0, kStream>>>(blocks, block_sums, n, acc.data<double>());
+  check_launch("add_mean_final_kernel");
 }
 
 void scale_(Tensor& x, float factor) {

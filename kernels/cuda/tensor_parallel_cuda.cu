@@ -84,6 +84,14 @@ __global__ void merge_softmax_stats_kernel(int64_t P, int64_t N, const float* ma
   }
 }
 
+// losses_n = m_n + log s_n - target_logit_n in double, one thread per row.
+__global__ void ce_losses_from_stats_kernel(int64_t N, const float* __restrict__ row_max,
+                                            const float* __restrict__ row_sum, const float* __restrict__ target_logit,
+                                            float* __restrict__ losses) {
+  for (int64_t n = grid_start(); n < N; n += grid_stride())
+    losses[n] = static_cast<float>(ce_loss_from_stats(row_max[n], row_sum[n], target_logit[n]));
+}
+
 // One block per row: the target's logit where it is local, and the gradient.
 // dlogits may be logits: each element is read, then written, by one thread,
 // and the target logit is read before the block's first write.
@@ -165,6 +173,15 @@ void merge_softmax_stats(const Tensor& maxes, const Tensor& sums, const Tensor& 
       P, N, maxes.data<float>(), sums.data<float>(), argmaxes.data<int32_t>(), row_max.data<float>(),
       row_sum.data<float>(), row_argmax.data<int32_t>());
   check_launch("merge_softmax_stats_kernel");
+}
+
+void ce_losses_from_stats(const Tensor& row_max, const Tensor& row_sum, const Tensor& target_logit, Tensor& losses) {
+  set_device(row_max);
+  const int64_t N = row_max.dim(0);
+  if (N == 0) return;
+  ce_losses_from_stats_kernel<<<grid_u32(elementwise_blocks(N)), kElementwiseThreads, 0, kStream>>>(
+      N, row_max.data<float>(), row_sum.data<float>(), target_logit.data<float>(), losses.data<float>());
+  check_launch("ce_losses_from_stats_kernel");
 }
 
 void vocab_parallel_ce_backward(const Tensor& logits, int64_t valid_cols, int64_t col_offset, const Tensor& targets,

@@ -1,6 +1,9 @@
 // The tensor-parallel helper ops on CUDA against the CPU ops.
 #include "cuda_test_util.h"
+#include "kernels/reduce.h"
 #include "kernels/tensor_parallel.h"
+
+#include <cmath>
 
 namespace rwkv {
 namespace {
@@ -36,6 +39,25 @@ TEST(CudaTensorParallel, VocabParallelCrossEntropyMatchesCpu) {
   EXPECT_EQ(g[2].to_vector<int32_t>(), c[2].to_vector<int32_t>());
   test::expect_close(g[3], c[3], 0, 0, "target logit");
   test::expect_close(g[4], c[4], 1e-5, 1e-8, "dlogits");
+}
+
+// The step's loss stays on the GPU: the per-row losses from the statistics
+// and their mean added to a double accumulator, against the CPU ops.
+TEST(CudaTensorParallel, LossesFromStatsAndTheirMeanMatchCpu) {
+  RWKV_REQUIRE_GPU();
+  const int64_t N = 3001;
+  const Tensor m = test::random_tensor({N}, DType::F32, 1, -3, 3), s = test::random_tensor({N}, DType::F32, 2, 0.5, 40);
+  const Tensor t = test::random_tensor({N}, DType::F32, 3, -5, 2);
+  Tensor cpu_losses = Tensor::empty({N}, DType::F32), cpu_acc = Tensor::from_vector<double>({1.5}, {1});
+  ce_losses_from_stats(m, s, t, cpu_losses);
+  add_mean_(cpu_acc, cpu_losses);
+  const Device d = Device::cuda();
+  Tensor losses = Tensor::empty({N}, DType::F32, d), acc = Tensor::from_vector<double>({1.5}, {1}).to(d);
+  ce_losses_from_stats(m.to(d), s.to(d), t.to(d), losses);
+  add_mean_(acc, losses);
+  // Both compute in double and round once; the device log may differ by an ulp.
+  test::expect_close(losses, cpu_losses, 1e-6, 1e-6, "ce_losses_from_stats");
+  EXPECT_NEAR(acc.to(Device::cpu()).data<double>()[0], cpu_acc.data<double>()[0], 1e-12 * std::abs(cpu_acc.data<double>()[0]));
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include "kernels/cross_entropy.h"
 #include "kernels/embedding.h"
+#include "kernels/reduce.h"
 #include "test_util.h"
 
 namespace rwkv {
@@ -75,6 +76,32 @@ TEST(TensorParallelOps, VocabParallelCrossEntropyMatchesThePlainOne) {
     const double loss = m.data<double>()[n] + std::log(s.data<double>()[n]) - target_logit[static_cast<size_t>(n)];
     EXPECT_NEAR(loss, losses.data<double>()[n], 1e-13);
   }
+}
+
+// The loss from the merged statistics, on the statistics' device: the
+// formula in double, rounded once to the losses' dtype; and the mean added
+// to a double accumulator in index order (the bits of a host loop).
+TEST(TensorParallelOps, LossesFromStatsAndTheirMean) {
+  for (DType dt : {DType::F32, DType::F64}) {
+    const Tensor m = test::random_tensor({37}, dt, 1, -3.0, 3.0), s = test::random_tensor({37}, dt, 2, 0.5, 40.0);
+    const Tensor t = test::random_tensor({37}, dt, 3, -5.0, 2.0);
+    Tensor losses = Tensor::zeros({37}, dt);
+    ce_losses_from_stats(m, s, t, losses);
+    const Tensor md = m.to_dtype(DType::F64), sd = s.to_dtype(DType::F64), td = t.to_dtype(DType::F64);
+    std::vector<double> expected(37);
+    for (int64_t i = 0; i < 37; ++i)
+      expected[static_cast<size_t>(i)] = md.data<double>()[i] + std::log(sd.data<double>()[i]) - td.data<double>()[i];
+    EXPECT_EQ(losses.to_dtype(DType::F64).to_vector<double>(),
+              Tensor::from_vector<double>(expected, {37}).to_dtype(dt).to_dtype(DType::F64).to_vector<double>());
+    Tensor acc = Tensor::from_vector<double>({0.25}, {1});
+    add_mean_(acc, losses);
+    double sum = 0.0;
+    for (double x : losses.to_dtype(DType::F64).to_vector<double>()) sum += x;
+    EXPECT_EQ(acc.data<double>()[0], 0.25 + sum / 37.0);
+  }
+  Tensor acc = Tensor::zeros({1}, DType::F64), bad = Tensor::zeros({2}, DType::F64);
+  test::expect_error([&] { add_mean_(acc, Tensor::zeros({0}, DType::F32)); }, {"add_mean_", "empty"});
+  test::expect_error([&] { add_mean_(bad, Tensor::zeros({3}, DType::F32)); }, {"add_mean_", "acc"});
 }
 
 TEST(TensorParallelOps, EmbeddingSkipsRowsOfOtherRanks) {
