@@ -1,6 +1,8 @@
 #include "kernels/gemm_peak.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <vector>
 
 #include "core/tensor.h"
 #include "core/timer.h"
@@ -11,7 +13,19 @@ namespace rwkv {
 
 double measure_gemm_peak_gflops(Device device, double seconds, int64_t n) {
   const DType dtype = device.is_cuda() ? DType::BF16 : DType::F32;
-  Tensor a = Tensor::zeros({n, n}, dtype, device), b = Tensor::zeros({n, n}, dtype, device);
+  // Random operands: a GPU multiplying zeros draws less power and holds
+  // higher clocks than on real data, which would overstate the peak (and so
+  // understate every MFU divided by it).
+  auto random_matrix = [&](uint64_t seed) {
+    std::vector<float> v(static_cast<size_t>(n * n));
+    uint64_t x = seed;
+    for (float& f : v) {
+      x = x * 6364136223846793005ULL + 1442695040888963407ULL;  // LCG: plenty for benchmark data
+      f = static_cast<float>(static_cast<double>(x >> 40) / static_cast<double>(1 << 24) * 2.0 - 1.0);
+    }
+    return Tensor::from_vector<float>(v, {n, n}).to_dtype(dtype).to(device);
+  };
+  Tensor a = random_matrix(1), b = random_matrix(2);
   Tensor c = Tensor::zeros({n, n}, DType::F32, device);
   matmul(a, false, b, true, c);  // warm-up: thread pools, library dispatch
   double best = 1e30, total = 0.0;
