@@ -101,5 +101,5 @@ grep -E 'eval step=' "$STATE/ranks.log" | tail -n 1 | sed 's/^.*\(eval step=\)/f
 echo "--- a sample from the trained model (exported from $LAST):"
 "$BIN/trainer/rwkv-ckpt" export "$LAST" --out "$RUN/rwkv-final.safetensors" >/dev/null
 "$BIN/trainer/rwkv-generate" --weights "$RUN/rwkv-final.safetensors" --tokenizer bytes \
-  --prompt "The Debian project" --tokens 300 --temperature 0.8 --seed 1
+  --prompt "The Debian project" --tokens 300 --temperature 0.8 --top-p 0.9 --seed 1
 echo
