@@ -19,6 +19,7 @@
 #include "kernels/reduce.h"
 #include "trainer/optimizer.h"
 #include "trainer/rwkv4_model.h"
+#include "trainer/train_loop.h"
 
 namespace {
 
@@ -29,10 +30,9 @@ struct Case {
   Rwkv4Shape shape;
 };
 
-// 6 x matmul parameters per token (forward 2, backward 4), rwkv-train's MFU numerator.
+// rwkv-train's MFU numerator: 6 x matmul parameters per token.
 double flops_per_token(const Rwkv4Shape& s) {
-  const double C = static_cast<double>(s.n_embd), F = static_cast<double>(s.dim_ffn);
-  return 6.0 * (static_cast<double>(s.n_layer) * (5.0 * C * C + 2.0 * C * F) + static_cast<double>(s.vocab_size) * C);
+  return trainer::training_flops_per_token(trainer::ModelConfig{s.n_layer, s.n_embd, s.vocab_size, 0, s.dim_ffn});
 }
 
 // Waits for the GPU: sum_of_squares copies its result to the host.

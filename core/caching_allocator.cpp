@@ -72,6 +72,16 @@ CachingAllocator::~CachingAllocator() {
   live_.clear();
 }
 
+// a takes in its successor in the segment (a->next): one block spanning both.
+CachingAllocator::Block* CachingAllocator::absorb_next(Block* a) {
+  Block* n = a->next;
+  a->size += n->size;
+  a->next = n->next;
+  if (n->next != nullptr) n->next->prev = a;
+  delete n;
+  return a;
+}
+
 // The smallest cached block of the right pool and stream that holds `size`
 // bytes, removed from its free set; nullptr when there is none.
 CachingAllocator::Block* CachingAllocator::take_cached(size_t size, StreamId stream) {
@@ -229,21 +239,12 @@ void CachingAllocator::free(void* ptr) {
   // under their old sizes: take them out before the size changes).
   FreeSet& set = pool(b->small);
   if (b->prev != nullptr && !b->prev->allocated) {
-    Block* p = b->prev;
-    set.erase(p);
-    p->size += b->size;
-    p->next = b->next;
-    if (b->next != nullptr) b->next->prev = p;
-    delete b;
-    b = p;
+    set.erase(b->prev);
+    b = absorb_next(b->prev);
   }
   if (b->next != nullptr && !b->next->allocated) {
-    Block* n = b->next;
-    set.erase(n);
-    b->size += n->size;
-    b->next = n->next;
-    if (n->next != nullptr) n->next->prev = b;
-    delete n;
+    set.erase(b->next);
+    absorb_next(b);
   }
   set.insert(b);
   stats_.bytes_cached = stats_.bytes_reserved - stats_.bytes_in_use;

@@ -147,6 +147,7 @@ class CachingAllocator {
 
   FreeSet& pool(bool small) { return small ? free_small_ : free_large_; }
   Block* take_cached(size_t size, StreamId stream);
+  static Block* absorb_next(Block* a);
   void* backing_allocate(size_t segment, size_t request);
   size_t release_free_segments();
   void note_in_use(Block* block, size_t request);

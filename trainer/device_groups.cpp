@@ -38,19 +38,21 @@ DeviceGroups::DeviceGroups(parallel::ProcessGroups* groups, Device device) : gro
   }
   // The same order on every rank: each NCCL communicator is created
   // collectively over its group.
-  tp_ = pick(parallel::GroupKind::Tp, nccl_tp_);
-  dp_ = pick(parallel::GroupKind::Dp, nccl_dp_);
-  pp_ = pick(parallel::GroupKind::Pp, nccl_pp_);
+  tp_ = pick(parallel::GroupKind::Tp);
+  dp_ = pick(parallel::GroupKind::Dp);
+  pp_ = pick(parallel::GroupKind::Pp);
 }
 
-parallel::Communicator* DeviceGroups::pick(parallel::GroupKind group, std::unique_ptr<parallel::Communicator>& owned) {
+parallel::Communicator* DeviceGroups::pick(parallel::GroupKind group) {
   parallel::MpiCommunicator& mpi = groups_->group(group);
   switch (device_comm_kind(device_, mpi.size())) {
     case DeviceCommKind::None: return nullptr;
     case DeviceCommKind::Mpi: return &mpi;
-    case DeviceCommKind::Nccl:
+    case DeviceCommKind::Nccl: {
+      std::unique_ptr<parallel::Communicator>& owned = nccl_[static_cast<size_t>(group)];
       owned = parallel::make_nccl_communicator(mpi, device_.index);
       return owned.get();
+    }
   }
   return nullptr;
 }
@@ -61,16 +63,8 @@ DeviceCommKind DeviceGroups::kind(parallel::GroupKind group) const {
 }
 
 uint64_t DeviceGroups::extra_bytes_sent(parallel::GroupKind group) const {
-  const parallel::Communicator* c = group == parallel::GroupKind::Tp   ? nccl_tp_.get()
-                                    : group == parallel::GroupKind::Dp ? nccl_dp_.get()
-                                    : group == parallel::GroupKind::Pp ? nccl_pp_.get()
-                                                                        : nullptr;
-  return c != nullptr ? c->stats().total_sent() : 0;
-}
-
-void DeviceGroups::synchronize() {
-  for (parallel::Communicator* c : {nccl_tp_.get(), nccl_dp_.get(), nccl_pp_.get()})
-    if (c != nullptr) c->synchronize();
+  const size_t i = static_cast<size_t>(group);
+  return i < nccl_.size() && nccl_[i] ? nccl_[i]->stats().total_sent() : 0;
 }
 
 }  // namespace rwkv::trainer

@@ -16,6 +16,7 @@
 //   comms.dp()->all_reduce_sum(grad_bucket);     // NCCL on a GPU, MPI on the CPU
 #pragma once
 
+#include <array>
 #include <memory>
 
 #include "core/device.h"
@@ -53,15 +54,13 @@ class DeviceGroups {
   // those bytes are in the MPI group's own counters already).
   uint64_t extra_bytes_sent(parallel::GroupKind group) const;
 
-  // Waits for every device communication issued so far (NCCL is asynchronous).
-  void synchronize();
 
  private:
-  parallel::Communicator* pick(parallel::GroupKind group, std::unique_ptr<parallel::Communicator>& owned);
+  parallel::Communicator* pick(parallel::GroupKind group);
 
   parallel::ProcessGroups* groups_ = nullptr;
   Device device_;
-  std::unique_ptr<parallel::Communicator> nccl_tp_, nccl_dp_, nccl_pp_;
+  std::array<std::unique_ptr<parallel::Communicator>, 3> nccl_;  // by GroupKind (tp, dp, pp); null unless NCCL
   parallel::Communicator* tp_ = nullptr;
   parallel::Communicator* dp_ = nullptr;
   parallel::Communicator* pp_ = nullptr;

@@ -30,12 +30,9 @@ NamedTensor& ParameterStore::entry(const std::string& name) {
 ParameterStore ParameterStore::zeros_like() const {
   ParameterStore out;
   for (const NamedTensor& e : entries_) {
-    out.add(e.name, e.value.shape(), e.value.dtype(), e.decay, e.lr_multiplier, e.value.device());
-    NamedTensor& copy = out.entries_.back();
-    copy.global_shape = e.global_shape;
-    copy.global_offset = e.global_offset;
-    copy.tp_replicated = e.tp_replicated;
-    copy.tp_partial_grad = e.tp_partial_grad;
+    NamedTensor copy = e;  // name, flags and placement; new storage below
+    copy.value = Tensor::zeros(e.value.shape(), e.value.dtype(), e.value.device());
+    out.entries_.push_back(std::move(copy));
   }
   return out;
 }

@@ -63,8 +63,7 @@ double run_pipeline_step(Rwkv4Model& model, const PipelineStage& io, PipelineSch
   RWKV_CHECK(M >= 1, "pipeline: at least one micro-batch per step, got ", M);
   StageLinks links(io, B, T, model.shape().n_embd, model.activation_dtype(), model.device());
   Tensor tokens = Tensor::empty({B, T}, DType::I32), targets = Tensor::empty({B, T}, DType::I32);
-  double loss = 0.0;
-  if (io.last()) model.begin_loss_sum();  // the micro-batches' losses add up on the device
+  if (io.last()) model.begin_loss_sum();  // the micro-batches' losses add up on the device (stage_backward returns 0)
   // Slot of micro-batch m: GPipe keeps all M; 1F1B reuses pp - stage slots
   // (one on a single stage: forward and backward alternate).
   const int64_t in_flight = schedule == PipelineSchedule::GPipe ? M : std::min<int64_t>(M, io.stages - io.stage);
@@ -82,7 +81,7 @@ double run_pipeline_step(Rwkv4Model& model, const PipelineStage& io, PipelineSch
     batches(m, tokens, targets);
     const bool last = m == M - 1;  // both schedules run the backwards in micro-batch order
     if (last) model.set_grads_final_hook(last_backward_hook);
-    loss += model.stage_backward(slot(m), targets, loss_scale, l2wrap_scale, output_grad);
+    model.stage_backward(slot(m), targets, loss_scale, l2wrap_scale, output_grad);
     if (last) model.set_grads_final_hook({});
     compute_s += t.seconds();
     return model.stage_input_grad(slot(m));
@@ -113,8 +112,7 @@ double run_pipeline_step(Rwkv4Model& model, const PipelineStage& io, PipelineSch
     timing->total_s += whole.seconds();
     timing->compute_s += compute_s;
   }
-  if (io.last()) loss = model.end_loss_sum();
-  return io.last() ? loss / static_cast<double>(M) : 0.0;
+  return io.last() ? model.end_loss_sum() / static_cast<double>(M) : 0.0;
 }
 
 double run_pipeline_eval(Rwkv4Model& model, const PipelineStage& io, int64_t M, int64_t B, int64_t T,

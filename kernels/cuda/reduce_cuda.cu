@@ -12,25 +12,16 @@ namespace {
 // block in a fixed tree; block_sums[b] receives it. The grid size depends on n
 // only (sum_squares_blocks), so the grouping, hence the result, is the same on
 // every run and every GPU.
-template <typename T>
+// Square = false: the same pass over x itself (add_mean_).
+template <typename T, bool Square = true>
 __global__ void sum_squares_partial_kernel(int64_t n, const T* __restrict__ x,
                                            double* __restrict__ block_sums) {  // [gridDim.x]
   __shared__ double scratch[32];
   double acc = 0.0;
   for (int64_t i = grid_start(); i < n; i += grid_stride()) {
     const double xi = load_as_float(x[i]);
-    acc += xi * xi;
+    acc += Square ? xi * xi : xi;
   }
-  acc = block_sum(acc, scratch);
-  if (threadIdx.x == 0) block_sums[blockIdx.x] = acc;
-}
-
-// sum(x) (not squared), the same first pass for add_mean_.
-template <typename T>
-__global__ void sum_partial_kernel(int64_t n, const T* __restrict__ x, double* __restrict__ block_sums) {  // [gridDim.x]
-  __shared__ double scratch[32];
-  double acc = 0.0;
-  for (int64_t i = grid_start(); i < n; i += grid_stride()) acc += static_cast<double>(load_as_float(x[i]));
   acc = block_sum(acc, scratch);
   if (threadIdx.x == 0) block_sums[blockIdx.x] = acc;
 }
@@ -78,28 +69,7 @@ __global__ void cast_kernel(int64_t n, const Src* __restrict__ src, Dst* __restr
 
 }  // namespace
 
-double sum_of_squares(const Tensor& x) {
-  set_device(x);
-  const int64_t n = x.numel();
-  if (n == 0) return 0.0;
-  const int64_t blocks = sum_squares_blocks(n);
-  DeviceBuffer sums(static_cast<size_t>(blocks + 1) * sizeof(double));  // [blocks] partials, then the total
-  double* block_sums = sums.as<double>();
-  dispatch_float(x, "sum_of_squares", [&](auto tag) {
-    using T = decltype(tag);
-    sum_squares_partial_kernel<T><<<grid_u32(blocks), kSumSquaresThreads, 0, kStream>>>(n, x.data<T>(), block_sums);
-  });
-  check_launch("sum_squares_partial_kernel");
-  sum_squares_final_kernel<<<1, kSumSquaresThreads, 0, kStream>>>(blocks, block_sums, block_sums + blocks);
-  check_launch("sum_squares_final_kernel");
-  double result = 0.0;
-  // Synchronous copy on the default stream: waits for both kernels.
-  check_cuda(cudaMemcpy(&result, block_sums + blocks, sizeof(double), cudaMemcpyDeviceToHost),
-             "cudaMemcpy (sum_of_squares result)");
-  return result;
-}
-
-// The same two kernels per tensor as sum_of_squares (so the same bits), all
+// Two kernels per tensor (partials, then a fixed-order total; sum_of_squares is the list of one), all
 // partials in one scratch buffer and the totals side by side at its end, then
 // one copy to the host: one synchronisation for the whole list.
 std::vector<double> sums_of_squares(const std::vector<Tensor>& xs) {
@@ -136,6 +106,8 @@ std::vector<double> sums_of_squares(const std::vector<Tensor>& xs) {
   return result;
 }
 
+double sum_of_squares(const Tensor& x) { return sums_of_squares({x})[0]; }
+
 void add_mean_(Tensor& acc, const Tensor& values) {
   set_device(values);
   const int64_t n = values.numel();
@@ -144,9 +116,10 @@ void add_mean_(Tensor& acc, const Tensor& values) {
   double* block_sums = sums.as<double>();
   dispatch_float(values, "add_mean_", [&](auto tag) {
     using T = decltype(tag);
-    sum_partial_kernel<T><<<grid_u32(blocks), kSumSquaresThreads, 0, kStream>>>(n, values.data<T>(), block_sums);
+    sum_squares_partial_kernel<T, false><<<grid_u32(blocks), kSumSquaresThreads, 0, kStream>>>(n, values.data<T>(),
+                                                                                               block_sums);
   });
-  check_launch("sum_partial_kernel");
+  check_launch("sum_squares_partial_kernel (sum)");
   add_mean_final_kernel<<<1, kSumSquaresThreads, 0, kStream>>>(blocks, block_sums, n, acc.data<double>());
   check_launch("add_mean_final_kernel");
 }
