@@ -59,7 +59,7 @@ void sigmoid_gate_forward(const Tensor& r, const Tensor& y, Tensor& out) {
   if (n == 0) return;
   dispatch_float(r, "sigmoid_gate_forward", [&](auto tag) {
     using T = decltype(tag);
-    sigmoid_gate_forward_kernel<T><<<grid_u32(elementwise_blocks(n)), kElementwiseThreads, 0, kStream>>>(
+    launch_kernel(sigmoid_gate_forward_kernel<T>, grid_u32(elementwise_blocks(n)), kElementwiseThreads, 0, kStream,
         n, r.data<T>(), y.data<T>(), out.data<T>());
   });
   check_launch("sigmoid_gate_forward_kernel");
@@ -71,7 +71,7 @@ void sigmoid_gate_backward(const Tensor& r, const Tensor& y, const Tensor& dout,
   if (n == 0) return;
   dispatch_float(r, "sigmoid_gate_backward", [&](auto tag) {
     using T = decltype(tag);
-    sigmoid_gate_backward_kernel<T><<<grid_u32(elementwise_blocks(n)), kElementwiseThreads, 0, kStream>>>(
+    launch_kernel(sigmoid_gate_backward_kernel<T>, grid_u32(elementwise_blocks(n)), kElementwiseThreads, 0, kStream,
         n, r.data<T>(), y.data<T>(), dout.data<T>(), dr.data<T>(), dy.data<T>());
   });
   check_launch("sigmoid_gate_backward_kernel");
@@ -83,7 +83,7 @@ void squared_relu_forward(const Tensor& x, Tensor& out) {
   if (n == 0) return;
   dispatch_float(x, "squared_relu_forward", [&](auto tag) {
     using T = decltype(tag);
-    squared_relu_forward_kernel<T><<<grid_u32(elementwise_blocks(n)), kElementwiseThreads, 0, kStream>>>(
+    launch_kernel(squared_relu_forward_kernel<T>, grid_u32(elementwise_blocks(n)), kElementwiseThreads, 0, kStream,
         n, x.data<T>(), out.data<T>());
   });
   check_launch("squared_relu_forward_kernel");
@@ -95,7 +95,7 @@ void squared_relu_backward(const Tensor& x, const Tensor& dout, Tensor& dx) {
   if (n == 0) return;
   dispatch_float(x, "squared_relu_backward", [&](auto tag) {
     using T = decltype(tag);
-    squared_relu_backward_kernel<T><<<grid_u32(elementwise_blocks(n)), kElementwiseThreads, 0, kStream>>>(
+    launch_kernel(squared_relu_backward_kernel<T>, grid_u32(elementwise_blocks(n)), kElementwiseThreads, 0, kStream,
         n, x.data<T>(), dout.data<T>(), dx.data<T>());
   });
   check_launch("squared_relu_backward_kernel");

@@ -38,7 +38,7 @@ void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const
   const AdamWStepConstants constants = adamw_step_constants(config);
   const auto launch = [&](auto tag, auto* copy) {
     using C = decltype(tag);
-    adamw_kernel<C><<<grid_u32(elementwise_blocks(n)), kElementwiseThreads, 0, kStream>>>(
+    launch_kernel(adamw_kernel<C>, grid_u32(elementwise_blocks(n)), kElementwiseThreads, 0, kStream,
         n, param.data<float>(), grad.data<float>(), m.data<float>(), v.data<float>(), copy, constants);
   };
   if (param_copy.defined() && param_copy.dtype() == DType::BF16) {

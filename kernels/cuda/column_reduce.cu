@@ -28,7 +28,7 @@ __global__ void column_finalize_kernel(const float* __restrict__ partials,  // [
 void finalize_column_sums(const float* partials, int64_t chunks, int64_t C, const ColumnOutputs& outputs) {
   const int64_t total = outputs.count * C;
   if (total == 0 || chunks == 0) return;
-  column_finalize_kernel<<<grid_u32(elementwise_blocks(total)), kElementwiseThreads, 0, kStream>>>(partials, chunks, C,
+  launch_kernel(column_finalize_kernel, grid_u32(elementwise_blocks(total)), kElementwiseThreads, 0, kStream, partials, chunks, C,
                                                                                                  outputs);
   check_launch("column_finalize_kernel");
 }

@@ -115,7 +115,7 @@ void cross_entropy(const Tensor& logits, const Tensor& targets, Tensor& losses, 
   dispatch_float(logits, "cross_entropy", [&](auto tag) {
     using T = decltype(tag);
     T* d = dlogits.defined() ? dlogits.data<T>() : nullptr;
-    cross_entropy_kernel<T><<<grid_u32(row_blocks(N, 1)), kThreads, 0, kStream>>>(
+    launch_kernel(cross_entropy_kernel<T>, grid_u32(row_blocks(N, 1)), kThreads, 0, kStream,
         N, V, logits.data<T>(), targets.data<int32_t>(), losses.data<float>(), d, grad_scale, l2wrap_factor);
   });
   check_launch("cross_entropy_kernel");

@@ -5,12 +5,28 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <utility>
 
 #include "core/bf16.h"
 #include "kernels/cuda/cuda_common.h"
 #include "kernels/cuda/launch_geometry.h"
 
 namespace rwkv::cuda {
+
+// Every kernel launch of the backend: kernel<<<grid, block, shared_bytes,
+// stream>>>(args...) on a GPU. Under the CUDA emulator (-DRWKV_CUDA=EMULATE,
+// cuda_emulator/) the same call runs the grid on the CPU after checking that
+// every pointer argument is device memory of the current GPU, which is why
+// launches go through this one function instead of the <<<>>> syntax.
+template <typename... Params, typename... Args>
+void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t stream,
+                   Args&&... args) {
+#if defined(RWKV_CUDA_EMULATOR)
+  cuda_emulator::launch(kernel, grid, block, shared_bytes, stream, std::forward<Args>(args)...);
+#else
+  kernel<<<grid, block, shared_bytes, stream>>>(std::forward<Args>(args)...);
+#endif
+}
 
 // First index and stride of a 1-D grid-stride loop, in 64 bits (tensors may
 // exceed 2^31 elements).

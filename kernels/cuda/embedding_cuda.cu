@@ -71,7 +71,7 @@ void embedding_forward(const Tensor& tokens, const Tensor& weight, Tensor& out) 
   if (N == 0 || C == 0) return;
   dispatch_float(weight, "embedding_forward", [&](auto tag) {
     using T = decltype(tag);
-    embedding_forward_kernel<T><<<grid_u32(row_blocks(N, 1)), kForwardThreads, 0, kStream>>>(
+    launch_kernel(embedding_forward_kernel<T>, grid_u32(row_blocks(N, 1)), kForwardThreads, 0, kStream,
         N, V, C, tokens.data<int32_t>(), weight.data<T>(), out.data<T>());
   });
   check_launch("embedding_forward_kernel");
@@ -85,7 +85,7 @@ void embedding_backward(const Tensor& tokens, const Tensor& dout, Tensor& dweigh
   const dim3 grid(grid_u32(ceil_div(C, kEmbeddingBackwardThreads)), grid_u32(partitions));
   dispatch_float(dout, "embedding_backward", [&](auto tag) {
     using T = decltype(tag);
-    embedding_backward_kernel<T><<<grid, kEmbeddingBackwardThreads, 0, kStream>>>(
+    launch_kernel(embedding_backward_kernel<T>, grid, kEmbeddingBackwardThreads, 0, kStream,
         N, V, C, partitions, tokens.data<int32_t>(), dout.data<T>(), dweight.data<float>());
   });
   check_launch("embedding_backward_kernel");

@@ -137,7 +137,7 @@ void layernorm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias
   if (N == 0) return;
   dispatch_float(x, "layernorm_forward", [&](auto tag) {
     using T = decltype(tag);
-    layernorm_forward_kernel<T><<<grid_u32(row_blocks(N, kWarps)), kWarps * 32, 0, kStream>>>(
+    launch_kernel(layernorm_forward_kernel<T>, grid_u32(row_blocks(N, kWarps)), kWarps * 32, 0, kStream,
         N, C, x.data<T>(), weight.data<float>(), bias.data<float>(), y.data<T>(), mean.data<float>(),
         rstd.data<float>(), eps);
   });
@@ -153,12 +153,12 @@ void layernorm_backward(const Tensor& x, const Tensor& weight, const Tensor& mea
   DeviceBuffer partial(static_cast<size_t>(plan.partial_floats(2, C)) * sizeof(float));
   dispatch_float(x, "layernorm_backward", [&](auto tag) {
     using T = decltype(tag);
-    layernorm_backward_dx_kernel<T><<<grid_u32(row_blocks(N, kWarps)), kWarps * 32, 0, kStream>>>(
+    launch_kernel(layernorm_backward_dx_kernel<T>, grid_u32(row_blocks(N, kWarps)), kWarps * 32, 0, kStream,
         N, C, x.data<T>(), weight.data<float>(), mean.data<float>(), rstd.data<float>(), dy.data<T>(), dx.data<T>());
     check_launch("layernorm_backward_dx_kernel");
     const dim3 grid(grid_u32(plan.channel_blocks), grid_u32(plan.chunks));
     const dim3 block(kColumnBlockChannels, kColumnBlockRowLanes);
-    layernorm_backward_params_kernel<T><<<grid, block, 0, kStream>>>(N, C, plan.rows_per_chunk, x.data<T>(),
+    launch_kernel(layernorm_backward_params_kernel<T>, grid, block, 0, kStream, N, C, plan.rows_per_chunk, x.data<T>(),
                                                                       mean.data<float>(), rstd.data<float>(),
                                                                       dy.data<T>(), partial.as<float>());
     check_launch("layernorm_backward_params_kernel");

@@ -93,10 +93,10 @@ std::vector<double> sums_of_squares(const std::vector<Tensor>& xs) {
     double* partial = block_sums + first_block[i];
     dispatch_float(x, "sums_of_squares", [&](auto tag) {
       using T = decltype(tag);
-      sum_squares_partial_kernel<T><<<grid_u32(nb), kSumSquaresThreads, 0, kStream>>>(n, x.data<T>(), partial);
+      launch_kernel(sum_squares_partial_kernel<T>, grid_u32(nb), kSumSquaresThreads, 0, kStream, n, x.data<T>(), partial);
     });
     check_launch("sum_squares_partial_kernel");
-    sum_squares_final_kernel<<<1, kSumSquaresThreads, 0, kStream>>>(nb, partial, totals + i);
+    launch_kernel(sum_squares_final_kernel, 1, kSumSquaresThreads, 0, kStream, nb, partial, totals + i);
     check_launch("sum_squares_final_kernel");
   }
   std::vector<double> result(xs.size(), 0.0);
@@ -116,11 +116,11 @@ void add_mean_(Tensor& acc, const Tensor& values) {
   double* block_sums = sums.as<double>();
   dispatch_float(values, "add_mean_", [&](auto tag) {
     using T = decltype(tag);
-    sum_squares_partial_kernel<T, false><<<grid_u32(blocks), kSumSquaresThreads, 0, kStream>>>(n, values.data<T>(),
+    launch_kernel(sum_squares_partial_kernel<T, false>, grid_u32(blocks), kSumSquaresThreads, 0, kStream, n, values.data<T>(),
                                                                                                block_sums);
   });
   check_launch("sum_squares_partial_kernel (sum)");
-  add_mean_final_kernel<<<1, kSumSquaresThreads, 0, kStream>>>(blocks, block_sums, n, acc.data<double>());
+  launch_kernel(add_mean_final_kernel, 1, kSumSquaresThreads, 0, kStream, blocks, block_sums, n, acc.data<double>());
   check_launch("add_mean_final_kernel");
 }
 
@@ -130,7 +130,7 @@ void scale_(Tensor& x, float factor) {
   if (n == 0) return;
   dispatch_float(x, "scale_", [&](auto tag) {
     using T = decltype(tag);
-    scale_kernel<T><<<grid_u32(elementwise_blocks(n)), kElementwiseThreads, 0, kStream>>>(n, x.data<T>(), factor);
+    launch_kernel(scale_kernel<T>, grid_u32(elementwise_blocks(n)), kElementwiseThreads, 0, kStream, n, x.data<T>(), factor);
   });
   check_launch("scale_kernel");
 }
@@ -141,7 +141,7 @@ void add_(Tensor& a, const Tensor& b) {
   if (n == 0) return;
   dispatch_float(a, "add_", [&](auto tag) {
     using T = decltype(tag);
-    add_kernel<T><<<grid_u32(elementwise_blocks(n)), kElementwiseThreads, 0, kStream>>>(n, a.data<T>(), b.data<T>());
+    launch_kernel(add_kernel<T>, grid_u32(elementwise_blocks(n)), kElementwiseThreads, 0, kStream, n, a.data<T>(), b.data<T>());
   });
   check_launch("add_kernel");
 }
@@ -159,9 +159,9 @@ void cast(const Tensor& src, Tensor& dst) {
   }
   const unsigned int blocks = grid_u32(elementwise_blocks(n));
   if (src.dtype() == DType::F32 && dst.dtype() == DType::BF16) {
-    cast_kernel<bf16, float><<<blocks, kElementwiseThreads, 0, kStream>>>(n, src.data<float>(), dst.data<bf16>());
+    launch_kernel(cast_kernel<bf16, float>, blocks, kElementwiseThreads, 0, kStream, n, src.data<float>(), dst.data<bf16>());
   } else if (src.dtype() == DType::BF16 && dst.dtype() == DType::F32) {
-    cast_kernel<float, bf16><<<blocks, kElementwiseThreads, 0, kStream>>>(n, src.data<bf16>(), dst.data<float>());
+    launch_kernel(cast_kernel<float, bf16>, blocks, kElementwiseThreads, 0, kStream, n, src.data<bf16>(), dst.data<float>());
   } else {
     RWKV_FAIL("cast: CUDA casts between f32 and bf16 only, got ", src.str(), " -> ", dst.str());
   }

@@ -144,7 +144,7 @@ void add_columns(const Tensor& src, Tensor& dst, int64_t col0) {
   if (N * w == 0) return;
   dispatch_float(src, "add_columns", [&](auto tag) {
     using T = decltype(tag);
-    add_columns_kernel<T><<<grid_u32(elementwise_blocks(N * w)), kElementwiseThreads, 0, kStream>>>(
+    launch_kernel(add_columns_kernel<T>, grid_u32(elementwise_blocks(N * w)), kElementwiseThreads, 0, kStream,
         N, w, Cd, col0, src.data<T>(), dst.data<T>());
   });
   check_launch("add_columns_kernel");
@@ -157,7 +157,7 @@ void softmax_row_stats(const Tensor& logits, int64_t valid_cols, int64_t col_off
   if (N == 0) return;
   dispatch_float(logits, "softmax_row_stats", [&](auto tag) {
     using T = decltype(tag);
-    softmax_row_stats_kernel<T><<<grid_u32(row_blocks(N, 1)), kThreads, 0, kStream>>>(
+    launch_kernel(softmax_row_stats_kernel<T>, grid_u32(row_blocks(N, 1)), kThreads, 0, kStream,
         N, V, valid_cols, col_offset, logits.data<T>(), row_max.data<float>(), row_sum.data<float>(),
         row_argmax.data<int32_t>());
   });
@@ -169,7 +169,7 @@ void merge_softmax_stats(const Tensor& maxes, const Tensor& sums, const Tensor& 
   set_device(maxes);
   const int64_t P = maxes.dim(0), N = maxes.dim(1);
   if (N == 0) return;
-  merge_softmax_stats_kernel<<<grid_u32(elementwise_blocks(N)), kElementwiseThreads, 0, kStream>>>(
+  launch_kernel(merge_softmax_stats_kernel, grid_u32(elementwise_blocks(N)), kElementwiseThreads, 0, kStream,
       P, N, maxes.data<float>(), sums.data<float>(), argmaxes.data<int32_t>(), row_max.data<float>(),
       row_sum.data<float>(), row_argmax.data<int32_t>());
   check_launch("merge_softmax_stats_kernel");
@@ -179,7 +179,7 @@ void ce_losses_from_stats(const Tensor& row_max, const Tensor& row_sum, const Te
   set_device(row_max);
   const int64_t N = row_max.dim(0);
   if (N == 0) return;
-  ce_losses_from_stats_kernel<<<grid_u32(elementwise_blocks(N)), kElementwiseThreads, 0, kStream>>>(
+  launch_kernel(ce_losses_from_stats_kernel, grid_u32(elementwise_blocks(N)), kElementwiseThreads, 0, kStream,
       N, row_max.data<float>(), row_sum.data<float>(), target_logit.data<float>(), losses.data<float>());
   check_launch("ce_losses_from_stats_kernel");
 }
@@ -192,7 +192,7 @@ void vocab_parallel_ce_backward(const Tensor& logits, int64_t valid_cols, int64_
   if (N == 0) return;
   dispatch_float(logits, "vocab_parallel_ce_backward", [&](auto tag) {
     using T = decltype(tag);
-    vocab_parallel_ce_backward_kernel<T><<<grid_u32(row_blocks(N, 1)), kThreads, 0, kStream>>>(
+    launch_kernel(vocab_parallel_ce_backward_kernel<T>, grid_u32(row_blocks(N, 1)), kThreads, 0, kStream,
         N, V, valid_cols, col_offset, logits.data<T>(), targets.data<int32_t>(), row_max.data<float>(),
         row_sum.data<float>(), row_argmax.data<int32_t>(), target_logit.data<float>(),
         dlogits.defined() ? dlogits.data<T>() : nullptr, grad_scale, l2wrap_factor);

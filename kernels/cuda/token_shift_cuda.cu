@@ -115,7 +115,7 @@ void token_shift_forward(const Tensor& x, const std::vector<Tensor>& mixes, cons
       args.io[j] = outs[static_cast<size_t>(j)].template data<T>();
     }
     const T* state = shift_state.defined() ? shift_state.data<T>() : nullptr;
-    token_shift_forward_kernel<T><<<grid_u32(row_blocks(rows, 1)), kForwardThreads, 0, kStream>>>(
+    launch_kernel(token_shift_forward_kernel<T>, grid_u32(row_blocks(rows, 1)), kForwardThreads, 0, kStream,
         rows, T_len, C, x.data<T>(), state, args);
   });
   check_launch("token_shift_forward_kernel");
@@ -140,7 +140,7 @@ void token_shift_backward(const Tensor& x, const std::vector<Tensor>& mixes, con
     }
     const dim3 grid(grid_u32(plan.channel_blocks), grid_u32(plan.chunks));
     const dim3 block(kColumnBlockChannels, kColumnBlockRowLanes);
-    token_shift_backward_kernel<T><<<grid, block, 0, kStream>>>(N, T_len, C, plan.rows_per_chunk, x.data<T>(), args,
+    launch_kernel(token_shift_backward_kernel<T>, grid, block, 0, kStream, N, T_len, C, plan.rows_per_chunk, x.data<T>(), args,
                                                                 dx.data<T>(), partial.as<float>());
   });
   check_launch("token_shift_backward_kernel");

@@ -136,7 +136,7 @@ void wkv4_forward(const Tensor& time_decay, const Tensor& time_first, const Tens
   float* state_ptr = state.defined() ? state.data<float>() : nullptr;
   dispatch_float(k, "wkv4_forward", [&](auto tag) {
     using T = decltype(tag);
-    wkv4_forward_kernel<T><<<grid_u32(blocks), threads, 0, kStream>>>(
+    launch_kernel(wkv4_forward_kernel<T>, grid_u32(blocks), threads, 0, kStream,
         B, T_len, C, time_decay.data<float>(), time_first.data<float>(), k.data<T>(), v.data<T>(), y.data<T>(),
         state_ptr);
   });
@@ -159,13 +159,13 @@ void wkv4_backward(const Tensor& time_decay, const Tensor& time_first, const Ten
   const int64_t blocks = ceil_div(B * C, threads);
   dispatch_float(k, "wkv4_backward", [&](auto tag) {
     using T = decltype(tag);
-    wkv4_backward_kernel<T><<<grid_u32(blocks), threads, 0, kStream>>>(
+    launch_kernel(wkv4_backward_kernel<T>, grid_u32(blocks), threads, 0, kStream,
         B, T_len, C, time_decay.data<float>(), time_first.data<float>(), k.data<T>(), v.data<T>(), gy.data<T>(), ys,
         lds, gk.data<T>(), gv.data<T>(), partial);
   });
   check_launch("wkv4_backward_kernel");
 
-  wkv4_param_grad_kernel<<<grid_u32(elementwise_blocks(C)), kElementwiseThreads, 0, kStream>>>(
+  launch_kernel(wkv4_param_grad_kernel, grid_u32(elementwise_blocks(C)), kElementwiseThreads, 0, kStream,
       B, C, partial, g_time_decay.data<float>(), g_time_first.data<float>());
   check_launch("wkv4_param_grad_kernel");
 }
