@@ -11,6 +11,12 @@
 // without barriers runs a whole block on one fiber with no switches at all,
 // and switches cost only where the kernel synchronises.
 //
+// RWKV_CUDA_EMULATOR_ORDER=reverse starts and resumes threads from the
+// highest index down. Kernels whose result depends on the order threads run
+// between two barriers (a missing __syncthreads, a shared slot read before
+// its writer ran) give different results in the two orders, so the tests run
+// both.
+//
 // Threads that have returned count as arrived (as on Volta and later for
 // __syncthreads after an early return of whole warps). When no thread can
 // move and none is left to start, the block is deadlocked (a barrier in
@@ -26,6 +32,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <stdexcept>
@@ -83,6 +90,21 @@ struct BlockRun {
 };
 
 thread_local BlockRun* current_run = nullptr;
+
+bool reverse_order() {
+  static const bool reverse = [] {
+    const char* value = std::getenv("RWKV_CUDA_EMULATOR_ORDER");
+    if (value == nullptr || std::strcmp(value, "forward") == 0 || *value == '\0') return false;
+    if (std::strcmp(value, "reverse") == 0) return true;
+    std::fprintf(stderr, "cuda emulator: RWKV_CUDA_EMULATOR_ORDER=%s is not forward or reverse; using forward\n",
+                 value);
+    return false;
+  }();
+  return reverse;
+}
+
+// The i-th thread to start or resume, in the configured order.
+int nth_thread(const BlockRun& run, int i) { return reverse_order() ? run.threads - 1 - i : i; }
 // Workers are reused across blocks and launches (mapping stacks is the cost).
 thread_local std::vector<Worker*> idle_workers;
 
@@ -130,7 +152,7 @@ void release_warp(BlockRun& run, int warp) {
     BlockRun* run = current_run;
     Worker* self = run->running;
     while (run->next_unstarted < run->threads) {
-      const int t = run->next_unstarted++;
+      const int t = nth_thread(*run, run->next_unstarted++);
       self->thread = t;
       run->state[static_cast<size_t>(t)] = ThreadState::Running;
       set_thread_index(t);
@@ -212,7 +234,8 @@ void run_block(BlockRun& run) {
   }
   while (run.live > 0) {
     bool progressed = false;
-    for (int i = 0; i < run.threads; ++i) {
+    for (int n = 0; n < run.threads; ++n) {
+      const int i = nth_thread(run, n);
       if (run.state[static_cast<size_t>(i)] != ThreadState::Ready) continue;
       resume(run, run.bound[static_cast<size_t>(i)], i);
       progressed = true;

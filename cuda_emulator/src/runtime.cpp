@@ -309,7 +309,13 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, cudaMemcpy
 
 // Synchronous: the host waits for the copy, hence for the default stream's
 // work before it (non-blocking streams are not implied).
+// A synchronous copy touching another GPU's memory is serialised with that
+// GPU's default stream too (like cudaMemcpyPeer), so it is ordered after its work.
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, cudaMemcpyKind kind) {
+  for (const void* side : {static_cast<const void*>(dst), src}) {
+    const int owner = cuda_emulator::device_of_range(side, 1);
+    if (owner >= 0 && owner != cuda_emulator::this_thread_device) cuda_emulator::host_waited_for_default_stream(owner);
+  }
   const cudaError_t status = cudaMemcpyAsync(dst, src, count, kind, nullptr);
   if (status == cudaSuccess) cuda_emulator::host_waited_for_stream(nullptr);
   return status;

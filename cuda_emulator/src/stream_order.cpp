@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -85,6 +87,25 @@ bool overlaps(const Access& a, const Access& b) {
   return a0 < b0 + b.bytes && b0 < a0 + a.bytes;
 }
 
+// A race fails the process: at exit (so every race of the run is reported
+// first) the exit status becomes 70 unless RWKV_CUDA_EMULATOR_RACES=report.
+// Read at each race, so a test that makes races on purpose can opt out.
+void fail_at_exit() {
+  const char* mode = std::getenv("RWKV_CUDA_EMULATOR_RACES");
+  if (mode != nullptr && std::strcmp(mode, "report") == 0) return;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    std::atexit([] {
+      std::fprintf(stderr,
+                   "cuda emulator: %llu stream race(s) found (reported above); exiting with status 70 "
+                   "(RWKV_CUDA_EMULATOR_RACES=report only reports them)\n",
+                   static_cast<unsigned long long>(races));
+      std::fflush(stderr);
+      std::_Exit(70);
+    });
+  });
+}
+
 std::string stream_name(int id) {
   const StreamInfo& s = streams[static_cast<size_t>(id)];
   for (size_t d = 0; d < default_stream_of_device.size(); ++d)
@@ -121,6 +142,7 @@ void order_operation(cudaStream_t stream, const char* what, const Access* access
         if (r.stream == id || (!r.access.write && !access.write)) continue;
         if (at(s.known, r.stream) >= r.position || !overlaps(r.access, access)) continue;
         ++races;
+        fail_at_exit();
         report("stream race: " + std::string(what) + " on " + stream_name(id) + (access.write ? " writes " : " reads ") +
                describe_pointer(access.begin) + ", which " + r.what + " on " + stream_name(r.stream) +
                (r.access.write ? " writes" : " reads") + " with no event ordering the two (a GPU may run them "
@@ -167,6 +189,17 @@ void event_forgotten(cudaEvent_t event) {
 void host_waited_for_stream(cudaStream_t stream) {
   std::lock_guard<std::mutex> lock(mutex);
   const int id = id_locked(stream);
+  const StreamInfo& s = streams[static_cast<size_t>(id)];
+  merge(host_known, s.known);
+  if (host_known.size() <= static_cast<size_t>(id)) host_known.resize(static_cast<size_t>(id) + 1, 0);
+  host_known[static_cast<size_t>(id)] = std::max(host_known[static_cast<size_t>(id)], s.operations);
+}
+
+void host_waited_for_default_stream(int device) {
+  std::lock_guard<std::mutex> lock(mutex);
+  if (default_stream_of_device.size() <= static_cast<size_t>(device)) return;  // it never ran anything
+  const int id = default_stream_of_device[static_cast<size_t>(device)];
+  if (id < 0) return;
   const StreamInfo& s = streams[static_cast<size_t>(id)];
   merge(host_known, s.known);
   if (host_known.size() <= static_cast<size_t>(id)) host_known.resize(static_cast<size_t>(id) + 1, 0);

@@ -11,7 +11,9 @@
 // waited for, and through what the host had synchronised before it enqueued
 // work), and each operation's device accesses are compared with the last
 // accesses of other streams. An access that conflicts (at least one writes)
-// with one that is not ordered before it is reported and counted.
+// with one that is not ordered before it is reported and counted, and the
+// process then exits with status 70 (RWKV_CUDA_EMULATOR_RACES=report: only
+// report), so a race fails the test that made it.
 //
 // Accesses are what an operation names: a kernel's pointer arguments (a
 // point: const pointers read, others write, since kernels do not say how far
@@ -62,6 +64,8 @@ void event_forgotten(cudaEvent_t event);
 void host_waited_for_stream(cudaStream_t stream);
 void host_waited_for_event(cudaEvent_t event);
 void host_waited_for_device(int device);
+// The host waited for the default (legacy) stream of `device`.
+void host_waited_for_default_stream(int device);
 
 // cudaFree: the memory is gone (later allocations may reuse its addresses),
 // and freeing synchronises the device with the host, as in CUDA.

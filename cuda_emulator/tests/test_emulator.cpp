@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -246,6 +247,7 @@ TEST(CudaEmulatorStreams, UnorderedConflictsBetweenStreamsAreFound) {
   float* data = device_array(std::vector<float>(32, 0.0f));
   float* out = device_array(std::vector<float>(32, 0.0f));
   float* out2 = device_array(std::vector<float>(32, 0.0f));
+  setenv("RWKV_CUDA_EMULATOR_RACES", "report", 1);  // the races below are made on purpose
   const uint64_t before = cuda_emulator::stream_races_found();
 
   // Written on the default stream, read on `side` after an event: ordered.
