@@ -43,6 +43,7 @@ class NcclCommunicator final : public Communicator {
 
  private:
   void check(ncclResult_t result, const char* what) const;
+  void release() noexcept;
   // Orders this communicator's stream after the compute stream's work so far
   // (begin) and the compute stream after the communication (end).
   void begin();
@@ -73,19 +74,33 @@ size_t byte_count(const Tensor& t) { return t.nbytes(); }
 NcclCommunicator::NcclCommunicator(const MpiCommunicator& group, int cuda_device)
     : label_(group.label()), size_(group.size()), rank_(group.rank()), device_(cuda_device) {
   cuda::check_cuda(cudaSetDevice(device_), "cudaSetDevice (NCCL communicator)");
-  ncclUniqueId id{};
-  if (rank_ == 0) check(ncclGetUniqueId(&id), "ncclGetUniqueId");
-  // The id is 128 opaque bytes; the MPI group carries it to the other ranks.
-  check_mpi(MPI_Bcast(&id, static_cast<int>(sizeof id), MPI_BYTE, 0, group.handle()), "MPI_Bcast (NCCL unique id)");
-  check(ncclCommInitRank(&comm_, size_, id, rank_), "ncclCommInitRank");
-  cuda::check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
-  cuda::check_cuda(cudaEventCreateWithFlags(&compute_done_, cudaEventDisableTiming), "cudaEventCreateWithFlags");
-  cuda::check_cuda(cudaEventCreateWithFlags(&comm_done_, cudaEventDisableTiming), "cudaEventCreateWithFlags");
-  cuda::check_cuda(cudaMalloc(reinterpret_cast<void**>(&barrier_word_), sizeof(float)), "cudaMalloc (barrier word)");
-  cuda::check_cuda(cudaMemset(barrier_word_, 0, sizeof(float)), "cudaMemset (barrier word)");
+  // The id is 128 opaque bytes; the MPI group carries it to the other ranks,
+  // with rank 0's status: if making the id failed there, every rank must
+  // hear it, not wait for an id that never comes.
+  struct {
+    int status;
+    ncclUniqueId id;
+  } message{};
+  if (rank_ == 0) message.status = static_cast<int>(ncclGetUniqueId(&message.id));
+  check_mpi(MPI_Bcast(&message, static_cast<int>(sizeof message), MPI_BYTE, 0, group.handle()),
+            "MPI_Bcast (NCCL unique id)");
+  check(static_cast<ncclResult_t>(message.status), "ncclGetUniqueId (on group rank 0)");
+  check(ncclCommInitRank(&comm_, size_, message.id, rank_), "ncclCommInitRank");
+  try {
+    cuda::check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
+    cuda::check_cuda(cudaEventCreateWithFlags(&compute_done_, cudaEventDisableTiming), "cudaEventCreateWithFlags");
+    cuda::check_cuda(cudaEventCreateWithFlags(&comm_done_, cudaEventDisableTiming), "cudaEventCreateWithFlags");
+    cuda::check_cuda(cudaMalloc(reinterpret_cast<void**>(&barrier_word_), sizeof(float)), "cudaMalloc (barrier word)");
+    cuda::check_cuda(cudaMemset(barrier_word_, 0, sizeof(float)), "cudaMemset (barrier word)");
+  } catch (...) {
+    release();  // a throwing constructor runs no destructor
+    throw;
+  }
 }
 
-NcclCommunicator::~NcclCommunicator() {
+NcclCommunicator::~NcclCommunicator() { release(); }
+
+void NcclCommunicator::release() noexcept {
   // Errors are ignored here: a destructor cannot report them, and a failed
   // job is being torn down anyway.
   cudaSetDevice(device_);
@@ -95,11 +110,16 @@ NcclCommunicator::~NcclCommunicator() {
   if (compute_done_ != nullptr) cudaEventDestroy(compute_done_);
   if (comm_done_ != nullptr) cudaEventDestroy(comm_done_);
   if (stream_ != nullptr) cudaStreamDestroy(stream_);
+  comm_ = nullptr;
+  barrier_word_ = nullptr;
+  compute_done_ = comm_done_ = nullptr;
+  stream_ = nullptr;
 }
 
 void NcclCommunicator::check(ncclResult_t result, const char* what) const {
   if (result == ncclSuccess) return;
-  const char* detail = comm_ != nullptr ? ncclGetLastError(comm_) : nullptr;
+  // NCCL ignores the argument (it may be null, as before ncclCommInitRank succeeds).
+  const char* detail = ncclGetLastError(comm_);
   RWKV_FAIL("NCCL error in ", what, " on ", name(), ": ", ncclGetErrorString(result),
             detail != nullptr && *detail != '\0' ? str_cat(" (", detail, ")") : std::string(),
             "\n  ---> HINT: run with NCCL_DEBUG=WARN (or INFO) for NCCL's own account");

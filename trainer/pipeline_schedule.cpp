@@ -56,13 +56,38 @@ class StageLinks {
 
 }  // namespace
 
+Tensor pack_step_batches(const Rwkv4Model& model, const PipelineStage& io, int64_t M, int64_t B, int64_t T,
+                         const MicroBatchSource& batches) {
+  RWKV_CHECK(M >= 1, "pipeline: at least one micro-batch per step, got ", M);
+  Tensor host_batches = Tensor::zeros({M * 3, B, T}, DType::I32);
+  for (int64_t m = 0; m < M; ++m) {
+    Tensor tokens = host_batches.slice_rows(3 * m, 1).view({B, T});
+    Tensor targets = host_batches.slice_rows(3 * m + 2, 1).view({B, T});
+    batches(m, tokens, targets);
+    if (io.first()) host_batches.slice_rows(3 * m + 1, 1).view({B * T}).copy_from(model.embedding_rows(tokens));
+  }
+  return model.device().is_cpu() ? host_batches : host_batches.to(model.device());
+}
+
 double run_pipeline_step(Rwkv4Model& model, const PipelineStage& io, PipelineSchedule schedule, int64_t M,
                          int64_t B, int64_t T, const MicroBatchSource& batches, float loss_scale, float l2wrap_scale,
-                         PipelineTiming* timing, const Rwkv4Model::GradsFinalHook& last_backward_hook) {
+                         PipelineTiming* timing, const Rwkv4Model::GradsFinalHook& last_backward_hook,
+                         bool read_loss) {
+  return run_pipeline_step(model, io, schedule, M, B, T, pack_step_batches(model, io, M, B, T, batches), loss_scale,
+                           l2wrap_scale, timing, last_backward_hook, read_loss);
+}
+
+double run_pipeline_step(Rwkv4Model& model, const PipelineStage& io, PipelineSchedule schedule, int64_t M,
+                         int64_t B, int64_t T, const Tensor& step_batches, float loss_scale, float l2wrap_scale,
+                         PipelineTiming* timing, const Rwkv4Model::GradsFinalHook& last_backward_hook,
+                         bool read_loss) {
   Timer whole;
   RWKV_CHECK(M >= 1, "pipeline: at least one micro-batch per step, got ", M);
   StageLinks links(io, B, T, model.shape().n_embd, model.activation_dtype(), model.device());
-  Tensor tokens = Tensor::empty({B, T}, DType::I32), targets = Tensor::empty({B, T}, DType::I32);
+  expect_shape("run_pipeline_step", "step_batches", step_batches, {M * 3, B, T}, "[M * 3, B, T] from pack_step_batches");
+  auto tokens_of = [&](int64_t m) { return step_batches.slice_rows(3 * m, 1).view({B, T}); };
+  auto rows_of = [&](int64_t m) { return step_batches.slice_rows(3 * m + 1, 1).view({B * T}); };
+  auto targets_of = [&](int64_t m) { return step_batches.slice_rows(3 * m + 2, 1).view({B, T}); };
   if (io.last()) model.begin_loss_sum();  // the micro-batches' losses add up on the device (stage_backward returns 0)
   // Slot of micro-batch m: GPipe keeps all M; 1F1B reuses pp - stage slots
   // (one on a single stage: forward and backward alternate).
@@ -71,17 +96,15 @@ double run_pipeline_step(Rwkv4Model& model, const PipelineStage& io, PipelineSch
   double compute_s = 0.0;
   auto forward = [&](int64_t m, const Tensor& input) {
     Timer t;
-    batches(m, tokens, targets);
-    model.stage_forward(slot(m), tokens, input);
+    model.stage_forward(slot(m), tokens_of(m), input, io.first() ? rows_of(m) : Tensor());
     compute_s += t.seconds();
     return model.stage_output(slot(m));
   };
   auto backward = [&](int64_t m, const Tensor& output_grad) {
     Timer t;
-    batches(m, tokens, targets);
     const bool last = m == M - 1;  // both schedules run the backwards in micro-batch order
     if (last) model.set_grads_final_hook(last_backward_hook);
-    model.stage_backward(slot(m), targets, loss_scale, l2wrap_scale, output_grad);
+    model.stage_backward(slot(m), targets_of(m), loss_scale, l2wrap_scale, output_grad);
     if (last) model.set_grads_final_hook({});
     compute_s += t.seconds();
     return model.stage_input_grad(slot(m));
@@ -112,7 +135,7 @@ double run_pipeline_step(Rwkv4Model& model, const PipelineStage& io, PipelineSch
     timing->total_s += whole.seconds();
     timing->compute_s += compute_s;
   }
-  return io.last() ? model.end_loss_sum() / static_cast<double>(M) : 0.0;
+  return io.last() && read_loss ? model.end_loss_sum() / static_cast<double>(M) : 0.0;
 }
 
 double run_pipeline_eval(Rwkv4Model& model, const PipelineStage& io, int64_t M, int64_t B, int64_t T,

@@ -50,10 +50,30 @@ struct PipelineTiming {
 // last_backward_hook (optional) is the model's grads-final hook during the
 // last micro-batch's backward, the one after which gradients are final
 // (Rwkv4Model::set_grads_final_hook): how the dp reduction overlaps backward.
+// read_loss = false leaves the losses' sum on the device (returns 0): the
+// caller reads it later with model.end_loss_sum() / micro_batches, right
+// after the step's other read (the gradient norm), so the host waits for the
+// GPU once a step instead of twice.
 double run_pipeline_step(Rwkv4Model& model, const PipelineStage& io, PipelineSchedule schedule, int64_t micro_batches,
                          int64_t batch, int64_t ctx_len, const MicroBatchSource& batches, float loss_scale,
                          float l2wrap_scale, PipelineTiming* timing = nullptr,
-                         const Rwkv4Model::GradsFinalHook& last_backward_hook = {});
+                         const Rwkv4Model::GradsFinalHook& last_backward_hook = {}, bool read_loss = true);
+
+// Every micro-batch of a step, read from `batches` and put on the model's
+// device in one copy: [M * 3, B, T] int32, micro-batch m's rows 3m, 3m + 1,
+// 3m + 2 = its tokens, this rank's embedding rows of them (first stage;
+// Rwkv4Model::embedding_rows) and its targets. On a GPU a copy from the host
+// waits for the GPU's queue to drain, so the training loop packs the next
+// step's batches right after it read this step's results, when the queue is
+// empty, instead of stalling the GPU once per micro-batch.
+Tensor pack_step_batches(const Rwkv4Model& model, const PipelineStage& io, int64_t micro_batches, int64_t batch,
+                         int64_t ctx_len, const MicroBatchSource& batches);
+
+// The same step from batches packed by pack_step_batches.
+double run_pipeline_step(Rwkv4Model& model, const PipelineStage& io, PipelineSchedule schedule, int64_t micro_batches,
+                         int64_t batch, int64_t ctx_len, const Tensor& step_batches, float loss_scale,
+                         float l2wrap_scale, PipelineTiming* timing = nullptr,
+                         const Rwkv4Model::GradsFinalHook& last_backward_hook = {}, bool read_loss = true);
 
 // Forward only (evaluation): the mean loss over the micro-batches on the last stage, 0 elsewhere.
 double run_pipeline_eval(Rwkv4Model& model, const PipelineStage& io, int64_t micro_batches, int64_t batch,

@@ -257,7 +257,23 @@ Rwkv4Model::Activations& Rwkv4Model::slot(int index, int64_t B, int64_t T) {
 
 // ---------------------------------------------------------------- forward
 
-void Rwkv4Model::stage_forward(int slot_index, const Tensor& tokens, const Tensor& input) {
+Tensor Rwkv4Model::embedding_rows(const Tensor& host_tokens) const {
+  RWKV_CHECK(host_tokens.is_cpu(), "internal: embedding_rows takes host tokens, got ", host_tokens.str());
+  // Vocab-parallel embedding: each rank looks up the tokens whose rows it
+  // holds (-1: another rank's row, a zero row here), then the rows are summed.
+  const std::vector<int32_t> ids = host_tokens.to_vector<int32_t>();
+  const int64_t v0 = part_.vocab_begin(), valid = part_.valid_vocab(shape_.vocab_size);
+  std::vector<int32_t> local(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    RWKV_CHECK(ids[i] >= 0 && ids[i] < shape_.vocab_size, "embedding: token id ", ids[i], " at position ", i,
+               " is outside the vocabulary [0, ", shape_.vocab_size,
+               ")\n  ---> HINT: the data was tokenized with a larger vocabulary than model.vocab_size");
+    local[i] = ids[i] >= v0 && ids[i] < v0 + valid ? static_cast<int32_t>(ids[i] - v0) : -1;
+  }
+  return Tensor::from_vector<int32_t>(local, {static_cast<int64_t>(local.size())});
+}
+
+void Rwkv4Model::stage_forward(int slot_index, const Tensor& tokens, const Tensor& input, const Tensor& tokens_local) {
   const char* op = "Rwkv4Model::stage_forward";
   expect_ndim(op, "tokens", tokens, 2, "[B, T]");
   expect_dtype(op, "tokens", tokens, DType::I32);
@@ -265,18 +281,12 @@ void Rwkv4Model::stage_forward(int slot_index, const Tensor& tokens, const Tenso
   const int64_t N = a.B * a.T;
   a.tokens.copy_from(tokens);
   if (part_.has_embedding()) {
-    // Vocab-parallel embedding: each rank looks up the tokens whose rows it
-    // holds (-1: another rank's row, a zero row here), then the rows are summed.
-    const std::vector<int32_t> ids = tokens.is_cpu() ? tokens.to_vector<int32_t>() : tokens.to(Device::cpu()).to_vector<int32_t>();
-    const int64_t v0 = part_.vocab_begin(), valid = part_.valid_vocab(shape_.vocab_size);
-    std::vector<int32_t> local(ids.size());
-    for (size_t i = 0; i < ids.size(); ++i) {
-      RWKV_CHECK(ids[i] >= 0 && ids[i] < shape_.vocab_size, "embedding: token id ", ids[i], " at position ", i,
-                 " is outside the vocabulary [0, ", shape_.vocab_size,
-                 ")\n  ---> HINT: the data was tokenized with a larger vocabulary than model.vocab_size");
-      local[i] = ids[i] >= v0 && ids[i] < v0 + valid ? static_cast<int32_t>(ids[i] - v0) : -1;
+    if (tokens_local.defined()) {
+      expect_shape(op, "tokens_local", tokens_local, {N}, "[B*T]: embedding_rows of the tokens");
+      a.tokens_local.copy_from(tokens_local);
+    } else {
+      a.tokens_local.copy_from(embedding_rows(tokens.is_cpu() ? tokens : tokens.to(Device::cpu())));
     }
-    a.tokens_local.copy_from(Tensor::from_vector<int32_t>(local, {N}));
     Tensor x0 = rows(a.emb_out);
     embedding_forward(a.tokens_local, p_.emb, x0);
     tp_all_reduce(x0);

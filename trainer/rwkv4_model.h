@@ -141,17 +141,28 @@ class Rwkv4Model {
   // --- one pipeline stage; slot = a micro-batch in flight --------------------
   // Forward of this stage's blocks. The first stage embeds tokens [B, T];
   // the others start from `input` [B, T, C] (the previous stage's output).
-  void stage_forward(int slot, const Tensor& tokens, const Tensor& input = Tensor());
+  // tokens may live on the host or on the model's device. On the first stage
+  // the embedding needs each token's row in this rank's vocabulary slice:
+  // pass them as tokens_local [B*T] (embedding_rows, uploaded with the rest
+  // of the step's batches) to keep the forward free of host copies; without
+  // them they are computed here from the tokens (a copy to the host first
+  // when the tokens are on the device).
+  void stage_forward(int slot, const Tensor& tokens, const Tensor& input = Tensor(),
+                     const Tensor& tokens_local = Tensor());
+  // First stage: host tokens [B, T] -> this rank's embedding rows [B*T] on
+  // the host (the token's row in its vocabulary slice, -1 for another rank's
+  // row), after checking every id is inside the vocabulary.
+  Tensor embedding_rows(const Tensor& host_tokens) const;
   // The stage's output [B, T, C] for the next stage (not on the last stage).
   const Tensor& stage_output(int slot);
-  // Last stage: loss and backward from the targets; returns the micro-batch's
+  // Last stage: loss and backward from the targets (host or device); returns the micro-batch's
   // mean CE loss. Other stages: backward from `output_grad` [B, T, C]; returns 0.
   double stage_backward(int slot, const Tensor& targets, float loss_scale, float l2wrap_scale,
                         const Tensor& output_grad = Tensor());
   // Between begin_loss_sum() and end_loss_sum(), stage_backward returns 0
   // and adds its micro-batch's mean loss on the device instead; end_loss_sum
   // returns the sum of those means (the same double additions, so the same
-  // bits on the CPU): one host synchronisation per step for the loss, not
+  // bits on the CPU): one copy to the host per step for the loss, not
   // one per micro-batch.
   void begin_loss_sum();
   double end_loss_sum();

@@ -474,8 +474,19 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     return b;
   };
   PipelineTiming pipeline_timing;
+  // A step's micro-batches go to the device in one copy, packed while the
+  // GPU is idle: before the first step, then each next step's right after
+  // this step's reads (pipeline_schedule.h, pack_step_batches).
+  auto pack_batches_of = [&](int64_t step) {
+    return pack_step_batches(model, stage, tc.grad_accum, B, T, [&](int64_t micro, Tensor& tok, Tensor& tgt) {
+      fill_training_batch(step, micro, windows.data());
+      split_windows(windows, B, T, tok, tgt);
+    });
+  };
+  Tensor next_batches = start_step < steps ? pack_batches_of(start_step) : Tensor();
   for (int64_t step = start_step; step < steps; ++step) {
     Timer step_timer;
+    const Tensor step_batches = std::move(next_batches);
     const StepCommBytes sent_before = bytes_sent_so_far();
     model.grads().zero_all();
     // Overlap (plain dp): as the last backward finishes each block, its
@@ -493,12 +504,8 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
         dp_reducer->grads_final_from(static_cast<int>(first_entry));
       };
     }
-    double loss = run_pipeline_step(model, stage, pc.schedule, tc.grad_accum, B, T,
-                                    [&](int64_t micro, Tensor& tok, Tensor& tgt) {
-                                      fill_training_batch(step, micro, windows.data());
-                                      split_windows(windows, B, T, tok, tgt);
-                                    },
-                                    loss_scale, l2wrap_scale, &pipeline_timing, on_final);
+    double loss = run_pipeline_step(model, stage, pc.schedule, tc.grad_accum, B, T, step_batches, loss_scale,
+                                    l2wrap_scale, &pipeline_timing, on_final, /*read_loss=*/false);
     if (overlap) {
       model.reduce_tp_partial_grads(0, tp_reduced_from);
       summary.dp_buckets_started_early = dp_reducer->buckets_started_early();
@@ -508,16 +515,20 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
       if (dp_reducer) dp_reducer->all_reduce_mean(model.grads());
     }
     if (zero) zero_sync->reduce_scatter_mean(model.grads(), grad_shard);
-    loss = share_from_last_stage(loss, true);
     const double lr = schedule.at(step);
-    double grad_norm = 0.0;
+    // The step's reads from the device: the gradient norm (the clip needs it
+    // before the update), then the loss, which by then is long computed, so
+    // the host waits for the GPU once here and nowhere else in the step.
+    double grad_norm = global_grad_norm();
+    if (stage.last()) loss = model.end_loss_sum() / static_cast<double>(tc.grad_accum);
+    if (step + 1 < steps) next_batches = pack_batches_of(step + 1);  // the GPU's queue is empty now
+    loss = share_from_last_stage(loss, true);
     if (zero) {
-      grad_norm = global_grad_norm();
       sharded->update(model.params(), grad_shard, lr, clip_factor(grad_norm, settings.grad_clip));
       zero_sync->all_gather_params(model.params());
       model.refresh_compute_copies();  // bf16: the gathered masters of every shard into the copies
     } else {
-      grad_norm = optimizer->step_with_norm(model.params(), model.grads(), lr, global_grad_norm());
+      grad_norm = optimizer->step_with_norm(model.params(), model.grads(), lr, grad_norm);
     }
     RWKV_CHECK(std::isfinite(loss) && std::isfinite(grad_norm), "step ", step + 1, ": the loss or gradient norm is not finite (loss ",
                loss, ", grad norm ", grad_norm, ")\n  ---> HINT: lower train.lr_init, or check the data");

@@ -8,7 +8,9 @@
 
 #include <cstddef>
 
+#ifndef RWKV_CUDA_EMULATOR
 #define RWKV_CUDA_EMULATOR 1
+#endif
 
 typedef enum cudaError {
   cudaSuccess = 0,

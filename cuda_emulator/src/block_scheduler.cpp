@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -40,6 +41,7 @@
 #include <vector>
 
 #include "cuda_emulator/device_builtins.h"
+#include "cuda_emulator/inspect.h"
 #include "cuda_emulator/launch.h"
 #include "emulator_internal.h"
 #include "fiber_switch.h"
@@ -315,6 +317,12 @@ void order_kernel(cudaStream_t stream, const char* signature, const void* const*
   order_operation(stream, what.c_str(), accesses.data(), accesses.size());
 }
 
+namespace {
+std::atomic<uint64_t> launches{0};
+}  // namespace
+
+uint64_t kernel_launches() { return launches.load(); }
+
 void run_grid(dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t stream, void (*body)(void*), void* context) {
   const long long threads = static_cast<long long>(block.x) * block.y * block.z;
   if (threads < 1 || threads > kMaxThreadsPerBlock || block.z > 64 || grid.x < 1 || grid.y < 1 || grid.z < 1 ||
@@ -327,6 +335,7 @@ void run_grid(dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t stream, v
   }
   if (check_stream(stream, "kernel launch") != cudaSuccess) return;
   if (current_run != nullptr) throw std::logic_error("cuda emulator: a kernel launched from inside a kernel");
+  ++launches;
   const DeviceAccess access;
   BlockRun run;
   run.body = body;

@@ -16,6 +16,13 @@ namespace cuda_emulator {
 int device_count();
 int sm_count();
 
+// Counts one host synchronisation (cuda_emulator/inspect.h), a stall when
+// device work was enqueued since the last one; afterwards the device counts
+// as idle.
+void count_host_synchronization();
+// Device work was enqueued (every operation the stream checker orders).
+void note_device_work();
+
 // The calling thread's current device (cudaSetDevice), 0 until set.
 int current_device();
 

@@ -6,6 +6,7 @@
 // every stream is synchronous. That is one legal schedule of the program;
 // ordering bugs between streams need a GPU (or a later, reordering mode).
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -13,7 +14,9 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
+#include "cuda_emulator/inspect.h"
 #include "cuda_runtime_api.h"
 #include "device_memory.h"
 #include "emulator_internal.h"
@@ -47,6 +50,9 @@ int env_int(const char* name, int fallback, int lo, int hi) {
 }
 
 thread_local int this_thread_device = 0;
+std::atomic<uint64_t> synchronizations{0};
+std::atomic<uint64_t> stalls{0};
+std::atomic<bool> work_in_flight{false};
 thread_local cudaError_t last_error = cudaSuccess;
 
 std::recursive_mutex device_work_mutex;
@@ -144,6 +150,14 @@ int sm_count() {
 
 int current_device() { return this_thread_device; }
 
+uint64_t host_synchronizations() { return synchronizations.load(); }
+uint64_t host_stalls() { return stalls.load(); }
+void count_host_synchronization() {
+  ++synchronizations;
+  if (work_in_flight.exchange(false)) ++stalls;
+}
+void note_device_work() { work_in_flight = true; }
+
 DeviceAccess::DeviceAccess() {
   device_work_mutex.lock();
   if (access_depth++ == 0) open_device_memory();
@@ -235,6 +249,7 @@ cudaError_t cudaGetDevice(int* device) {
 }
 
 cudaError_t cudaDeviceSynchronize() {
+  cuda_emulator::count_host_synchronization();
   cuda_emulator::host_waited_for_device(cuda_emulator::this_thread_device);
   return cudaSuccess;
 }
@@ -288,6 +303,7 @@ cudaError_t cudaFree(void* ptr) {
     return fail(cudaErrorInvalidValue, "cudaFree: " + cuda_emulator::describe_pointer(ptr) +
                                            " is not the start of a live device allocation (double free?)");
   }
+  cuda_emulator::count_host_synchronization();
   cuda_emulator::memory_freed(ptr, bytes, device);
   return cudaSuccess;
 }
@@ -309,15 +325,32 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, cudaMemcpy
 
 // Synchronous: the host waits for the copy, hence for the default stream's
 // work before it (non-blocking streams are not implied).
-// A synchronous copy touching another GPU's memory is serialised with that
-// GPU's default stream too (like cudaMemcpyPeer), so it is ordered after its work.
+// What a "synchronous" copy makes the host wait for (CUDA's API
+// synchronisation rules): a copy from the host (pageable memory) first waits
+// for the stream's earlier work, a copy to the host returns once it is done,
+// a device-to-device copy does not wait at all. A copy touching another GPU's
+// memory is serialised with that GPU's default stream too (like
+// cudaMemcpyPeer), modelled as the host waiting for it.
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, cudaMemcpyKind kind) {
+  const bool dst_device = cuda_emulator::device_of_range(dst, 1) >= 0;
+  const bool src_device = cuda_emulator::device_of_range(src, 1) >= 0;
+  std::vector<int> peers;  // other GPUs whose memory the copy touches
   for (const void* side : {static_cast<const void*>(dst), src}) {
     const int owner = cuda_emulator::device_of_range(side, 1);
-    if (owner >= 0 && owner != cuda_emulator::this_thread_device) cuda_emulator::host_waited_for_default_stream(owner);
+    if (owner >= 0 && owner != cuda_emulator::this_thread_device) peers.push_back(owner);
+  }
+  for (int peer : peers) cuda_emulator::host_waited_for_default_stream(peer);
+  const bool host_waits = !(dst_device && src_device);
+  if (host_waits) {
+    cuda_emulator::count_host_synchronization();
+    cuda_emulator::host_waited_for_stream(nullptr);
   }
   const cudaError_t status = cudaMemcpyAsync(dst, src, count, kind, nullptr);
-  if (status == cudaSuccess) cuda_emulator::host_waited_for_stream(nullptr);
+  if (status == cudaSuccess && (host_waits || !peers.empty())) {
+    // Later work on this GPU and the peers is ordered after the copy.
+    cuda_emulator::host_waited_for_stream(nullptr);
+    if (host_waits) cuda_emulator::work_in_flight = false;  // the copy itself was waited for
+  }
   return status;
 }
 
@@ -347,8 +380,13 @@ cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t 
 
 cudaError_t cudaMemcpy2D(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
                          cudaMemcpyKind kind) {
+  const bool host_waits = !(cuda_emulator::device_of_range(dst, 1) >= 0 && cuda_emulator::device_of_range(src, 1) >= 0);
+  if (host_waits) cuda_emulator::count_host_synchronization();
   const cudaError_t status = cudaMemcpy2DAsync(dst, dpitch, src, spitch, width, height, kind, nullptr);
-  if (status == cudaSuccess) cuda_emulator::host_waited_for_stream(nullptr);
+  if (status == cudaSuccess && host_waits) {
+    cuda_emulator::host_waited_for_stream(nullptr);
+    cuda_emulator::work_in_flight = false;
+  }
   return status;
 }
 
@@ -408,6 +446,7 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
   if (cuda_emulator::stream_device(stream) < 0) {
     return fail(cudaErrorInvalidResourceHandle, "cudaStreamSynchronize: unknown stream handle");
   }
+  cuda_emulator::count_host_synchronization();
   cuda_emulator::host_waited_for_stream(stream);
   return cudaSuccess;
 }
@@ -466,6 +505,7 @@ cudaError_t cudaEventSynchronize(cudaEvent_t event) {
   if (!cuda_emulator::known_event(event)) {
     return fail(cudaErrorInvalidResourceHandle, "cudaEventSynchronize: unknown event handle");
   }
+  cuda_emulator::count_host_synchronization();
   cuda_emulator::host_waited_for_event(event);
   return cudaSuccess;
 }

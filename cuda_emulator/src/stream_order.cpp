@@ -126,6 +126,7 @@ void register_stream(cudaStream_t stream, int device) {
 }
 
 void order_operation(cudaStream_t stream, const char* what, const Access* accesses, size_t count) {
+  note_device_work();
   std::lock_guard<std::mutex> lock(mutex);
   const int id = id_locked(stream);
   StreamInfo& s = streams[static_cast<size_t>(id)];
