@@ -13,16 +13,22 @@
 //     before;
 //   - SIGSTOP of a rank (hung): the controller fails the job within the
 //     heartbeat timeout and rwkv-launch restarts it.
+// With RWKV_TEST_DEVICE=cuda (label cuda) the ranks train on a GPU each: the
+// checkpoints travel device -> host -> device, and the restarted job must
+// still match the uninterrupted one bit for bit (a shorter run: GPUs, or the
+// CUDA emulator, take longer per tiny step).
 // Lines starting with "[ measured ]" report detection and restart times.
 #include <gtest/gtest.h>
 
 #include <signal.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <regex>
 
+#include "core/device.h"
 #include "launch_test_util.h"
 #include "trainer_job.h"
 
@@ -60,6 +66,14 @@ class Chaos : public ::testing::Test {
   void SetUp() override {
     if (!testing::have_mpirun()) GTEST_SKIP() << "mpirun is not installed (openmpi-bin): the chaos jobs need two ranks";
     spec.data_prefix = testing::prepare_chaos_data(dir.path());
+    const char* device = std::getenv("RWKV_TEST_DEVICE");
+    if (device != nullptr && std::string(device) == "cuda") {
+      if (!cuda_available() || cuda_device_count() < 2)
+        GTEST_SKIP() << "needs 2 GPUs (one per rank), found " << (cuda_available() ? cuda_device_count() : 0);
+      spec.device = "cuda";
+      spec.steps = 60;
+      spec.interval = 10;
+    }
   }
 
   // Runs the same job without interference in <dir>/reference.
@@ -111,6 +125,9 @@ TEST_F(Chaos, KillNineOfARankRestartsFromTheLastCommitAndTrainsTheSameLosses) {
       << job.diagnostics();
   const int64_t resumed = resumed_step(job);
   EXPECT_GE(resumed, before->last_committed().step()) << job.diagnostics();
+  if (spec.device == "cuda") {
+    EXPECT_NE(job.read("state/ranks.log").find(" on cuda:"), std::string::npos) << "the ranks did not train on GPUs";
+  }
   EXPECT_LT(resumed, spec.steps);
   const JobRecord record = job.job_record();
   EXPECT_EQ(record.state, "completed");

@@ -129,7 +129,7 @@ void TrainerJob::start() {
       "data.train=[" + spec_.data_prefix + "]", "model.n_layer=2", "model.n_embd=64", "model.ctx_len=32",
       "train.micro_batch=4", str_cat("train.steps=", spec_.steps), "train.warmup_steps=10", "train.log_interval=50",
       "train.peak_gflops=1", "parallel.tp=2", str_cat("checkpoint.interval=", spec_.interval), "checkpoint.keep_last=0",
-      "checkpoint.dir=ckpt", "controller.heartbeat_s=0.02",
+      "checkpoint.dir=ckpt", "controller.heartbeat_s=0.02", "device=" + spec_.device,
       str_cat("controller.heartbeat_timeout_s=", spec_.heartbeat_timeout_s)};
   for (const std::string& s : sets) command += " --set " + quoted(s);
   ProcessSpec process;

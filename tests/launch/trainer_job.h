@@ -44,6 +44,7 @@ struct TrainerJobSpec {
   double heartbeat_timeout_s = 20;    // controller.heartbeat_timeout_s
   int max_restarts = 2;
   std::map<std::string, std::string> env;  // extra environment for rwkv-launch and the ranks
+  std::string device = "cpu";         // `device` of the config: cpu or cuda (one GPU per rank)
 };
 
 class TrainerJob {
