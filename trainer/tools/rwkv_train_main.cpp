@@ -44,6 +44,15 @@ const char* kUsage =
 }  // namespace
 
 int main(int argc, char** argv) {
+  // One hardware queue per GPU for all CUDA streams, unless the user chose:
+  // kernels then start in the order the host issued them, the same order on
+  // every rank. The dp all-reduce overlapping backward runs on its own NCCL
+  // stream beside the tp/pp communicators' streams; NCCL kernels block until
+  // their peers join, so if a GPU started one communicator's kernel ahead of
+  // another's that was issued first, two ranks could wait on each other.
+  // (Megatron-LM asks for the same setting for its overlapped communication.)
+  // Read by CUDA when it creates the context, so set before any CUDA call.
+  setenv("CUDA_DEVICE_MAX_CONNECTIONS", "1", /*overwrite=*/0);
   std::string config_path;
   std::vector<std::string> overrides;
   rwkv::trainer::TrainOptions options;
