@@ -54,6 +54,17 @@ TEST(MpiLayouts, EveryLayoutTrainsLikeOneRank) {
   // GPU of its own and NCCL between them, against the single-GPU run.
   const char* device_env = std::getenv("RWKV_TEST_DEVICE");
   const bool on_gpu = device_env != nullptr && std::string(device_env) == "cuda";
+  // RWKV_TEST_PRECISION=bf16 (GPU only): bf16 mixed precision in the layout
+  // and the reference. Both round activations to bf16, but after sums in
+  // different orders, so the bounds are bf16's (docs/testing.md): losses 2e-2
+  // relative, and per tensor a mean parameter difference below lr / 10 after
+  // 4 AdamW steps (see below).
+  const char* precision_env = std::getenv("RWKV_TEST_PRECISION");
+  const bool bf16 = precision_env != nullptr && std::string(precision_env) == "bf16";
+  const double loss_rtol = bf16 ? 2e-2 : 2e-5, param_rtol = 1e-3, param_atol = 1e-4;
+  constexpr double kBf16MeanParamDiff = 5e-4;  // lr / 6
+  constexpr size_t kBf16MinElements = 256;     // smaller tensors: a few flipped elements dominate the mean
+  double worst_mean_abs = 0.0;
   if (on_gpu && (!cuda_available() || cuda_device_count() < test::world_size()))
     GTEST_SKIP() << "needs " << test::world_size() << " GPUs (one per rank), found "
                  << (cuda_available() ? cuda_device_count() : 0) << ": " << (cuda_available() ? "" : cuda_unavailable_reason());
@@ -68,6 +79,7 @@ TEST(MpiLayouts, EveryLayoutTrainsLikeOneRank) {
     const std::string stages = layout.uneven && pp == 2 ? "[1, 3]" : "";
     trainer::TrainConfig c = test::small_run_config(prefix, test::SmallRun{dp, tp, pp, schedule, zero, stages}, ckpt.string());
     if (on_gpu) c.device = trainer::DeviceKind::Cuda;
+    if (bf16) c.train.precision = Precision::BF16;
     // Small dp buckets (4 KiB, dozens of them for this model), so that the
     // overlapped reduction really starts buckets in the middle of backward.
     c.parallel.bucket_mib = 1.0 / 256;
@@ -129,7 +141,7 @@ TEST(MpiLayouts, EveryLayoutTrainsLikeOneRank) {
   }
   ASSERT_EQ(got.losses.size(), expected.losses.size());
   for (size_t i = 0; i < got.losses.size(); ++i)
-    EXPECT_NEAR(got.losses[i], expected.losses[i], 2e-5 * std::abs(expected.losses[i])) << "step " << i + 1;
+    EXPECT_NEAR(got.losses[i], expected.losses[i], loss_rtol * std::abs(expected.losses[i])) << "step " << i + 1;
   ParameterStore expected_slices = mine.zeros_like();
   copy_partition_slices(reference, expected_slices);
   for (size_t i = 0; i < mine.entries().size(); ++i) {
@@ -137,8 +149,27 @@ TEST(MpiLayouts, EveryLayoutTrainsLikeOneRank) {
     // Adam divides by sqrt(v): a gradient element near zero that a different
     // summation order nudges can move its parameter by a few percent of an lr
     // step (lr 3e-3 here), so the bound is 1e-4 absolute after 4 steps.
-    rwkv::test::expect_close(p.value, expected_slices.entries()[i].value, 1e-3, 1e-4, p.name);
+    if (!bf16) {
+      rwkv::test::expect_close(p.value, expected_slices.entries()[i].value, param_rtol, param_atol, p.name);
+      continue;
+    }
+    // bf16: AdamW moves each parameter by up to ~lr a step whatever its
+    // gradient, and a near-zero gradient element whose sign the bf16 rounding
+    // flips moves the other way, so single elements may differ by a step
+    // (3e-3). The mean difference stays far below: a wrong slice or sum
+    // would shift most elements of a tensor by O(lr). Tensors of a few
+    // elements (time_first, time_decay slices) are left to the loss check: a
+    // handful of flips dominates their mean.
+    if (p.value.numel() < static_cast<int64_t>(kBf16MinElements)) continue;
+    const std::vector<double> a = rwkv::test::as_doubles(p.value), b = rwkv::test::as_doubles(expected_slices.entries()[i].value);
+    double mean_abs = 0.0;
+    for (size_t j = 0; j < a.size(); ++j) mean_abs += std::abs(a[j] - b[j]);
+    mean_abs /= static_cast<double>(std::max<size_t>(a.size(), 1));
+    EXPECT_LE(mean_abs, kBf16MeanParamDiff) << p.name;
+    worst_mean_abs = std::max(worst_mean_abs, mean_abs);
   }
+  if (bf16) std::printf("rank %d bf16: worst per-tensor mean parameter difference %.3g (bound %.3g)\n",
+                        test::world_rank(), worst_mean_abs, kBf16MeanParamDiff);
 
   // The other pipeline schedule computes exactly the same step: GPipe and
   // 1F1B run the same micro-batches and accumulate their gradients in the
