@@ -5,10 +5,13 @@
 // caching allocator next to the precision plan's figure. Readable lines and
 // one JSON line. Where there is no GPU it says so and measures nothing.
 //
-//   rwkv-bench-gpu [--shape 169m|430m|1b5|all] [--batch B] [--ctx T] [--steps N]
-//                  [--precision bf16|fp32|both] [--recompute] [--peak-tflops F]
+//   rwkv-bench-gpu [--shape 169m|430m|1b5|all|tiny] [--batch B] [--ctx T] [--steps N]
+//                  [--precision bf16|fp32|both] [--recompute] [--peak-tflops F] [--gemm-size N]
+// (tiny, L2 C64, and a small --gemm-size are for smoke runs: the CUDA
+// emulator runs the whole benchmark in CI that way, numbers meaningless.)
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -39,8 +42,8 @@ double flops_per_token(const Rwkv4Shape& s) {
 void sync_gpu(const Tensor& any_gpu_tensor) { (void)sum_of_squares(any_gpu_tensor.slice_rows(0, 1)); }
 
 [[noreturn]] void usage(const char* why) {
-  std::fprintf(stderr, "rwkv-bench-gpu: %s\nusage: rwkv-bench-gpu [--shape 169m|430m|1b5|all] [--batch B] [--ctx T] "
-               "[--steps N] [--precision bf16|fp32|both] [--recompute] [--peak-tflops F]\n", why);
+  std::fprintf(stderr, "rwkv-bench-gpu: %s\nusage: rwkv-bench-gpu [--shape 169m|430m|1b5|all|tiny] [--batch B] [--ctx T] "
+               "[--steps N] [--precision bf16|fp32|both] [--recompute] [--peak-tflops F] [--gemm-size N]\n", why);
   std::exit(2);
 }
 
@@ -52,19 +55,28 @@ int main(int argc, char** argv) {
   int steps = 5;
   bool recompute = false;
   double stated_tflops = 0;
+  int64_t gemm_size = 8192;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string {
       if (i + 1 >= argc) usage(("missing value after " + a).c_str());
       return argv[++i];
     };
+    // A number, whole and positive, or the usage message (not an uncaught std::stoll).
+    auto number = [&](const std::string& text) -> double {
+      char* end = nullptr;
+      const double v = std::strtod(text.c_str(), &end);
+      if (text.empty() || *end != '\0' || !(v > 0)) usage((a + " expects a positive number, got '" + text + "'").c_str());
+      return v;
+    };
     if (a == "--shape") which = next();
-    else if (a == "--batch") batch = std::stoll(next());
-    else if (a == "--ctx") ctx = std::stoll(next());
-    else if (a == "--steps") steps = std::stoi(next());
+    else if (a == "--batch") batch = static_cast<int64_t>(number(next()));
+    else if (a == "--ctx") ctx = static_cast<int64_t>(number(next()));
+    else if (a == "--steps") steps = static_cast<int>(number(next()));
     else if (a == "--precision") precision = next();
     else if (a == "--recompute") recompute = true;
-    else if (a == "--peak-tflops") stated_tflops = std::stod(next());
+    else if (a == "--peak-tflops") stated_tflops = number(next());
+    else if (a == "--gemm-size") gemm_size = static_cast<int64_t>(number(next()));
     else usage(("unknown argument " + a).c_str());
   }
   if (precision != "bf16" && precision != "fp32" && precision != "both") usage("--precision is bf16, fp32 or both");
@@ -74,14 +86,15 @@ int main(int argc, char** argv) {
     return 0;
   }
   const Device gpu = Device::cuda(0);
-  const double peak_gflops = measure_gemm_peak_gflops(gpu, 1.0, 8192);  // bf16 on CUDA (kernels/gemm_peak.h)
+  const double peak_gflops = measure_gemm_peak_gflops(gpu, 1.0, gemm_size);  // bf16 on CUDA (kernels/gemm_peak.h)
   std::printf("rwkv-bench-gpu: cuda:0, measured bf16 GEMM peak %.1f TFLOP/s%s\n", peak_gflops / 1e3,
               stated_tflops > 0 ? (", stated peak " + std::to_string(stated_tflops) + " TFLOP/s").c_str() : "");
   std::vector<Case> cases;
   if (which == "169m" || which == "all") cases.push_back({"169m", {12, 768, 50277, 3072}});
   if (which == "430m" || which == "all") cases.push_back({"430m", {24, 1024, 50277, 4096}});
   if (which == "1b5" || which == "all") cases.push_back({"1b5", {24, 2048, 50277, 8192}});
-  if (cases.empty()) usage("--shape is 169m, 430m, 1b5 or all");
+  if (which == "tiny") cases.push_back({"tiny", {2, 64, 257, 256}});
+  if (cases.empty()) usage("--shape is 169m, 430m, 1b5, all or tiny");
   std::vector<Precision> precisions;
   if (precision != "fp32") precisions.push_back(Precision::BF16);
   if (precision != "bf16") precisions.push_back(Precision::FP32);
