@@ -113,6 +113,15 @@ std::string stream_name(int id) {
   return "stream #" + std::to_string(id) + " of device " + std::to_string(s.device);
 }
 
+// The host has seen every operation of stream `id` complete, and so
+// everything that stream was ordered after.
+void host_learns_locked(int id) {
+  const StreamInfo& s = streams[static_cast<size_t>(id)];
+  merge(host_known, s.known);
+  if (host_known.size() <= static_cast<size_t>(id)) host_known.resize(static_cast<size_t>(id) + 1, 0);
+  host_known[static_cast<size_t>(id)] = std::max(host_known[static_cast<size_t>(id)], s.operations);
+}
+
 }  // namespace
 
 int stream_id(cudaStream_t stream) {
@@ -189,22 +198,14 @@ void event_forgotten(cudaEvent_t event) {
 
 void host_waited_for_stream(cudaStream_t stream) {
   std::lock_guard<std::mutex> lock(mutex);
-  const int id = id_locked(stream);
-  const StreamInfo& s = streams[static_cast<size_t>(id)];
-  merge(host_known, s.known);
-  if (host_known.size() <= static_cast<size_t>(id)) host_known.resize(static_cast<size_t>(id) + 1, 0);
-  host_known[static_cast<size_t>(id)] = std::max(host_known[static_cast<size_t>(id)], s.operations);
+  host_learns_locked(id_locked(stream));
 }
 
 void host_waited_for_default_stream(int device) {
   std::lock_guard<std::mutex> lock(mutex);
   if (default_stream_of_device.size() <= static_cast<size_t>(device)) return;  // it never ran anything
   const int id = default_stream_of_device[static_cast<size_t>(device)];
-  if (id < 0) return;
-  const StreamInfo& s = streams[static_cast<size_t>(id)];
-  merge(host_known, s.known);
-  if (host_known.size() <= static_cast<size_t>(id)) host_known.resize(static_cast<size_t>(id) + 1, 0);
-  host_known[static_cast<size_t>(id)] = std::max(host_known[static_cast<size_t>(id)], s.operations);
+  if (id >= 0) host_learns_locked(id);
 }
 
 void host_waited_for_event(cudaEvent_t event) {
@@ -215,12 +216,8 @@ void host_waited_for_event(cudaEvent_t event) {
 
 void host_waited_for_device(int device) {
   std::lock_guard<std::mutex> lock(mutex);
-  for (size_t id = 0; id < streams.size(); ++id) {
-    if (streams[id].device != device) continue;
-    merge(host_known, streams[id].known);
-    if (host_known.size() <= id) host_known.resize(id + 1, 0);
-    host_known[id] = std::max(host_known[id], streams[id].operations);
-  }
+  for (size_t id = 0; id < streams.size(); ++id)
+    if (streams[id].device == device) host_learns_locked(static_cast<int>(id));
 }
 
 void memory_freed(const void* begin, size_t bytes, int device) {

@@ -14,7 +14,7 @@
 #include "checkpoint/checkpoint_store.h"
 #include "checkpoint/safetensors.h"
 #include "cuda_test_util.h"
-#include "data/binidx_writer.h"
+#include "cuda_training_run.h"
 #include "trainer/optimizer.h"
 #include "trainer/rwkv4_model.h"
 #include "trainer/train_loop.h"
@@ -120,23 +120,11 @@ TEST(CudaBf16Step, TrainerSavesTheF32Masters) {
   const std::filesystem::path dir = std::filesystem::temp_directory_path() / "rwkv_cuda_bf16_train";
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
-  const std::string prefix = (dir / "train").string();
-  {
-    data::BinIdxWriter writer(prefix, data::TokenDType::U16);
-    std::vector<int32_t> doc;
-    for (int i = 0; i < 20000; ++i) doc.push_back(1 + (i * 7 + (i / 13) * 3) % 60);
-    writer.add_document(doc);
-    writer.commit();
-  }
+  const std::string prefix = test::write_pattern_corpus(dir);
   auto run = [&](const char* precision, ParameterStore* final_params) {
-    const std::string ckpt = (dir / precision).string();
-    std::ostringstream yaml;
-    yaml << "device: cuda\n"
-         << "model: {n_layer: 2, n_embd: 64, vocab_size: 257, ctx_len: 32}\n"
-         << "data: {train: [" << prefix << "], tokenizer: bytes}\n"
-         << "train: {micro_batch: 4, grad_accum: 2, steps: 4, lr_init: 1e-3, lr_final: 1e-3, log_interval: 100, "
-         << "peak_gflops: 1, threads: 1, precision: " << precision << "}\n"
-         << "checkpoint: {dir: " << ckpt << ", resume: never, interval: 2, keep_last: 0}\n";
+    test::TinyRun r;
+    r.precision = precision;
+    r.checkpoint_dir = (dir / precision).string();
     trainer::TrainOptions options;
     options.on_finish = [&](const ParameterStore& p) {
       if (!final_params) return;
@@ -145,7 +133,7 @@ TEST(CudaBf16Step, TrainerSavesTheF32Masters) {
         final_params->add(e.name, host.shape(), host.dtype(), e.decay, e.lr_multiplier).copy_from(host);
       }
     };
-    return trainer::run_training(trainer::load_config_text(yaml.str(), "test"), options);
+    return test::run_tiny_training(prefix, r, options);
   };
   ParameterStore masters;
   const trainer::TrainSummary bf16 = run("bf16", &masters);

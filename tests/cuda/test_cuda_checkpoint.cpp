@@ -8,13 +8,10 @@
 // Without a GPU every test skips (the emulated build runs them on the CPU).
 #include <cmath>
 #include <filesystem>
-#include <sstream>
 
 #include "checkpoint/safetensors.h"
 #include "cuda_test_util.h"
-#include "data/binidx_writer.h"
-#include "trainer/config.h"
-#include "trainer/train_loop.h"
+#include "cuda_training_run.h"
 
 namespace rwkv {
 namespace {
@@ -32,26 +29,19 @@ class CudaCheckpoint : public ::testing::Test {
     dir_ = fs::temp_directory_path() / ("rwkv_cuda_checkpoint_" + std::to_string(::getpid()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    prefix_ = (dir_ / "train").string();
-    data::BinIdxWriter writer(prefix_, data::TokenDType::U16);
-    std::vector<int32_t> doc;
-    for (int i = 0; i < 20000; ++i) doc.push_back(1 + (i * 7 + (i / 13) * 3) % 60);
-    writer.add_document(doc);
-    writer.commit();
+    prefix_ = test::write_pattern_corpus(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }
 
   // 4 steps, a checkpoint every 2 in `ckpt`; `resume` as the config takes it.
   trainer::TrainSummary run(const char* device, const char* precision, const std::string& ckpt,
                             const std::string& resume) {
-    std::ostringstream yaml;
-    yaml << "device: " << device << "\n"
-         << "model: {n_layer: 2, n_embd: 64, vocab_size: 257, ctx_len: 32}\n"
-         << "data: {train: [" << prefix_ << "], tokenizer: bytes}\n"
-         << "train: {micro_batch: 4, grad_accum: 2, steps: 4, lr_init: 1e-3, lr_final: 1e-3, log_interval: 100, "
-         << "peak_gflops: 1, threads: 1, precision: " << precision << "}\n"
-         << "checkpoint: {dir: " << ckpt << ", resume: " << resume << ", interval: 2, keep_last: 0}\n";
-    return trainer::run_training(trainer::load_config_text(yaml.str(), "test"), trainer::TrainOptions{});
+    test::TinyRun r;
+    r.device = device;
+    r.precision = precision;
+    r.checkpoint_dir = ckpt;
+    r.resume = resume;
+    return test::run_tiny_training(prefix_, r);
   }
 
   std::string ckpt(const std::string& name) const { return (dir_ / name).string(); }

@@ -8,12 +8,9 @@
 // a stall (the GPU's queue runs dry while the host catches up); the others
 // cost a copy's latency. On a real GPU there is nothing to count: it skips.
 #include <filesystem>
-#include <sstream>
 
 #include "cuda_test_util.h"
-#include "data/binidx_writer.h"
-#include "trainer/config.h"
-#include "trainer/train_loop.h"
+#include "cuda_training_run.h"
 
 #if defined(RWKV_CUDA_EMULATOR)
 #include "cuda_emulator/inspect.h"
@@ -36,26 +33,17 @@ TEST(CudaHostSyncs, ATrainingStepWaitsForTheGpuOnce) {
   const fs::path dir = fs::temp_directory_path() / ("rwkv_cuda_host_syncs_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
-  const std::string prefix = (dir / "train").string();
-  {
-    data::BinIdxWriter writer(prefix, data::TokenDType::U16);
-    std::vector<int32_t> doc;
-    for (int i = 0; i < 20000; ++i) doc.push_back(1 + (i * 7 + (i / 13) * 3) % 60);
-    writer.add_document(doc);
-    writer.commit();
-  }
+  const std::string prefix = test::write_pattern_corpus(dir);
   auto run = [&](int steps, const char* precision) {
-    std::ostringstream yaml;
-    yaml << "device: cuda\n"
-         << "model: {n_layer: 2, n_embd: 64, vocab_size: 257, ctx_len: 32}\n"
-         << "data: {train: [" << prefix << "], tokenizer: bytes}\n"
-         << "train: {micro_batch: 4, grad_accum: 2, steps: " << steps << ", lr_init: 1e-3, lr_final: 1e-3, "
-         << "log_interval: 1, peak_gflops: 1, threads: 1, precision: " << precision << "}\n"
-         << "checkpoint: {dir: " << (dir / ("ckpt_" + std::to_string(steps) + precision)).string()
-         << ", resume: never, interval: 0, keep_last: 0}\n";
+    test::TinyRun r;
+    r.precision = precision;
+    r.steps = steps;
+    r.log_interval = 1;
+    r.checkpoint_dir = (dir / ("ckpt_" + std::to_string(steps) + precision)).string();
+    r.checkpoint_interval = 0;
     const Counts before{cuda_emulator::host_synchronizations(), cuda_emulator::host_stalls(),
                         cuda_emulator::kernel_launches()};
-    trainer::run_training(trainer::load_config_text(yaml.str(), "test"), trainer::TrainOptions{});
+    test::run_tiny_training(prefix, r);
     return Counts{cuda_emulator::host_synchronizations() - before.syncs, cuda_emulator::host_stalls() - before.stalls,
                   cuda_emulator::kernel_launches() - before.launches};
   };
