@@ -270,6 +270,25 @@ bool draws_random_numbers(const std::string& name) {
   return name == "emb.weight" || name == "head.weight" || ends_with("att.value.weight") || ends_with("ffn.key.weight");
 }
 
+// Advances rng exactly as init_reference_tensor would for a random tensor
+// of `shape`, without building it: the same distributions drawn the same
+// number of times (emb: uniform per element; the orthogonal ones: a normal
+// per element of the Gaussian matrix, from a fresh normal_distribution, whose
+// cached spare value dies with it as in fill_orthogonal). What it skips is
+// the QR, which at 14B is most of the start-up of a rank that holds a few
+// blocks: every rank used to orthogonalise every block of the model.
+void skip_random_draws(const std::string& name, const Shape& shape, std::mt19937_64& rng) {
+  int64_t count = 1;
+  for (int64_t d : shape) count *= d;
+  if (name == "emb.weight") {
+    std::uniform_real_distribution<double> u(0.0, 1.0);  // the range does not change what is consumed
+    for (int64_t i = 0; i < count; ++i) (void)u(rng);
+  } else {
+    std::normal_distribution<double> normal(0.0, 1.0);
+    for (int64_t i = 0; i < count; ++i) (void)normal(rng);
+  }
+}
+
 }  // namespace
 
 void init_rwkv4_reference(ParameterStore& params, const Rwkv4Shape& s, uint64_t seed, double emb_range) {
@@ -282,17 +301,20 @@ void init_rwkv4_reference(ParameterStore& params, const Rwkv4Shape& s, uint64_t 
   }
   // A slice of the model (tensor or pipeline parallel) gets exactly the values
   // the whole model would: the whole model's tensors are visited in its order
-  // with the same random stream, one at a time; each one this rank holds, or
-  // that draws random numbers (so the stream stays in step), is made whole
-  // in host memory, and this rank's slice is cut from it. The peak is one
-  // global tensor (and the orthogonal init's workspace), not the model:
-  // 14B would otherwise need 57 GB of host memory per rank at start-up.
+  // with the same random stream, one at a time; each one this rank holds is
+  // made whole in host memory and its slice cut from it; the random draws of
+  // the others are only skipped over, so the stream stays in step. The peak
+  // is one global tensor (and the orthogonal init's workspace), not the
+  // model: 14B would otherwise need 57 GB of host memory per rank at start-up.
   std::map<std::string, NamedTensor*> mine;
   for (NamedTensor& e : params.entries()) mine[e.name] = &e;
   const DType dtype = params.entries().front().value.dtype();
   for (const Rwkv4TensorSpec& spec : rwkv4_tensor_specs(s, Rwkv4Partition::whole(s))) {
     auto held = mine.find(spec.name);
-    if (held == mine.end() && !draws_random_numbers(spec.name)) continue;
+    if (held == mine.end()) {
+      if (draws_random_numbers(spec.name)) skip_random_draws(spec.name, spec.global_shape, rng);
+      continue;
+    }
     Tensor full = Tensor::zeros(spec.global_shape, dtype, Device::cpu());
     init_reference_tensor(spec.name, full, s, emb_range, rng);
     if (held != mine.end()) {
