@@ -14,7 +14,6 @@
 #include <mutex>
 #include <set>
 #include <string>
-#include <vector>
 
 #include "cuda_emulator/inspect.h"
 #include "cuda_runtime_api.h"
@@ -157,6 +156,36 @@ void count_host_synchronization() {
   if (work_in_flight.exchange(false)) ++stalls;
 }
 void note_device_work() { work_in_flight = true; }
+
+// What a "synchronous" copy (cudaMemcpy, cudaMemcpy2D) makes the host wait
+// for, CUDA's API synchronisation rules: a copy from the host (pageable
+// memory) first waits for the stream's earlier work, a copy to the host
+// returns once it is done, a device-to-device copy does not wait at all. A
+// copy touching another GPU's memory is serialised with that GPU's default
+// stream too (like cudaMemcpyPeer), modelled as the host waiting for it.
+// async_copy() issues the copy on the default stream.
+template <typename AsyncCopy>
+cudaError_t synchronous_copy(void* dst, const void* src, AsyncCopy&& async_copy) {
+  const int dst_owner = device_of_range(dst, 1), src_owner = device_of_range(src, 1);
+  bool touches_peer = false;  // another GPU's memory
+  for (const int owner : {dst_owner, src_owner}) {
+    if (owner < 0 || owner == this_thread_device) continue;
+    host_waited_for_default_stream(owner);
+    touches_peer = true;
+  }
+  const bool host_waits = dst_owner < 0 || src_owner < 0;
+  if (host_waits) {
+    count_host_synchronization();
+    host_waited_for_stream(nullptr);
+  }
+  const cudaError_t status = async_copy();
+  if (status == cudaSuccess && (host_waits || touches_peer)) {
+    // Later work on this GPU and the peers is ordered after the copy.
+    host_waited_for_stream(nullptr);
+    if (host_waits) work_in_flight = false;  // the copy itself was waited for
+  }
+  return status;
+}
 
 DeviceAccess::DeviceAccess() {
   device_work_mutex.lock();
@@ -325,33 +354,8 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, cudaMemcpy
 
 // Synchronous: the host waits for the copy, hence for the default stream's
 // work before it (non-blocking streams are not implied).
-// What a "synchronous" copy makes the host wait for (CUDA's API
-// synchronisation rules): a copy from the host (pageable memory) first waits
-// for the stream's earlier work, a copy to the host returns once it is done,
-// a device-to-device copy does not wait at all. A copy touching another GPU's
-// memory is serialised with that GPU's default stream too (like
-// cudaMemcpyPeer), modelled as the host waiting for it.
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, cudaMemcpyKind kind) {
-  const bool dst_device = cuda_emulator::device_of_range(dst, 1) >= 0;
-  const bool src_device = cuda_emulator::device_of_range(src, 1) >= 0;
-  std::vector<int> peers;  // other GPUs whose memory the copy touches
-  for (const void* side : {static_cast<const void*>(dst), src}) {
-    const int owner = cuda_emulator::device_of_range(side, 1);
-    if (owner >= 0 && owner != cuda_emulator::this_thread_device) peers.push_back(owner);
-  }
-  for (int peer : peers) cuda_emulator::host_waited_for_default_stream(peer);
-  const bool host_waits = !(dst_device && src_device);
-  if (host_waits) {
-    cuda_emulator::count_host_synchronization();
-    cuda_emulator::host_waited_for_stream(nullptr);
-  }
-  const cudaError_t status = cudaMemcpyAsync(dst, src, count, kind, nullptr);
-  if (status == cudaSuccess && (host_waits || !peers.empty())) {
-    // Later work on this GPU and the peers is ordered after the copy.
-    cuda_emulator::host_waited_for_stream(nullptr);
-    if (host_waits) cuda_emulator::work_in_flight = false;  // the copy itself was waited for
-  }
-  return status;
+  return cuda_emulator::synchronous_copy(dst, src, [&] { return cudaMemcpyAsync(dst, src, count, kind, nullptr); });
 }
 
 // height rows of width bytes; row r starts at r * pitch on each side.
@@ -380,14 +384,8 @@ cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t 
 
 cudaError_t cudaMemcpy2D(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
                          cudaMemcpyKind kind) {
-  const bool host_waits = !(cuda_emulator::device_of_range(dst, 1) >= 0 && cuda_emulator::device_of_range(src, 1) >= 0);
-  if (host_waits) cuda_emulator::count_host_synchronization();
-  const cudaError_t status = cudaMemcpy2DAsync(dst, dpitch, src, spitch, width, height, kind, nullptr);
-  if (status == cudaSuccess && host_waits) {
-    cuda_emulator::host_waited_for_stream(nullptr);
-    cuda_emulator::work_in_flight = false;
-  }
-  return status;
+  return cuda_emulator::synchronous_copy(
+      dst, src, [&] { return cudaMemcpy2DAsync(dst, dpitch, src, spitch, width, height, kind, nullptr); });
 }
 
 cudaError_t cudaMemsetAsync(void* ptr, int value, size_t count, cudaStream_t stream) {

@@ -13,6 +13,7 @@
 
 #include "checkpoint/checkpoint_store.h"
 #include "checkpoint/safetensors.h"
+#include "cuda_model_util.h"
 #include "cuda_test_util.h"
 #include "cuda_training_run.h"
 #include "trainer/optimizer.h"
@@ -44,17 +45,6 @@ Agreement compare(const Tensor& actual, const Tensor& expected) {
   return {dot / (std::sqrt(aa * ee) + 1e-300), std::sqrt(diff / (ee + 1e-300))};
 }
 
-// Reference init plus noise, so that no matrix is zero and every path carries gradient.
-void init_perturbed(Rwkv4Model& cpu, const Rwkv4Shape& shape) {
-  init_rwkv4_reference(cpu.params(), shape, 3, 1e-2);
-  for (NamedTensor& e : cpu.params().entries()) {
-    Tensor noise = test::random_tensor(e.value.shape(), DType::F32, 11, -0.05, 0.05);
-    std::vector<float> v = e.value.to_vector<float>(), n = noise.to_vector<float>();
-    for (size_t i = 0; i < v.size(); ++i) v[i] += n[i];
-    e.value.copy_from(Tensor::from_vector<float>(v, e.value.shape()));
-  }
-}
-
 void expect_copies_are_rounded_masters(Rwkv4Model& gpu, const std::string& when) {
   for (size_t i = 0; i < gpu.params().entries().size(); ++i) {
     const Tensor& copy = gpu.compute_copies()[i];
@@ -72,7 +62,7 @@ TEST(CudaBf16Step, OneStepAndAFewUpdatesFollowTheF32Cpu) {
   const Rwkv4Shape shape{2, 64, 97, 256};
   Rwkv4Model cpu(shape, DType::F32);
   Rwkv4Model gpu(shape, DType::F32, false, Device::cuda(), Rwkv4Partition{}, nullptr, Precision::BF16);
-  init_perturbed(cpu, shape);
+  test::init_perturbed(cpu.params(), shape);
   for (size_t i = 0; i < cpu.params().entries().size(); ++i)
     gpu.params().entries()[i].value.copy_from(cpu.params().entries()[i].value);
   gpu.refresh_compute_copies();

@@ -1,7 +1,7 @@
 // The GPU self-check's whole-step test: one RWKV-4 training step (forward,
 // backward, AdamW) on CUDA against the same step on the CPU. Run it on a
 // cluster node before a long job: ctest -L cuda.
-#include "cuda_test_util.h"
+#include "cuda_model_util.h"
 #include "trainer/optimizer.h"
 #include "trainer/rwkv4_model.h"
 
@@ -12,14 +12,7 @@ TEST(CudaModelStep, OneTrainingStepMatchesTheCpu) {
   RWKV_REQUIRE_GPU();
   const Rwkv4Shape shape{2, 64, 97, 256};
   Rwkv4Model cpu(shape, DType::F32), gpu(shape, DType::F32, false, Device::cuda());
-  init_rwkv4_reference(cpu.params(), shape, 3, 1e-2);
-  // The reference init zeroes several matrices; perturb so every path carries gradient.
-  for (NamedTensor& e : cpu.params().entries()) {
-    Tensor noise = test::random_tensor(e.value.shape(), DType::F32, 11, -0.05, 0.05);
-    std::vector<float> v = e.value.to_vector<float>(), n = noise.to_vector<float>();
-    for (size_t i = 0; i < v.size(); ++i) v[i] += n[i];
-    e.value.copy_from(Tensor::from_vector<float>(v, e.value.shape()));
-  }
+  test::init_perturbed(cpu.params(), shape);
   for (size_t i = 0; i < cpu.params().entries().size(); ++i)
     gpu.params().entries()[i].value.copy_from(cpu.params().entries()[i].value);
   std::vector<int32_t> ids;
