@@ -86,7 +86,16 @@ void Communicator::all_reduce_sum_start(Tensor& x) {
 }
 
 void Communicator::reduce_scatter_sum(const Tensor& in, Tensor& out) {
-  const char* op = "reduce_scatter_sum";
+  check_reduce_scatter("reduce_scatter_sum", in, out);
+  do_reduce_scatter_sum(in, out);
+}
+
+void Communicator::reduce_scatter_sum_start(const Tensor& in, Tensor& out) {
+  check_reduce_scatter("reduce_scatter_sum_start", in, out);
+  do_reduce_scatter_sum_start(in, out);
+}
+
+void Communicator::check_reduce_scatter(const char* op, const Tensor& in, const Tensor& out) const {
   check_tensor(op, "in", in);
   check_tensor(op, "out", out);
   check_sum_dtype(op, in);
@@ -95,7 +104,6 @@ void Communicator::reduce_scatter_sum(const Tensor& in, Tensor& out) {
   RWKV_CHECK(in.numel() == int64_t{size()} * out.numel(), op, " on ", name(), ": in ", in.str(), " has ", in.numel(),
              " elements, expected group size ", size(), " x out's ", out.numel(), " = ", int64_t{size()} * out.numel(),
              "\n  ---> HINT: pad the input to a multiple of the group size");
-  do_reduce_scatter_sum(in, out);
 }
 
 void Communicator::all_gather(const Tensor& in, Tensor& out) {

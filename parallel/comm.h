@@ -88,6 +88,9 @@ class Communicator {
   // run ahead (backward of the next layer) until wait_started() orders the
   // compute stream after every operation started so far.
   void all_reduce_sum_start(Tensor& x);
+  // The same for a reduce-scatter (ZeRO-1's overlapped gradient shards): in
+  // and out stay untouched until wait_started().
+  void reduce_scatter_sum_start(const Tensor& in, Tensor& out);
   void wait_started() { do_wait_started(); }
 
   // Waits until the operations issued so far are complete. A no-op for MPI (its
@@ -103,6 +106,7 @@ class Communicator {
 
   virtual void do_all_reduce_sum(Tensor& x) = 0;
   virtual void do_all_reduce_sum_start(Tensor& x) { do_all_reduce_sum(x); }
+  virtual void do_reduce_scatter_sum_start(const Tensor& in, Tensor& out) { do_reduce_scatter_sum(in, out); }
   virtual void do_wait_started() {}
   virtual void do_reduce_scatter_sum(const Tensor& in, Tensor& out) = 0;
   virtual void do_all_gather(const Tensor& in, Tensor& out) = 0;
@@ -118,6 +122,7 @@ class Communicator {
   void check_tensor(const char* op, const char* what, const Tensor& t) const;
   void check_sum_dtype(const char* op, const Tensor& t) const;
   void check_peer(const char* op, const char* what, int peer) const;
+  void check_reduce_scatter(const char* op, const Tensor& in, const Tensor& out) const;
 };
 
 }  // namespace rwkv::parallel

@@ -24,7 +24,7 @@ float mean_factor(int dp) { return 1.0f / static_cast<float>(dp); }
 GradAllReducer::GradAllReducer(const ParameterStore& grads, Communicator& dp, int64_t bucket_bytes)
     : layout_(grads), dp_(dp) {
   RWKV_CHECK(bucket_bytes > 0, "GradAllReducer: bucket_bytes must be positive, got ", bucket_bytes);
-  bucket_elems_ = std::min(elems_in(bucket_bytes, layout_.dtype()), std::max<int64_t>(1, layout_.numel()));
+  bucket_elems_ = std::min(bucket_elems_for(bucket_bytes, layout_.dtype()), std::max<int64_t>(1, layout_.numel()));
   staging_ = Tensor::empty({bucket_elems_}, layout_.dtype(), layout_.device());
 }
 
@@ -100,70 +100,135 @@ uint64_t GradAllReducer::bytes_sent_per_call() const {
 
 // ---- ZeRO-1 -------------------------------------------------------------------
 
-ZeroPartition::ZeroPartition(const FlatLayout& layout, int dp, int64_t align) : dp_(dp), numel_(layout.numel()) {
+int64_t bucket_elems_for(int64_t bucket_bytes, DType dtype) {
+  RWKV_CHECK(bucket_bytes > 0, "bucket size must be positive, got ", bucket_bytes, " bytes");
+  return elems_in(bucket_bytes, dtype);
+}
+
+ZeroPartition::ZeroPartition(const FlatLayout& layout, int dp, int64_t align, int64_t bucket_elems)
+    : dp_(dp), numel_(layout.numel()) {
   RWKV_CHECK(dp >= 1, "ZeroPartition: dp must be at least 1, got ", dp);
   RWKV_CHECK(align >= 1, "ZeroPartition: align must be at least 1 element, got ", align);
-  // S = ceil(N / (dp * align)) * align: every shard the same size, a multiple
-  // of align; at least one aligned block so an empty store still partitions.
+  RWKV_CHECK(bucket_elems >= 1, "ZeroPartition: bucket_elems must be at least 1, got ", bucket_elems);
+  // Sizes in units of dp * align (one aligned chunk per rank); at least one
+  // unit, so an empty store still partitions.
   const int64_t unit = int64_t{dp} * align;
-  shard_ = std::max<int64_t>(1, (numel_ + unit - 1) / unit) * align;
-  for (int r = 0; r < dp; ++r) pieces_.push_back(layout.pieces(shard_begin(r), shard_begin(r) + shard_));
+  auto round_up = [unit](int64_t n) { return std::max<int64_t>(1, (n + unit - 1) / unit) * unit; };
+  const int64_t whole = round_up(numel_);
+  bucket_ = std::min(round_up(bucket_elems), whole);
+  buckets_ = static_cast<int>((whole + bucket_ - 1) / bucket_);
+  last_chunk_ = round_up(numel_ - bucket_begin(buckets_ - 1)) / dp;
+  shard_ = shard_offset(buckets_ - 1) + last_chunk_;
+  pieces_.resize(static_cast<size_t>(dp));
+  for (int b = 0; b < buckets_; ++b)
+    for (int r = 0; r < dp; ++r) {
+      const int64_t begin = bucket_begin(b) + int64_t{r} * chunk_numel(b);
+      for (const FlatPiece& p : layout.pieces(begin, begin + chunk_numel(b))) {
+        ShardPiece piece;
+        static_cast<FlatPiece&>(piece) = p;
+        piece.shard_offset = shard_offset(b) + (p.flat_offset - begin);
+        pieces_[static_cast<size_t>(r)].push_back(piece);
+      }
+    }
 }
 
 ZeroOneSync::ZeroOneSync(const ParameterStore& params, Communicator& dp, int64_t bucket_bytes, int64_t align)
-    : layout_(params), partition_(layout_, dp.size(), align), dp_(dp) {
-  RWKV_CHECK(bucket_bytes > 0, "ZeroOneSync: bucket_bytes must be positive, got ", bucket_bytes);
-  // One bucket = dp rows of rows_elems_: bucket_bytes covers all of them.
-  rows_elems_ =
-      std::min(std::max<int64_t>(1, elems_in(bucket_bytes, layout_.dtype()) / dp.size()), partition_.shard_numel());
-  staging_ = Tensor::empty({int64_t{dp.size()} * rows_elems_}, layout_.dtype(), layout_.device());
+    : layout_(params),
+      partition_(layout_, dp.size(), align, bucket_elems_for(bucket_bytes, layout_.dtype())),
+      dp_(dp) {
+  staging_ = Tensor::empty({partition_.bucket_numel(0)}, layout_.dtype(), layout_.device());
+}
+
+void ZeroOneSync::start_bucket(int bucket) {
+  const int64_t begin = partition_.bucket_begin(bucket), len = partition_.bucket_numel(bucket);
+  Tensor out = flat_slice(shard_, partition_.shard_offset(bucket), partition_.chunk_numel(bucket));
+  // The bucket's chunks are consecutive in flat order: [dp, chunk] is the
+  // reduce-scatter's input as it lies, unless it runs past the store (padding).
+  const bool in_place = flat_.defined() && begin + len <= layout_.numel();
+  Tensor in = in_place ? flat_slice(flat_, begin, len) : flat_slice(staging_, 0, len);
+  if (!in_place) pack(*grads_, layout_, begin, begin + len, in);
+  dp_.reduce_scatter_sum_start(in, out);
+}
+
+void ZeroOneSync::start_buckets_from(int64_t flat_offset) {
+  while (next_unstarted_ > 0 && partition_.bucket_begin(next_unstarted_ - 1) >= flat_offset) start_bucket(--next_unstarted_);
+}
+
+void ZeroOneSync::begin_overlap(const ParameterStore& grads, Tensor& grad_shard) {
+  const char* op = "ZeroOneSync::begin_overlap";
+  RWKV_CHECK(!overlapping_, op, ": the previous step's finish_overlap is missing");
+  layout_.expect_matches(op, grads);
+  expect_shape(op, "grad_shard", grad_shard, {partition_.shard_numel()}, "[shard_numel]");
+  expect_dtype(op, "grad_shard", grad_shard, layout_.dtype());
+  expect_device(op, "grad_shard", grad_shard, layout_.device());
+  overlapping_ = true;
+  started_early_ = 0;
+  next_unstarted_ = buckets();
+  grads_ = &grads;
+  shard_ = grad_shard;
+  // In place only when the store is one buffer in layout order; otherwise
+  // every bucket needs the one staging buffer, so they go one by one at the end.
+  const Tensor& flat = grads.flat();
+  flat_ = flat.defined() && flat.numel() == layout_.numel() ? flat : Tensor();
+}
+
+void ZeroOneSync::grads_final_from(int tensor) {
+  RWKV_CHECK(overlapping_, "ZeroOneSync::grads_final_from outside begin_overlap/finish_overlap");
+  RWKV_CHECK(tensor >= 0 && tensor <= layout_.tensors(), "ZeroOneSync::grads_final_from: tensor ", tensor, " of ",
+             layout_.tensors());
+  if (!flat_.defined()) return;
+  const int before = next_unstarted_;
+  // A padded last bucket takes the staging buffer; it is the first started
+  // and nothing else uses staging until finish_overlap has waited.
+  start_buckets_from(tensor == layout_.tensors() ? layout_.numel() : layout_.offset(tensor));
+  started_early_ += before - next_unstarted_;
+}
+
+void ZeroOneSync::finish_overlap() {
+  RWKV_CHECK(overlapping_, "ZeroOneSync::finish_overlap without begin_overlap");
+  overlapping_ = false;
+  if (flat_.defined()) {
+    start_buckets_from(0);
+    dp_.wait_started();
+  } else {
+    // Not flat: each bucket packed into the staging buffer and reduced before the next.
+    for (int b = buckets() - 1; b >= 0; --b) {
+      start_bucket(b);
+      dp_.wait_started();
+    }
+  }
+  // One multiplication by (float)(1/dp) per element, as plain DP's mean.
+  if (dp_.size() > 1) scale_(shard_, mean_factor(dp_.size()));
+  grads_ = nullptr;
+  flat_ = shard_ = Tensor();
 }
 
 void ZeroOneSync::reduce_scatter_mean(const ParameterStore& grads, Tensor& grad_shard) {
-  const char* op = "ZeroOneSync::reduce_scatter_mean";
-  layout_.expect_matches(op, grads);
-  const int64_t S = partition_.shard_numel();
-  const int n = dp_.size();
-  expect_shape(op, "grad_shard", grad_shard, {S}, "[shard_numel]");
-  expect_dtype(op, "grad_shard", grad_shard, layout_.dtype());
-  expect_device(op, "grad_shard", grad_shard, layout_.device());
-  for (int64_t s0 = 0; s0 < S; s0 += rows_elems_) {
-    const int64_t len = std::min(S, s0 + rows_elems_) - s0;
-    // Row d of the bucket: rank d's shard, elements [s0, s0 + len).
-    Tensor rows = flat_slice(staging_, 0, int64_t{n} * len);
-    for (int d = 0; d < n; ++d) {
-      const int64_t begin = partition_.shard_begin(d) + s0;
-      pack(grads, layout_, begin, begin + len, flat_slice(rows, int64_t{d} * len, len));
-    }
-    Tensor out = flat_slice(grad_shard, s0, len);
-    dp_.reduce_scatter_sum(rows, out);
-  }
-  if (n > 1) scale_(grad_shard, mean_factor(n));
+  begin_overlap(grads, grad_shard);
+  finish_overlap();
 }
 
 void ZeroOneSync::all_gather_params(ParameterStore& params) {
   const char* op = "ZeroOneSync::all_gather_params";
   layout_.expect_matches(op, params);
-  const int64_t S = partition_.shard_numel();
   const int n = dp_.size(), me = dp_.rank();
   if (n == 1) return;
-  for (int64_t s0 = 0; s0 < S; s0 += rows_elems_) {
-    const int64_t len = std::min(S, s0 + rows_elems_) - s0;
-    Tensor rows = flat_slice(staging_, 0, int64_t{n} * len);
-    Tensor mine = flat_slice(rows, int64_t{me} * len, len);  // in place: my row is the input
-    const int64_t my_begin = partition_.shard_begin(me) + s0;
-    pack(params, layout_, my_begin, my_begin + len, mine);
+  for (int b = 0; b < buckets(); ++b) {
+    const int64_t begin = partition_.bucket_begin(b), chunk = partition_.chunk_numel(b);
+    Tensor rows = flat_slice(staging_, 0, int64_t{n} * chunk);  // [dp, chunk]: the bucket in flat order
+    Tensor mine = flat_slice(rows, int64_t{me} * chunk, chunk);  // in place: my row is the input
+    const int64_t my_begin = begin + int64_t{me} * chunk;
+    pack(params, layout_, my_begin, my_begin + chunk, mine);
     dp_.all_gather(mine, rows);
-    for (int d = 0; d < n; ++d) {
-      if (d == me) continue;  // already there
-      const int64_t begin = partition_.shard_begin(d) + s0;
-      unpack(flat_slice(rows, int64_t{d} * len, len), layout_, begin, begin + len, params);
-    }
+    // Everything but my own chunk, which is already there.
+    unpack(rows, layout_, begin, my_begin, params);
+    unpack(flat_slice(rows, int64_t{me + 1} * chunk, int64_t{n - me - 1} * chunk), layout_, my_begin + chunk,
+           begin + int64_t{n} * chunk, params);
   }
 }
 
 uint64_t ZeroOneSync::reduce_scatter_bytes_per_call() const {
-  // Per bucket (dp-1) len e; over the buckets the lens add up to S.
+  // Per bucket (dp-1) chunk e; over the buckets the chunks add up to S.
   return reduce_scatter_bytes_sent(partition_.shard_numel(), static_cast<int64_t>(dtype_size(layout_.dtype())),
                                    dp_.size());
 }

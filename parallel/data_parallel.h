@@ -11,15 +11,21 @@
 //    bucket is packed into one staging buffer, all-reduced, scaled by 1/dp and
 //    unpacked. Few large messages instead of one per tensor; memory: one bucket.
 //
-// 2. ZeRO-1 (Rajbhandari et al. 2020, stage 1: optimizer state sharded):
-//    the flat space, padded to dp * S, is split into dp contiguous shards of S
-//    elements (S a multiple of `align`); rank d owns [d S, (d+1) S).
+// 2. ZeRO-1 (Rajbhandari et al. 2020, stage 1: optimizer state sharded),
+//    in the bucketed layout of Megatron-LM's distributed optimizer: the flat
+//    space is cut into buckets of about bucket_bytes, each bucket into dp equal
+//    chunks (multiples of `align`), and rank d owns chunk d of every bucket.
 //
-//      flat:   | shard 0 (rank 0) | shard 1 (rank 1) | ... | shard dp-1 | pad |
-//      step:   reduce-scatter grads   -> each rank: averaged gradient of its shard
+//      flat:   | bucket 0: r0 | r1 | .. | r(dp-1) | bucket 1: r0 | r1 | .. | .. | last bucket, padded |
+//      shard of rank d [S]: its chunk of bucket 0, of bucket 1, ...
+//      step:   reduce-scatter each bucket -> each rank: averaged gradient of its chunks
 //              AdamW on the shard only (m, v: S elements instead of N)
-//              all-gather the updated shards -> every rank: all parameters
+//              all-gather each bucket's chunks -> every rank: all parameters
 //
+//    A bucket is one reduce-scatter whose input is the flat gradient itself,
+//    so it can start as soon as backward has finished that bucket's tensors
+//    (the overlap of plain DP); one contiguous shard per rank could not start
+//    before backward reached its start.
 //    Per step and rank this sends (dp-1) S e + (dp-1) S e bytes, the same as
 //    the all-reduce of plain DP, while the optimizer state shrinks dp-fold.
 //
@@ -39,6 +45,8 @@
 namespace rwkv::parallel {
 
 inline constexpr int64_t kDefaultBucketBytes = int64_t{25} << 20;  // 25 MiB
+// ZeRO-1 chunk alignment in elements (64 f32 = 256 bytes).
+inline constexpr int64_t kZeroAlign = 64;
 
 class GradAllReducer {
  public:
@@ -91,37 +99,56 @@ class GradAllReducer {
   void start_buckets_from(int64_t flat_offset);
 };
 
-// Which contiguous flat range each dp rank owns under ZeRO-1.
+// A piece of a rank's ZeRO-1 shard: tensor elements (FlatPiece) and where
+// they sit in the shard's flat buffers (gradient shard, AdamW m and v).
+struct ShardPiece : FlatPiece {
+  int64_t shard_offset = 0;
+  bool operator==(const ShardPiece&) const = default;
+};
+
+// Which flat elements each dp rank owns under ZeRO-1 (the bucketed layout above).
 class ZeroPartition {
  public:
-  // align: shard sizes (and so shard starts) are multiples of it, in elements
-  // (64 f32 = 256 bytes: whole cache lines and GPU memory transactions).
-  ZeroPartition(const FlatLayout& layout, int dp, int64_t align = 64);
+  // bucket_elems: the wanted bucket size in elements, rounded up to a
+  // multiple of dp * align; one bucket when it is at least N (then rank d
+  // owns the contiguous range [d S, (d+1) S)). align: chunk sizes (and so
+  // chunk starts) are multiples of it, in elements (64 f32 = 256 bytes:
+  // whole cache lines and GPU memory transactions). The last bucket is
+  // shorter: the rest of N, rounded up to dp * align.
+  ZeroPartition(const FlatLayout& layout, int dp, int64_t align, int64_t bucket_elems);
 
   int dp() const { return dp_; }
   int64_t numel() const { return numel_; }               // N: the parameters
-  int64_t shard_numel() const { return shard_; }         // S = ceil(N / (dp align)) align
+  int64_t shard_numel() const { return shard_; }         // S: the sum of one rank's chunks
   int64_t padded_numel() const { return shard_ * dp_; }  // dp S >= N
-  int64_t shard_begin(int rank) const { return shard_ * rank; }
-  // The tensor pieces of rank's shard (padding has none): what that rank
-  // updates. flat_offset - shard_begin(rank) indexes the shard's flat buffers
-  // (gradient shard, AdamW m and v).
-  const std::vector<FlatPiece>& pieces(int rank) const { return pieces_[static_cast<size_t>(rank)]; }
+  int buckets() const { return buckets_; }
+  int64_t bucket_begin(int bucket) const { return int64_t{bucket} * bucket_; }  // flat offset
+  int64_t chunk_numel(int bucket) const { return bucket + 1 < buckets_ ? bucket_ / dp_ : last_chunk_; }
+  int64_t bucket_numel(int bucket) const { return chunk_numel(bucket) * dp_; }
+  // Where bucket's chunks start in every rank's shard.
+  int64_t shard_offset(int bucket) const { return int64_t{bucket} * (bucket_ / dp_); }
+  // The tensor pieces of rank's shard in shard order (padding has none):
+  // what that rank updates and saves. Each lies inside one chunk.
+  const std::vector<ShardPiece>& pieces(int rank) const { return pieces_[static_cast<size_t>(rank)]; }
 
  private:
   int dp_;
-  int64_t numel_, shard_;
-  std::vector<std::vector<FlatPiece>> pieces_;
+  int64_t numel_, shard_, bucket_, last_chunk_;
+  int buckets_;
+  std::vector<std::vector<ShardPiece>> pieces_;
 };
 
-// ZeRO-1's two collectives, bucketed like GradAllReducer: each bucket covers
-// the same sub-range [s0, s1) of every shard, so its staging buffer is
-// [dp, s1 - s0] (row d = rank d's part) and one reduce-scatter / all-gather
-// moves it. bucket_bytes bounds the staging buffer (all dp rows together).
+// The bucket size in elements of dtype that bucket_bytes means (at least 1).
+int64_t bucket_elems_for(int64_t bucket_bytes, DType dtype);
+
+// ZeRO-1's two collectives, one reduce-scatter and one all-gather per bucket
+// of the partition. With a gradient store made by zeros_like_flat() a
+// bucket's reduce-scatter reads the gradients in place; otherwise (and for
+// the padded last bucket) it is packed into a staging buffer of one bucket.
 class ZeroOneSync {
  public:
   ZeroOneSync(const ParameterStore& params, Communicator& dp, int64_t bucket_bytes = kDefaultBucketBytes,
-              int64_t align = 64);
+              int64_t align = kZeroAlign);
 
   const ZeroPartition& partition() const { return partition_; }
   const FlatLayout& layout() const { return layout_; }
@@ -129,21 +156,49 @@ class ZeroOneSync {
   // grad_shard [S] <- this rank's shard of the dp-averaged flat gradient
   // (zeros over the padding). grads: same layout as the parameters.
   void reduce_scatter_mean(const ParameterStore& grads, Tensor& grad_shard);
-  // Every rank's params <- the owners' values of every shard (each rank has
+
+  // --- the same reduce-scatter, overlapped with backward (as GradAllReducer's):
+  //   begin_overlap(grads, grad_shard);   before the step's last backward
+  //   grads_final_from(tensor);           tensors >= tensor are final: starts
+  //                                       every bucket lying wholly in them
+  //   finish_overlap();                   after backward: starts the rest,
+  //                                       waits, scales by 1/dp
+  // Same buckets, sums and scaling as reduce_scatter_mean: bit-identical.
+  // grads and grad_shard must stay alive and untouched (but for backward
+  // writing the tensors not yet final) until finish_overlap. A store that
+  // is not flat reduces everything at finish_overlap.
+  void begin_overlap(const ParameterStore& grads, Tensor& grad_shard);
+  void grads_final_from(int tensor);
+  void finish_overlap();
+  // Buckets started before finish_overlap in the last overlapped step.
+  int buckets_started_early() const { return started_early_; }
+
+  // Every rank's params <- the owners' values of every chunk (each rank has
   // updated its own shard in place).
   void all_gather_params(ParameterStore& params);
 
-  int buckets() const { return static_cast<int>((partition_.shard_numel() + rows_elems_ - 1) / rows_elems_); }
+  int buckets() const { return partition_.buckets(); }
   // Bytes this rank sends per reduce_scatter_mean, and per all_gather_params.
   uint64_t reduce_scatter_bytes_per_call() const;
   uint64_t all_gather_bytes_per_call() const;
 
  private:
+  // Starts bucket's reduce-scatter from the flat gradient (or its packed copy).
+  void start_bucket(int bucket);
+  void start_buckets_from(int64_t flat_offset);
+
   FlatLayout layout_;
   ZeroPartition partition_;
   Communicator& dp_;
-  int64_t rows_elems_;  // elements of one staging row: the bucket's share of each shard
-  Tensor staging_;      // [dp * rows_elems]
+  Tensor staging_;  // [largest bucket]: packed buckets and all-gathered parameters
+  // Overlap state (also used by reduce_scatter_mean): the gradient store, its
+  // flat buffer ([N], undefined when the store is not flat), the shard, and
+  // buckets [next_unstarted_, buckets()) started.
+  const ParameterStore* grads_ = nullptr;
+  Tensor flat_, shard_;
+  int next_unstarted_ = 0;
+  int started_early_ = 0;
+  bool overlapping_ = false;
 };
 
 }  // namespace rwkv::parallel

@@ -21,6 +21,14 @@ FlatLayout::FlatLayout(const ParameterStore& store) {
   }
 }
 
+FlatLayout::FlatLayout(const std::vector<int64_t>& numels, DType dtype, Device device) : dtype_(dtype), device_(device) {
+  offsets_.push_back(0);
+  for (int64_t n : numels) {
+    RWKV_CHECK(n >= 0, "FlatLayout: negative element count ", n);
+    offsets_.push_back(offsets_.back() + n);
+  }
+}
+
 std::vector<FlatPiece> FlatLayout::pieces(int64_t begin, int64_t end) const {
   RWKV_CHECK(0 <= begin && begin <= end, "FlatLayout::pieces: bad range [", begin, ", ", end, ")");
   std::vector<FlatPiece> out;

@@ -31,6 +31,9 @@ class FlatLayout {
   // Every tensor of the store must share one dtype and one device (the flat
   // staging buffers have one); throws naming the first one that differs.
   explicit FlatLayout(const ParameterStore& store);
+  // The layout of tensors with these element counts, without any tensor (the
+  // dry run lays out a 14B model's shapes this way).
+  FlatLayout(const std::vector<int64_t>& numels, DType dtype, Device device);
 
   int64_t numel() const { return offsets_.back(); }
   int tensors() const { return static_cast<int>(offsets_.size()) - 1; }

@@ -75,7 +75,7 @@ std::string rank_list(const std::vector<int>& ranks) {
     while (j + 1 < ranks.size() && ranks[j + 1] == ranks[j] + 1) ++j;
     if (!out.empty()) out += ",";
     out += std::to_string(ranks[i]);
-    if (j > i) out += "-" + std::to_string(ranks[j]);
+    if (j > i) out.append(1, '-').append(std::to_string(ranks[j]));  // not "-" + ...: GCC 12 warns falsely (-Wrestrict)
     i = j + 1;
   }
   return out;

@@ -34,6 +34,7 @@ class NcclCommunicator final : public Communicator {
   void do_all_reduce_sum_start(Tensor& x) override;
   void do_wait_started() override;
   void do_reduce_scatter_sum(const Tensor& in, Tensor& out) override;
+  void do_reduce_scatter_sum_start(const Tensor& in, Tensor& out) override;
   void do_all_gather(const Tensor& in, Tensor& out) override;
   void do_broadcast(Tensor& x, int root) override;
   void do_send(const Tensor& x, int peer, int tag) override;
@@ -49,6 +50,7 @@ class NcclCommunicator final : public Communicator {
   void begin();
   void end();
   bool enqueue_all_reduce(Tensor& x);
+  bool enqueue_reduce_scatter(const Tensor& in, Tensor& out);
 
   std::string label_;
   int size_ = 1, rank_ = 0, device_ = 0;
@@ -56,7 +58,7 @@ class NcclCommunicator final : public Communicator {
   cudaStream_t stream_ = nullptr;
   cudaEvent_t compute_done_ = nullptr, comm_done_ = nullptr;
   float* barrier_word_ = nullptr;  // [1] on the device: what the barrier all-reduces
-  bool started_ = false;           // all_reduce_sum_start calls the compute stream does not wait for yet
+  bool started_ = false;           // *_start calls the compute stream does not wait for yet
 };
 
 ncclDataType_t sum_type(DType dtype) {
@@ -172,16 +174,27 @@ void NcclCommunicator::do_wait_started() {
   started_ = false;
 }
 
-void NcclCommunicator::do_reduce_scatter_sum(const Tensor& in, Tensor& out) {
+// Counts and enqueues a reduce-scatter after the compute stream's work so
+// far; false when there is nothing to move.
+bool NcclCommunicator::enqueue_reduce_scatter(const Tensor& in, Tensor& out) {
   stats_.add(CommOp::ReduceScatter,
              reduce_scatter_bytes_sent(out.numel(), static_cast<int64_t>(dtype_size(out.dtype())), size_),
              static_cast<uint64_t>(size_ - 1) * out.nbytes());
-  if (out.numel() == 0) return;
+  if (out.numel() == 0) return false;
   begin();
   check(ncclReduceScatter(in.raw_data(), out.raw_data(), static_cast<size_t>(out.numel()), sum_type(in.dtype()),
                           ncclSum, comm_, stream_),
         "ncclReduceScatter");
-  end();
+  return true;
+}
+
+void NcclCommunicator::do_reduce_scatter_sum(const Tensor& in, Tensor& out) {
+  if (enqueue_reduce_scatter(in, out)) end();
+}
+
+// Overlap, as do_all_reduce_sum_start: the compute stream waits at do_wait_started.
+void NcclCommunicator::do_reduce_scatter_sum_start(const Tensor& in, Tensor& out) {
+  if (enqueue_reduce_scatter(in, out)) started_ = true;
 }
 
 void NcclCommunicator::do_all_gather(const Tensor& in, Tensor& out) {

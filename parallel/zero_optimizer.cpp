@@ -36,10 +36,9 @@ void ShardedAdamW::update(ParameterStore& params, const Tensor& grad_shard, doub
   const char* op = "ShardedAdamW::update";
   expect_shape(op, "grad_shard", grad_shard, {partition_.shard_numel()}, "[shard_numel]");
   ++step_;
-  const int64_t shard_begin = partition_.shard_begin(rank_);
-  for (const FlatPiece& piece : partition_.pieces(rank_)) {
+  for (const ShardPiece& piece : partition_.pieces(rank_)) {
     NamedTensor& p = params.entries()[static_cast<size_t>(piece.tensor)];
-    const int64_t at = piece.flat_offset - shard_begin;  // position in the shard's flat buffers
+    const int64_t at = piece.shard_offset;  // position in the shard's flat buffers
     Tensor param = flat_slice(p.value, piece.tensor_offset, piece.length);
     Tensor m = flat_slice(m_, at, piece.length), v = flat_slice(v_, at, piece.length);
     adamw_update(param, flat_slice(grad_shard, at, piece.length), m, v,

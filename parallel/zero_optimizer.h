@@ -1,6 +1,6 @@
 // AdamW on this rank's ZeRO-1 shard only: the optimizer state (m, v) holds S
 // elements instead of N, and each rank updates just the parameter elements it
-// owns (ZeroPartition::pieces(rank)), with the per-tensor rules of the
+// owns (ZeroPartition::pieces(rank): its chunk of every bucket), with the per-tensor rules of the
 // replicated AdamWOptimizer (trainer/optimizer.h): weight decay where the
 // tensor's `decay` is set, its lr multiplier, global-norm clipping folded into
 // the update.
@@ -16,7 +16,8 @@
 // update() with the clip factor.
 //
 // Checkpoints: m and v are flat [S] tensors; pieces(rank) names which tensor
-// elements each of their ranges belongs to (tensor, tensor_offset, length).
+// elements each of their ranges belongs to (tensor, tensor_offset, length,
+// shard_offset).
 #pragma once
 
 #include <cstdint>

@@ -44,8 +44,9 @@ struct CostTarget {
   double latency_intra = 10e-6;   // seconds per collective step or message within a node
   double latency_inter = 20e-6;   // between nodes
   double kernel_overhead = 5e-6;  // seconds per op launched (CUDA launch; ~0 on a CPU)
-  double dp_overlap = 0.0;        // share of the dp gradient traffic hidden behind backward (rwkv-train
-                                  // overlaps plain-dp buckets; the share is not measured yet: 0 = none assumed)
+  double dp_overlap = 0.0;        // share of the dp gradient reduction hidden behind backward (rwkv-train
+                                  // overlaps plain-dp all-reduces and ZeRO-1 reduce-scatters, not ZeRO-1's
+                                  // parameter all-gather; the share is not measured yet: 0 = none assumed)
 };
 
 CostTarget target_preset(const std::string& name);  // "gpu-bf16" or "cpu-fp32"

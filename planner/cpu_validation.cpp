@@ -54,7 +54,8 @@ std::string validation_config(const CpuRunSpec& s) {
     << ", peak_gflops: " << s.peak_gflops << "}\n"
     << "parallel: {dp: " << l.dp << ", tp: " << l.tp << ", pp: " << l.pp << ", zero: " << (l.zero ? "true" : "false")
     << ", schedule: " << (l.schedule == trainer::PipelineSchedule::GPipe ? "gpipe" : "1f1b")
-    << ", vocab_pad_multiple: " << l.vocab_pad_multiple << "}\n"
+    << ", vocab_pad_multiple: " << l.vocab_pad_multiple
+    << (s.bucket_mib > 0 ? str_cat(", bucket_mib: ", s.bucket_mib) : std::string()) << "}\n"
     << "checkpoint: {dir: " << (fs::path(s.workdir) / ("ckpt_" + tag)).string()
     << ", resume: never, interval: 0, keep_last: 1}\n";
   return y.str();

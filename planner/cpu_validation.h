@@ -30,6 +30,7 @@ struct CpuRunSpec {
   double peak_gflops = 1;  // only rwkv-train's logged MFU uses it; stating it skips its GEMM measurement
   // Environment for rwkv-train, e.g. "OMP_WAIT_POLICY=passive" (forwarded to every rank).
   std::vector<std::string> env;
+  double bucket_mib = 0;   // parallel.bucket_mib when > 0 (else rwkv-train's default)
 };
 
 struct CpuRun {

@@ -83,11 +83,13 @@ StepTime step_time(const ModelSpec& m, const Layout& l, const Cluster& c, const 
     stages.push_back(sc);
     // --- after the pipeline: dp reduction and the optimizer
     const double P = static_cast<double>(local_parameters(m, part));
-    double dp = 0;
+    // dp: the gradient reduction, which can hide behind backward; after: the
+    // ZeRO-1 parameter all-gather, which comes after AdamW and cannot.
+    double dp = 0, after = 0;
     if (l.dp > 1) {
       if (zero) {
-        dp = dp_link.reduce_scatter(P * t.grad_bytes) +
-             dp_link.all_gather(P * (t.gather_bytes > 0 ? t.gather_bytes : t.param_bytes));
+        dp = dp_link.reduce_scatter(P * t.grad_bytes);
+        after = dp_link.all_gather(P * (t.gather_bytes > 0 ? t.gather_bytes : t.param_bytes));
       } else {
         const double buckets = std::ceil(P * t.grad_bytes / static_cast<double>(t.bucket_bytes));
         dp = 2 * (dp_link.n - 1) / dp_link.n * P * t.grad_bytes / dp_link.bw + buckets * 2 * (dp_link.n - 1) * dp_link.latency;
@@ -95,7 +97,7 @@ StepTime step_time(const ModelSpec& m, const Layout& l, const Cluster& c, const 
     }
     const double P_opt = zero ? P / static_cast<double>(l.dp) : P;
     const double optim = (P * t.grad_bytes + P_opt * (t.grad_bytes + 28.0)) / mem_bw;
-    dp_worst = std::max(dp_worst, (1.0 - t.dp_overlap) * dp);
+    dp_worst = std::max(dp_worst, (1.0 - t.dp_overlap) * dp + after);
     optim_worst = std::max(optim_worst, optim);
   }
 

@@ -22,7 +22,9 @@
 //   dp      all-reduce of P e_g (bucketed), or ZeRO-1 reduce-scatter of P e_g + all-gather of P e_p
 //   optim   memory traffic P e_g (zeroing) + P_opt (e_g + 28) (norm; AdamW reads p, g, m, v
 //           and writes p, m, v), P_opt = P or the ZeRO-1 shard
-// step = T_pipe + (1 - dp_overlap) dp + optim;  tokens/s = B M dp T / step;
+// step = T_pipe + (1 - dp_overlap) reduction + gather + optim, where reduction is the
+// all-reduce or ZeRO-1's reduce-scatter (both overlap backward in rwkv-train) and
+// gather ZeRO-1's all-gather (after AdamW, never hidden);  tokens/s = B M dp T / step;
 // MFU = tokens/s x 6 x matmul parameters / (world x peak FLOP/s), as rwkv-train defines it.
 //
 // Bandwidths: a group within a node runs at intra-node speed; a group that

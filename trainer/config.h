@@ -75,7 +75,7 @@ struct ParallelConfig {
   int64_t pp = 1;
   PipelineSchedule schedule = PipelineSchedule::OneFOneB;
   bool zero = false;               // ZeRO-1: optimizer state sharded over dp
-  bool overlap_grad_reduce = true; // plain dp: reduce gradient buckets during the last backward
+  bool overlap_grad_reduce = true; // dp (plain or ZeRO-1): reduce gradient buckets during the last backward
   double bucket_mib = 25.0;        // dp gradient bucket (all-reduce, ZeRO-1 chunks), MiB
   int64_t bucket_bytes() const { return std::max<int64_t>(1, static_cast<int64_t>(bucket_mib * 1048576.0)); }
   int64_t vocab_pad_multiple = 1;  // pad the vocabulary to a multiple of this (1 = no padding)

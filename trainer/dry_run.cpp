@@ -7,8 +7,10 @@
 
 #include "core/error.h"
 #include "data/file_io.h"
+#include "parallel/data_parallel.h"
 #include "planner/layout.h"
 #include "planner/units.h"
+#include "trainer/zero_checkpoint.h"
 
 namespace rwkv::trainer {
 
@@ -78,40 +80,22 @@ struct StoredSlice {
   Shape offset, shape;
 };
 
-// The boxes of dp rank `dp_rank`'s ZeRO-1 shard of this rank's parameters
-// (trainer/zero_checkpoint.h, shard_regions): the local tensors laid end to
-// end (parallel/flat_layout.h), S = ceil(N / (dp 64)) 64 elements per dp
-// rank; each tensor's run inside [d S, (d+1) S) viewed as [R, K] is at most
-// three boxes (the tail of a row, whole rows, the head of a row), moved to
-// global coordinates; vocabulary padding rows are left out.
-std::vector<StoredSlice> zero_shard_boxes(const std::vector<ParameterShape>& params, int64_t dp, int64_t dp_rank) {
-  int64_t N = 0;
-  for (const ParameterShape& p : params) N += shape_numel(p.shape);
-  const int64_t align = 64, S = (N + dp * align - 1) / (dp * align) * align;
-  const int64_t lo = dp_rank * S, hi = std::min(N, lo + S);
+// The boxes of dp rank `dp_rank`'s ZeRO-1 shard of this rank's parameters,
+// as rwkv-train cuts them (trainer/zero_checkpoint.h, shard_regions): the
+// same bucketed partition (parallel/data_parallel.h) of the same flat f32
+// layout, without allocating a tensor.
+std::vector<StoredSlice> zero_shard_boxes(const std::vector<ParameterShape>& params, int64_t dp, int64_t dp_rank,
+                                          int64_t bucket_bytes) {
+  std::vector<int64_t> numels;
+  for (const ParameterShape& p : params) numels.push_back(shape_numel(p.shape));
+  const parallel::FlatLayout layout(numels, DType::F32, Device::cpu());
+  const parallel::ZeroPartition partition(layout, static_cast<int>(dp), parallel::kZeroAlign,
+                                          parallel::bucket_elems_for(bucket_bytes, DType::F32));
   std::vector<StoredSlice> boxes;
-  int64_t flat = 0;
-  for (const ParameterShape& p : params) {
-    const int64_t n = shape_numel(p.shape), K = p.shape.back();
-    int64_t pos = std::max(lo, flat) - flat;
-    const int64_t end = std::min(hi, flat + n) - flat;
-    flat += n;
-    while (pos < end) {
-      const int64_t row = pos / K, col = pos % K;
-      int64_t rows = 1, cols = std::min(K - col, end - pos);
-      if (col == 0 && end - pos >= K) rows = (end - pos) / K, cols = K;
-      pos += rows * cols;
-      StoredSlice b{p.name, "", p.global_offset, Shape(p.shape.size(), 1)};
-      if (p.shape.size() == 2) {
-        const int64_t real_rows = std::max<int64_t>(0, std::min(p.shape[0], p.global_shape[0] - p.global_offset[0]));
-        if (row >= real_rows) continue;
-        b.offset[0] += row;
-        b.shape[0] = std::min(rows, real_rows - row);
-      }
-      b.offset.back() += col;
-      b.shape.back() = cols;
-      boxes.push_back(b);
-    }
+  for (const parallel::ShardPiece& piece : partition.pieces(static_cast<int>(dp_rank))) {
+    const ParameterShape& p = params[static_cast<size_t>(piece.tensor)];
+    for (const RunBox& box : run_boxes(p.name, p.shape, p.global_shape, p.global_offset, piece.tensor_offset, piece.length))
+      boxes.push_back({p.name, "", box.global_offset, box.shape});
   }
   return boxes;
 }
@@ -121,10 +105,10 @@ std::vector<StoredSlice> zero_shard_boxes(const std::vector<ParameterShape>& par
 // rank, then dp rank 0's parameters (and, without ZeRO-1, their moments);
 // tp-replicated tensors from tp rank 0 only; vocabulary padding rows left out.
 std::vector<StoredSlice> rank_checkpoint(const std::vector<ParameterShape>& params, int64_t dp, bool zero,
-                                         int64_t dp_rank, int64_t tp_rank) {
+                                         int64_t bucket_bytes, int64_t dp_rank, int64_t tp_rank) {
   std::vector<StoredSlice> out;
   if (zero) {
-    for (const StoredSlice& b : zero_shard_boxes(params, dp, dp_rank)) {
+    for (const StoredSlice& b : zero_shard_boxes(params, dp, dp_rank, bucket_bytes)) {
       bool replicated = false;
       for (const ParameterShape& p : params) replicated = replicated || (p.name == b.name && p.tp_replicated);
       if (replicated && tp_rank > 0) continue;
@@ -254,7 +238,7 @@ DryRunResult dry_run(const TrainConfig& config, const std::string& dir) {
     const std::string file = rank_file(rank);
     uint64_t bytes = 0;
     std::set<std::string> keys;
-    for (const StoredSlice& piece : rank_checkpoint(params, pc.dp, pc.zero && pc.dp > 1, r.dp_rank, r.tp_rank)) {
+    for (const StoredSlice& piece : rank_checkpoint(params, pc.dp, pc.zero && pc.dp > 1, pc.bucket_bytes(), r.dp_rank, r.tp_rank)) {
       // Tensors in the order ranks first name them, slices in rank order (CheckpointStore::write_manifest).
       auto [it, fresh] = tensor_index.emplace(std::make_pair(piece.name, piece.kind), m.tensors.size());
       if (fresh) {

@@ -5,7 +5,12 @@ namespace rwkv {
 Tensor ParameterStore::add(const std::string& name, const Shape& shape, DType dtype, bool decay,
                            float lr_multiplier, Device device) {
   RWKV_CHECK(!contains(name), "parameter '", name, "' declared twice");
-  entries_.push_back({name, Tensor::zeros(shape, dtype, device), decay, lr_multiplier});
+  NamedTensor entry;
+  entry.name = name;
+  entry.value = Tensor::zeros(shape, dtype, device);
+  entry.decay = decay;
+  entry.lr_multiplier = lr_multiplier;
+  entries_.push_back(std::move(entry));
   return entries_.back().value;
 }
 

@@ -53,11 +53,12 @@ StepCommBytes expected_step_bytes(const TrainConfig& config, const RankCoordinat
     b.dp = all_reduce_bytes_sent(1, 8, dp, rank.dp_rank);  // the loss
     const parallel::FlatLayout layout(grads);
     if (pc.zero) {
-      const parallel::ZeroPartition partition(layout, dp);
+      const parallel::ZeroPartition partition(layout, dp, parallel::kZeroAlign,
+                                              parallel::bucket_elems_for(pc.bucket_bytes(), layout.dtype()));
       b.dp += reduce_scatter_bytes_sent(partition.shard_numel(), e, dp) + all_gather_bytes_sent(partition.shard_numel(), e, dp);
       b.dp += all_reduce_bytes_sent(1, 8, dp, rank.dp_rank);  // the grad norm's shard sums
     } else {
-      const int64_t bucket = std::max<int64_t>(1, pc.bucket_bytes() / e);  // GradAllReducer's bucket_elems
+      const int64_t bucket = parallel::bucket_elems_for(pc.bucket_bytes(), layout.dtype());  // GradAllReducer's
       for (int64_t begin = 0; begin < layout.numel(); begin += bucket)
         b.dp += all_reduce_bytes_sent(std::min(layout.numel(), begin + bucket) - begin, e, dp, rank.dp_rank);
     }

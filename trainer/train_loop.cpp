@@ -183,8 +183,8 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   std::unique_ptr<parallel::ZeroOneSync> zero_sync;
   if (pc.dp > 1 && !zero)
     dp_reducer = std::make_unique<parallel::GradAllReducer>(model.grads(), *comms.dp(), pc.bucket_bytes());
-  const bool overlap = dp_reducer != nullptr && pc.overlap_grad_reduce;
   if (zero) zero_sync = std::make_unique<parallel::ZeroOneSync>(model.params(), *comms.dp(), pc.bucket_bytes());
+  const bool overlap = (dp_reducer != nullptr || zero_sync != nullptr) && pc.overlap_grad_reduce;
   init_rwkv4_reference(model.params(), shape, static_cast<uint64_t>(tc.seed), tc.lr_init);
   if (!tc.layerwise_lr) {
     for (NamedTensor& e : model.params().entries()) e.lr_multiplier = 1.0f;
@@ -259,12 +259,10 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     if (zero) {
       // The dp-averaged gradient exists only as shards: sum this shard's
       // pieces (replicated tensors on tp rank 0 only), then over dp.
-      const parallel::ZeroPartition& part_z = zero_sync->partition();
-      const int64_t begin = part_z.shard_begin(dp_rank);
-      for (const parallel::FlatPiece& piece : part_z.pieces(dp_rank)) {
+      for (const parallel::ShardPiece& piece : zero_sync->partition().pieces(dp_rank)) {
         const NamedTensor& g = model.grads().entries()[static_cast<size_t>(piece.tensor)];
         if (g.tp_replicated && tp_rank > 0) continue;
-        counted.push_back(grad_shard.slice_rows(piece.flat_offset - begin, piece.length));
+        counted.push_back(grad_shard.slice_rows(piece.shard_offset, piece.length));
       }
     } else {
       for (const NamedTensor& g : model.grads().entries())
@@ -489,32 +487,46 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     const Tensor step_batches = std::move(next_batches);
     const StepCommBytes sent_before = bytes_sent_so_far();
     model.grads().zero_all();
-    // Overlap (plain dp): as the last backward finishes each block, its
-    // time_mix partial gradients are summed over tp, then every dp bucket
-    // lying wholly in the final gradients starts its all-reduce while the
-    // earlier blocks' backward runs. Without overlap all of it comes after.
+    // Overlap: as the last backward finishes each block, its time_mix
+    // partial gradients are summed over tp, then every dp bucket lying wholly
+    // in the final gradients starts its all-reduce (plain dp) or its
+    // reduce-scatter into this rank's shard (ZeRO-1) while the earlier
+    // blocks' backward runs. Without overlap all of it comes after.
     size_t tp_reduced_from = model.grads().entries().size();
     Rwkv4Model::GradsFinalHook on_final;
     if (overlap) {
-      dp_reducer->begin_overlap(model.grads());
+      if (zero) {
+        zero_sync->begin_overlap(model.grads(), grad_shard);
+      } else {
+        dp_reducer->begin_overlap(model.grads());
+      }
       on_final = [&](size_t first_entry) {
         if (first_entry >= tp_reduced_from) return;
         model.reduce_tp_partial_grads(first_entry, tp_reduced_from);
         tp_reduced_from = first_entry;
-        dp_reducer->grads_final_from(static_cast<int>(first_entry));
+        if (zero) {
+          zero_sync->grads_final_from(static_cast<int>(first_entry));
+        } else {
+          dp_reducer->grads_final_from(static_cast<int>(first_entry));
+        }
       };
     }
     double loss = run_pipeline_step(model, stage, pc.schedule, tc.grad_accum, B, T, step_batches, loss_scale,
                                     l2wrap_scale, &pipeline_timing, on_final, /*read_loss=*/false);
     if (overlap) {
       model.reduce_tp_partial_grads(0, tp_reduced_from);
-      summary.dp_buckets_started_early = dp_reducer->buckets_started_early();
-      dp_reducer->finish_overlap(model.grads());
+      if (zero) {
+        summary.dp_buckets_started_early = zero_sync->buckets_started_early();
+        zero_sync->finish_overlap();
+      } else {
+        summary.dp_buckets_started_early = dp_reducer->buckets_started_early();
+        dp_reducer->finish_overlap(model.grads());
+      }
     } else {
       model.reduce_tp_partial_grads();
       if (dp_reducer) dp_reducer->all_reduce_mean(model.grads());
+      if (zero) zero_sync->reduce_scatter_mean(model.grads(), grad_shard);
     }
-    if (zero) zero_sync->reduce_scatter_mean(model.grads(), grad_shard);
     const double lr = schedule.at(step);
     // The step's reads from the device: the gradient norm (the clip needs it
     // before the update), then the loss, which by then is long computed, so

@@ -8,64 +8,64 @@ namespace rwkv::trainer {
 
 namespace {
 
-// A box [rows, cols] at local (row, col) of a tensor viewed as [R, K], in
-// the tensor's own rank and in global coordinates.
-void add_box(const NamedTensor& p, int tensor, int64_t shard_offset, int64_t row, int64_t col, int64_t rows,
-             int64_t cols, std::vector<ShardRegion>& out) {
-  const Shape& local = p.value.shape();
-  const Shape offset = p.offset();
-  const Shape global = p.global();
+// The box [rows, cols] at local (row, col) of a tensor viewed as [R, K], in
+// the tensor's own rank and in global coordinates; false when it lies wholly
+// in the vocabulary padding.
+bool global_box(const Shape& local, const Shape& global, const Shape& offset, int64_t row, int64_t col, int64_t rows,
+                int64_t cols, RunBox& box) {
   // Vocabulary padding: rows of the local tensor past the global tensor's end.
   if (local.size() == 2) {
     const int64_t real_rows = std::max<int64_t>(0, std::min(local[0], global[0] - offset[0]));
-    if (row >= real_rows) return;
+    if (row >= real_rows) return false;
     rows = std::min(rows, real_rows - row);
   }
-  ShardRegion r;
-  r.tensor = tensor;
-  r.shard_offset = shard_offset;
   if (local.size() == 1) {
-    r.global_offset = {offset[0] + col};
-    r.shape = {cols};
+    box.global_offset = {offset[0] + col};
+    box.shape = {cols};
   } else if (local.size() == 2) {
-    r.global_offset = {offset[0] + row, offset[1] + col};
-    r.shape = {rows, cols};
+    box.global_offset = {offset[0] + row, offset[1] + col};
+    box.shape = {rows, cols};
   } else {
     // [1, .., 1, K]: one row (time_mix vectors).
-    r.global_offset = offset;
-    r.global_offset.back() += col;
-    r.shape = Shape(local.size(), 1);
-    r.shape.back() = cols;
+    box.global_offset = offset;
+    box.global_offset.back() += col;
+    box.shape = Shape(local.size(), 1);
+    box.shape.back() = cols;
   }
-  out.push_back(r);
+  return true;
 }
 
 }  // namespace
 
+std::vector<RunBox> run_boxes(const std::string& name, const Shape& local, const Shape& global, const Shape& offset,
+                              int64_t begin, int64_t length) {
+  const int64_t K = local.empty() ? 1 : local.back();
+  RWKV_CHECK(local.size() <= 2 || shape_numel(local) == K, "ZeRO checkpoint: '", name, "' has shape ",
+             shape_str(local), "; only vectors, matrices and [1, .., 1, K] tensors can be cut into boxes");
+  std::vector<RunBox> out;
+  int64_t pos = begin;
+  const int64_t end = begin + length;
+  while (pos < end) {
+    const int64_t row = pos / K, col = pos % K;
+    // Part of one row, or whole rows.
+    const bool partial = col != 0 || end - pos < K;
+    const int64_t rows = partial ? 1 : (end - pos) / K;
+    const int64_t cols = partial ? std::min(K - col, end - pos) : K;
+    RunBox box;
+    box.run_offset = pos - begin;
+    if (global_box(local, global, offset, row, col, rows, cols, box)) out.push_back(box);
+    pos += rows * cols;
+  }
+  return out;
+}
+
 std::vector<ShardRegion> shard_regions(const parallel::ZeroPartition& partition, int rank, const ParameterStore& params) {
   std::vector<ShardRegion> out;
-  const int64_t shard_begin = partition.shard_begin(rank);
-  for (const parallel::FlatPiece& piece : partition.pieces(rank)) {
+  for (const parallel::ShardPiece& piece : partition.pieces(rank)) {
     const NamedTensor& p = params.entries()[static_cast<size_t>(piece.tensor)];
-    const Shape& shape = p.value.shape();
-    const int64_t K = shape.empty() ? 1 : shape.back();
-    RWKV_CHECK(shape.size() <= 2 || p.value.numel() == K, "ZeRO checkpoint: '", p.name, "' has shape ",
-               shape_str(shape), "; only vectors, matrices and [1, .., 1, K] tensors can be cut into boxes");
-    int64_t pos = piece.tensor_offset;
-    const int64_t end = piece.tensor_offset + piece.length;
-    while (pos < end) {
-      const int64_t row = pos / K, col = pos % K;
-      const int64_t shard_offset = piece.flat_offset - shard_begin + (pos - piece.tensor_offset);
-      if (col != 0 || end - pos < K) {  // part of one row
-        const int64_t run = std::min(K - col, end - pos);
-        add_box(p, piece.tensor, shard_offset, row, col, 1, run, out);
-        pos += run;
-      } else {  // whole rows
-        const int64_t rows = (end - pos) / K;
-        add_box(p, piece.tensor, shard_offset, row, 0, rows, K, out);
-        pos += rows * K;
-      }
-    }
+    for (const RunBox& box :
+         run_boxes(p.name, p.value.shape(), p.global(), p.offset(), piece.tensor_offset, piece.length))
+      out.push_back({piece.tensor, piece.shard_offset + box.run_offset, box.global_offset, box.shape});
   }
   return out;
 }

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "core/tensor.h"
@@ -25,6 +26,21 @@ struct ShardRegion {
   Shape global_offset;       // where the box starts in the global tensor
   Shape shape;               // the box (its numel elements are contiguous in the shard)
 };
+
+// One box of a run of tensor elements: it starts run_offset elements into
+// the run and covers `shape` at global_offset of the global tensor.
+struct RunBox {
+  int64_t run_offset = 0;
+  Shape global_offset;
+  Shape shape;
+};
+
+// The boxes of elements [begin, begin + length) (row-major) of a local tensor
+// of shape `local` that sits at `offset` of the global tensor `global`: at most
+// three, rows past the global tensor (vocabulary padding) left out. Throws,
+// naming `name`, for a shape that cannot be cut into boxes.
+std::vector<RunBox> run_boxes(const std::string& name, const Shape& local, const Shape& global, const Shape& offset,
+                              int64_t begin, int64_t length);
 
 // The boxes of dp rank `rank`'s shard, in shard order. Throws for a tensor
 // whose layout cannot be cut into boxes (a split leading dimension other than the first).

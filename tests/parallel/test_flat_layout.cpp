@@ -93,30 +93,75 @@ TEST(FlatLayout, MixedDtypesAreRejected) {
   }
 }
 
-TEST(ZeroPartition, ShardsAreAlignedEqualAndCoverEveryParameterOnce) {
+TEST(ZeroPartition, ChunksAreAlignedAndCoverEveryParameterOnce) {
   ParameterStore s = small_store();
   FlatLayout layout(s);
   for (int dp : {1, 2, 3, 4, 5})
-    for (int64_t align : {1, 4, 64}) {
-      ZeroPartition z(layout, dp, align);
-      EXPECT_EQ(z.shard_numel() % align, 0);
-      EXPECT_GE(z.padded_numel(), 23);
-      EXPECT_LT(z.padded_numel() - 23, int64_t{dp} * align);  // at most one aligned block per rank of padding
-      std::vector<int> covered(23, 0);
-      for (int r = 0; r < dp; ++r)
-        for (const FlatPiece& p : z.pieces(r)) {
-          EXPECT_GE(p.flat_offset, z.shard_begin(r));
-          EXPECT_LE(p.flat_offset + p.length, z.shard_begin(r) + z.shard_numel());
-          EXPECT_EQ(layout.offset(p.tensor) + p.tensor_offset, p.flat_offset);
-          for (int64_t i = 0; i < p.length; ++i) ++covered[static_cast<size_t>(p.flat_offset + i)];
+    for (int64_t align : {1, 4, 64})
+      for (int64_t bucket : {1, 5, 8, 24, 1 << 20}) {
+        SCOPED_TRACE("dp " + std::to_string(dp) + " align " + std::to_string(align) + " bucket " + std::to_string(bucket));
+        ZeroPartition z(layout, dp, align, bucket);
+        int64_t chunks = 0;
+        for (int b = 0; b < z.buckets(); ++b) {
+          EXPECT_EQ(z.chunk_numel(b) % align, 0);
+          if (b + 1 < z.buckets()) {
+            EXPECT_EQ(z.bucket_begin(b + 1), z.bucket_begin(b) + z.bucket_numel(b));
+          }
+          EXPECT_EQ(z.shard_offset(b), chunks);
+          chunks += z.chunk_numel(b);
         }
-      for (int c : covered) EXPECT_EQ(c, 1);
-    }
-  // dp=2, align=4: S = ceil(23/8)*4 = 12; rank 0 owns all of a, rank 1 b, c and 1 element of padding.
-  ZeroPartition z(layout, 2, 4);
-  EXPECT_EQ(z.shard_numel(), 12);
-  EXPECT_EQ(z.pieces(0), (std::vector<FlatPiece>{{0, 0, 0, 12}}));
-  EXPECT_EQ(z.pieces(1), (std::vector<FlatPiece>{{1, 0, 12, 5}, {2, 0, 17, 6}}));
+        EXPECT_EQ(z.shard_numel(), chunks);
+        EXPECT_EQ(z.bucket_begin(z.buckets() - 1) + z.bucket_numel(z.buckets() - 1), z.padded_numel());
+        EXPECT_GE(z.padded_numel(), 23);
+        EXPECT_LT(z.padded_numel() - 23, int64_t{dp} * align);  // at most one aligned block per rank of padding
+        std::vector<int> covered(23, 0);
+        for (int r = 0; r < dp; ++r) {
+          int64_t next_shard_offset = 0;
+          for (const ShardPiece& p : z.pieces(r)) {
+            // The piece lies in rank r's chunk of some bucket, at the matching shard position.
+            int b = z.buckets() - 1;
+            while (b > 0 && z.bucket_begin(b) > p.flat_offset) --b;
+            const int64_t chunk_begin = z.bucket_begin(b) + r * z.chunk_numel(b);
+            EXPECT_GE(p.flat_offset, chunk_begin);
+            EXPECT_LE(p.flat_offset + p.length, chunk_begin + z.chunk_numel(b));
+            EXPECT_EQ(p.shard_offset, z.shard_offset(b) + p.flat_offset - chunk_begin);
+            EXPECT_GE(p.shard_offset, next_shard_offset);  // shard order, no overlap
+            next_shard_offset = p.shard_offset + p.length;
+            EXPECT_EQ(layout.offset(p.tensor) + p.tensor_offset, p.flat_offset);
+            for (int64_t i = 0; i < p.length; ++i) ++covered[static_cast<size_t>(p.flat_offset + i)];
+          }
+          EXPECT_LE(next_shard_offset, z.shard_numel());
+        }
+        for (int c : covered) EXPECT_EQ(c, 1);
+      }
+  auto piece = [](int tensor, int64_t tensor_offset, int64_t flat_offset, int64_t length, int64_t shard_offset) {
+    ShardPiece p;
+    p.tensor = tensor, p.tensor_offset = tensor_offset, p.flat_offset = flat_offset, p.length = length;
+    p.shard_offset = shard_offset;
+    return p;
+  };
+  // One bucket (dp=2, align=4): S = ceil(23/8)*4 = 12; rank 0 owns all of a,
+  // rank 1 b, c and 1 element of padding.
+  ZeroPartition whole(layout, 2, 4, 1 << 20);
+  EXPECT_EQ(whole.buckets(), 1);
+  EXPECT_EQ(whole.shard_numel(), 12);
+  EXPECT_EQ(whole.pieces(0), (std::vector<ShardPiece>{piece(0, 0, 0, 12, 0)}));
+  EXPECT_EQ(whole.pieces(1), (std::vector<ShardPiece>{piece(1, 0, 12, 5, 0), piece(2, 0, 17, 6, 5)}));
+  // Buckets of 8 (a [0,12) b [12,17) c [17,23)): chunks of 4; the last
+  // bucket [16, 24) holds b's last element, c and one element of padding.
+  ZeroPartition buckets(layout, 2, 4, 8);
+  EXPECT_EQ(buckets.buckets(), 3);
+  EXPECT_EQ(buckets.shard_numel(), 12);
+  EXPECT_EQ(buckets.pieces(0), (std::vector<ShardPiece>{piece(0, 0, 0, 4, 0), piece(0, 8, 8, 4, 4),
+                                                       piece(1, 4, 16, 1, 8), piece(2, 0, 17, 3, 9)}));
+  EXPECT_EQ(buckets.pieces(1), (std::vector<ShardPiece>{piece(0, 4, 4, 4, 0), piece(1, 0, 12, 4, 4),
+                                                       piece(2, 3, 20, 3, 8)}));
+  // A shorter last bucket: 23 elements in buckets of 16 -> [0,16) and [16,24).
+  ZeroPartition short_last(layout, 2, 4, 16);
+  EXPECT_EQ(short_last.buckets(), 2);
+  EXPECT_EQ(short_last.chunk_numel(0), 8);
+  EXPECT_EQ(short_last.chunk_numel(1), 4);
+  EXPECT_EQ(short_last.shard_numel(), 12);
 }
 
 }  // namespace

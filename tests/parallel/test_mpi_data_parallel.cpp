@@ -150,6 +150,58 @@ TEST(MpiDataParallel, BucketedAllReduceOverTheDpGroupsOfA2x2Layout) {
   check_bucketed_all_reduce<float>(groups.dp(), groups.topology().rank(), groups.topology().group_ranks(GroupKind::Dp));
 }
 
+// Rank r's ZeRO-1 shard of a store: its chunk of every bucket, in shard order.
+Tensor shard_of(const ParameterStore& store, const FlatLayout& layout, const ZeroPartition& part, int r) {
+  Tensor out = Tensor::zeros({part.shard_numel()}, layout.dtype());
+  for (int b = 0; b < part.buckets(); ++b) {
+    const int64_t chunk = part.chunk_numel(b), begin = part.bucket_begin(b) + r * chunk;
+    pack(store, layout, begin, begin + chunk, flat_slice(out, part.shard_offset(b), chunk));
+  }
+  return out;
+}
+
+// ZeRO-1's reduce-scatter overlapped with backward, on a flat store: each
+// bucket starts once backward has finished every tensor in it, and the shard
+// holds the same bits as the plain mean's chunks; the bytes are those of
+// reduce_scatter_mean. A store that is not flat reduces at finish_overlap.
+template <typename T>
+void check_overlapped_zero_reduce_scatter(Communicator& dp) {
+  const int n = dp.size(), r = dp.rank();
+  const ParameterStore expected = reference_mean<T>(n, iota_ranks(n), 100);
+  for (int64_t bucket_bytes : {int64_t{1}, int64_t{100}, int64_t{560}, kDefaultBucketBytes}) {
+    SCOPED_TRACE("bucket_bytes " + std::to_string(bucket_bytes));
+    for (bool flat : {true, false}) {
+      ParameterStore grads = flat ? make_store(DTypeOf<T>::value).zeros_like_flat() : make_store(DTypeOf<T>::value);
+      fill<T>(grads, r, 100);
+      ZeroOneSync sync(grads, dp, bucket_bytes, /*align=*/4);
+      const ZeroPartition& part = sync.partition();
+      Tensor grad_shard = Tensor::zeros({part.shard_numel()}, DTypeOf<T>::value);
+      dp.reset_stats();
+      sync.begin_overlap(grads, grad_shard);
+      for (int tensor : {4, 2, 1}) sync.grads_final_from(tensor);  // backward order
+      const int early = sync.buckets_started_early();
+      sync.finish_overlap();
+      EXPECT_TRUE(bitwise_equal(grad_shard.to_vector<T>(), shard_of(expected, sync.layout(), part, r).to_vector<T>()))
+          << (flat ? "flat" : "separate");
+      EXPECT_EQ(dp.stats().sent(CommOp::ReduceScatter), sync.reduce_scatter_bytes_per_call());
+      EXPECT_EQ(dp.stats().count(CommOp::ReduceScatter), uint64_t(sync.buckets()));
+      // Only buckets wholly inside tensors 1.. (flat offset 35 on) start early.
+      int expected_early = 0;
+      for (int b = 0; b < part.buckets(); ++b) expected_early += part.bucket_begin(b) >= 35 ? 1 : 0;
+      EXPECT_EQ(early, flat ? expected_early : 0) << (flat ? "flat" : "separate");
+      if (flat && bucket_bytes == 100) {
+        EXPECT_GT(early, 1);  // the overlap is real: several buckets early
+      }
+    }
+  }
+}
+
+TEST(MpiDataParallel, OverlappedZeroReduceScatterIsBitIdenticalToThePlainMean) {
+  WorldComm w;
+  check_overlapped_zero_reduce_scatter<float>(w.comm);
+  check_overlapped_zero_reduce_scatter<double>(w.comm);
+}
+
 // ZeRO-1 against the replicated optimizer: every rank runs the replicated
 // AdamW on the all-reduced gradients locally (the reference), and ZeRO-1
 // through the communicator; the parameters after `steps` steps must agree.
@@ -179,10 +231,8 @@ void check_zero_matches_replicated(Communicator& dp, float grad_clip, double gra
 
     dp.reset_stats();
     sync.reduce_scatter_mean(grads, grad_shard);
-    // The shard of the mean equals the same flat range of the plain mean.
-    Tensor expected_shard = Tensor::zeros({part.shard_numel()}, DTypeOf<T>::value);
-    pack(reference_mean<T>(n, iota_ranks(n), seed, grad_scale), sync.layout(), part.shard_begin(r),
-         part.shard_begin(r) + part.shard_numel(), expected_shard);
+    // The shard of the mean equals the same chunks of the plain mean.
+    const Tensor expected_shard = shard_of(reference_mean<T>(n, iota_ranks(n), seed, grad_scale), sync.layout(), part, r);
     EXPECT_TRUE(bitwise_equal(grad_shard.to_vector<T>(), expected_shard.to_vector<T>())) << "step " << step;
 
     sharded.step(params, grad_shard, 1e-2, dp);

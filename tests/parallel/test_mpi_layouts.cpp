@@ -136,7 +136,9 @@ TEST(MpiLayouts, EveryLayoutTrainsLikeOneRank) {
   // ZeRO-1 keeps only this rank's shard of the AdamW moments.
   {
     const parallel::FlatLayout flat(mine);
-    const int64_t moments = layout.zero && layout.dp > 1 ? ZeroPartition(flat, layout.dp).shard_numel() : flat.numel();
+    const int64_t bucket = bucket_elems_for(config_for(1, 1, 1, "1f1b", true).parallel.bucket_bytes(), DType::F32);
+    const int64_t moments =
+        layout.zero && layout.dp > 1 ? ZeroPartition(flat, layout.dp, kZeroAlign, bucket).shard_numel() : flat.numel();
     EXPECT_EQ(got.optimizer_state_bytes, static_cast<uint64_t>(2 * moments * 4));
   }
   ASSERT_EQ(got.losses.size(), expected.losses.size());
@@ -186,12 +188,13 @@ TEST(MpiLayouts, EveryLayoutTrainsLikeOneRank) {
       rwkv::test::expect_close(theirs.entries()[i].value, mine.entries()[i].value, 0.0, 0.0,
                                mine.entries()[i].name + " (" + other + ")");
   }
-  // Plain dp overlaps the bucket all-reduces with the last backward (the
-  // default): buckets started while earlier blocks' backward still ran, and
-  // bit for bit the same training as reducing everything after backward.
-  if (layout.dp > 1 && !layout.zero) {
+  // Data parallelism overlaps the bucket all-reduces (plain) or
+  // reduce-scatters (ZeRO-1) with the last backward (the default): buckets
+  // started while earlier blocks' backward still ran, and bit for bit the
+  // same training as reducing everything after backward.
+  if (layout.dp > 1) {
     EXPECT_GT(got.dp_buckets_started_early, 0);
-    trainer::TrainConfig after = config_for(layout.dp, layout.tp, layout.pp, layout.schedule, false);
+    trainer::TrainConfig after = config_for(layout.dp, layout.tp, layout.pp, layout.schedule, layout.zero);
     after.parallel.overlap_grad_reduce = false;
     ParameterStore theirs;
     trainer::TrainOptions after_options;
@@ -261,6 +264,24 @@ TEST(MpiLayouts, EveryLayoutTrainsLikeOneRank) {
     const trainer::TrainSummary resumed = trainer::run_training(resuming, trainer::TrainOptions{}, &groups);
     ASSERT_EQ(resumed.losses.size(), 2u);
     EXPECT_EQ(resumed.losses, std::vector<double>(layout_run.losses.begin() + 2, layout_run.losses.end()));
+  }
+  // ZeRO-1 in other buckets (16 KiB: about 18 per rank; 25 MiB: one, the
+  // one-shard-per-rank layout of earlier versions) reads the same moment
+  // shards out of the step-2 checkpoint: the checkpoint holds tensor boxes,
+  // not partitions. The gradient norm adds the shard's pieces in another
+  // order, so the clip factor may move an ulp: losses within 1e-6.
+  if (layout.zero && layout.dp > 1) {
+    for (double bucket_mib : {1.0 / 64, 25.0}) {
+      trainer::TrainConfig resuming = saving;
+      resuming.parallel.bucket_mib = bucket_mib;
+      resuming.checkpoint.dir = (dir / ("ckpt_buckets_" + std::to_string(bucket_mib))).string();
+      resuming.checkpoint.resume = shared.string() + "/step_00000002";
+      const trainer::TrainSummary resumed = trainer::run_training(resuming, trainer::TrainOptions{}, &groups);
+      ASSERT_EQ(resumed.losses.size(), 2u);
+      for (size_t i = 0; i < 2; ++i)
+        EXPECT_NEAR(resumed.losses[i], layout_run.losses[i + 2], 1e-6 * std::abs(layout_run.losses[i + 2]))
+            << "bucket_mib " << bucket_mib << " step " << i + 3;
+    }
   }
   // And back: the single-rank run's checkpoint of step 2 reshards into this layout.
   {
