@@ -206,29 +206,43 @@ void fill_values(Tensor& t, const std::vector<double>& values) {
 
 namespace {
 
+bool name_ends_with(const std::string& name, const std::string& suffix) {
+  return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Which tensors draw from the random stream, and how: the one list both the
+// init (init_reference_tensor) and the skip of tensors a rank does not hold
+// (skip_random_draws) follow, so they cannot drift apart.
+enum class RandomInit { None, Uniform, Orthogonal };
+
+RandomInit random_init_of(const std::string& name) {
+  if (name == "emb.weight") return RandomInit::Uniform;
+  if (name == "head.weight" || name_ends_with(name, "att.value.weight") || name_ends_with(name, "ffn.key.weight"))
+    return RandomInit::Orthogonal;
+  return RandomInit::None;
+}
+
 // The reference rule for one whole (global) tensor t named `name`; the
 // random ones (emb, head, att.value, ffn.key) draw from rng, in the order
 // the caller visits them.
 void init_reference_tensor(const std::string& name, Tensor& t, const Rwkv4Shape& s, double emb_range,
                            std::mt19937_64& rng) {
   const int64_t C = s.n_embd, L = s.n_layer;
-  auto ends_with = [&](const char* suffix) {
-    const std::string x(suffix);
-    return name.size() >= x.size() && name.compare(name.size() - x.size(), x.size(), x) == 0;
-  };
+  auto ends_with = [&](const char* suffix) { return name_ends_with(name, suffix); };
   int64_t layer = 0;
   if (name.rfind("blocks.", 0) == 0) layer = std::stoll(name.substr(7, name.find('.', 7) - 7));
   // Per-layer curves of the reference: ratio_0_to_1 = l/(L-1), ratio_1_to_almost0 = 1 - l/L.
   const double r01 = L > 1 ? static_cast<double>(layer) / static_cast<double>(L - 1) : 0.0;
   const double r10 = 1.0 - static_cast<double>(layer) / static_cast<double>(L);
   std::vector<double> v(static_cast<size_t>(t.numel()));
-  if (name == "emb.weight") {
+  const RandomInit random = random_init_of(name);
+  if (random == RandomInit::Uniform) {  // emb
     std::uniform_real_distribution<double> u(-emb_range, emb_range);
     for (double& x : v) x = u(rng);
     fill_values(t, v);
-  } else if (name == "head.weight") {
+  } else if (random == RandomInit::Orthogonal && name == "head.weight") {
     fill_orthogonal(t, 0.5 * std::sqrt(static_cast<double>(s.vocab_size) / static_cast<double>(C)), rng);
-  } else if (ends_with("att.value.weight") || ends_with("ffn.key.weight")) {
+  } else if (random == RandomInit::Orthogonal) {  // att.value, ffn.key
     const double rows = static_cast<double>(t.dim(0)), cols = static_cast<double>(t.dim(1));
     fill_orthogonal(t, rows > cols ? std::sqrt(rows / cols) : 1.0, rng);
   } else if (ends_with(".weight") && t.ndim() == 2) {
@@ -263,13 +277,6 @@ void init_reference_tensor(const std::string& name, Tensor& t, const Rwkv4Shape&
   }
 }
 
-bool draws_random_numbers(const std::string& name) {
-  auto ends_with = [&](const std::string& x) {
-    return name.size() >= x.size() && name.compare(name.size() - x.size(), x.size(), x) == 0;
-  };
-  return name == "emb.weight" || name == "head.weight" || ends_with("att.value.weight") || ends_with("ffn.key.weight");
-}
-
 // Advances rng exactly as init_reference_tensor would for a random tensor
 // of `shape`, without building it: the same distributions drawn the same
 // number of times (emb: uniform per element; the orthogonal ones: a normal
@@ -280,12 +287,19 @@ bool draws_random_numbers(const std::string& name) {
 void skip_random_draws(const std::string& name, const Shape& shape, std::mt19937_64& rng) {
   int64_t count = 1;
   for (int64_t d : shape) count *= d;
-  if (name == "emb.weight") {
-    std::uniform_real_distribution<double> u(0.0, 1.0);  // the range does not change what is consumed
-    for (int64_t i = 0; i < count; ++i) (void)u(rng);
-  } else {
-    std::normal_distribution<double> normal(0.0, 1.0);
-    for (int64_t i = 0; i < count; ++i) (void)normal(rng);
+  switch (random_init_of(name)) {
+    case RandomInit::None:
+      return;
+    case RandomInit::Uniform: {
+      std::uniform_real_distribution<double> u(0.0, 1.0);  // the range does not change what is consumed
+      for (int64_t i = 0; i < count; ++i) (void)u(rng);
+      return;
+    }
+    case RandomInit::Orthogonal: {
+      std::normal_distribution<double> normal(0.0, 1.0);
+      for (int64_t i = 0; i < count; ++i) (void)normal(rng);
+      return;
+    }
   }
 }
 
@@ -312,7 +326,7 @@ void init_rwkv4_reference(ParameterStore& params, const Rwkv4Shape& s, uint64_t 
   for (const Rwkv4TensorSpec& spec : rwkv4_tensor_specs(s, Rwkv4Partition::whole(s))) {
     auto held = mine.find(spec.name);
     if (held == mine.end()) {
-      if (draws_random_numbers(spec.name)) skip_random_draws(spec.name, spec.global_shape, rng);
+      skip_random_draws(spec.name, spec.global_shape, rng);
       continue;
     }
     Tensor full = Tensor::zeros(spec.global_shape, dtype, Device::cpu());
