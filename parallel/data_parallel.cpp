@@ -13,20 +13,14 @@ int64_t elems_in(int64_t bytes, DType dtype) {
   return std::max<int64_t>(1, bytes / static_cast<int64_t>(dtype_size(dtype)));
 }
 
-// The factor of the mean, one rounding of 1/dp to float, multiplied in the
-// tensor's dtype (kernels/reduce.h scale_): the same on every path.
-float mean_factor(int dp) { return 1.0f / static_cast<float>(dp); }
-
 }  // namespace
 
 // ---- plain data parallelism -------------------------------------------------
 
 GradAllReducer::GradAllReducer(const ParameterStore& grads, Communicator& dp, int64_t bucket_bytes)
-    : layout_(grads), dp_(dp) {
-  RWKV_CHECK(bucket_bytes > 0, "GradAllReducer: bucket_bytes must be positive, got ", bucket_bytes);
-  bucket_elems_ = std::min(bucket_elems_for(bucket_bytes, layout_.dtype()), std::max<int64_t>(1, layout_.numel()));
-  staging_ = Tensor::empty({bucket_elems_}, layout_.dtype(), layout_.device());
-}
+    : BucketedReduction("GradAllReducer", grads, dp),
+      bucket_elems_(std::min(bucket_elems_for(bucket_bytes, layout_.dtype()), std::max<int64_t>(1, layout_.numel()))),
+      staging_(Tensor::empty({bucket_elems_}, layout_.dtype(), layout_.device())) {}
 
 void GradAllReducer::all_reduce_mean(ParameterStore& grads) {
   layout_.expect_matches("GradAllReducer::all_reduce_mean", grads);
@@ -42,50 +36,16 @@ void GradAllReducer::all_reduce_mean(ParameterStore& grads) {
   }
 }
 
-void GradAllReducer::begin_overlap(ParameterStore& grads) {
-  layout_.expect_matches("GradAllReducer::begin_overlap", grads);
-  RWKV_CHECK(!overlapping_, "GradAllReducer::begin_overlap: the previous step's finish_overlap is missing");
-  overlapping_ = true;
-  started_early_ = 0;
-  next_unstarted_ = buckets();
-  // In place only when the store is one buffer in layout order.
-  const Tensor& flat = grads.flat();
-  flat_ = flat.defined() && flat.numel() == layout_.numel() ? flat : Tensor();
+void GradAllReducer::start_bucket(int bucket) {
+  const int64_t begin = bucket_begin(bucket);
+  const int64_t end = std::min(layout_.numel(), begin + bucket_elems_);
+  Tensor in_place = flat_slice(flat_, begin, end - begin);
+  dp_.all_reduce_sum_start(in_place);
 }
 
-void GradAllReducer::start_buckets_from(int64_t flat_offset) {
-  if (dp_.size() == 1 || !flat_.defined()) return;
-  while (next_unstarted_ > 0 && static_cast<int64_t>(next_unstarted_ - 1) * bucket_elems_ >= flat_offset) {
-    --next_unstarted_;
-    const int64_t begin = static_cast<int64_t>(next_unstarted_) * bucket_elems_;
-    const int64_t end = std::min(layout_.numel(), begin + bucket_elems_);
-    Tensor bucket = flat_slice(flat_, begin, end - begin);
-    dp_.all_reduce_sum_start(bucket);
-  }
-}
-
-void GradAllReducer::grads_final_from(int tensor) {
-  RWKV_CHECK(overlapping_, "GradAllReducer::grads_final_from outside begin_overlap/finish_overlap");
-  RWKV_CHECK(tensor >= 0 && tensor <= layout_.tensors(), "GradAllReducer::grads_final_from: tensor ", tensor,
-             " of ", layout_.tensors());
-  const int before = next_unstarted_;
-  start_buckets_from(tensor == layout_.tensors() ? layout_.numel() : layout_.offset(tensor));
-  started_early_ += before - next_unstarted_;
-}
-
-void GradAllReducer::finish_overlap(ParameterStore& grads) {
-  RWKV_CHECK(overlapping_, "GradAllReducer::finish_overlap without begin_overlap");
-  overlapping_ = false;
-  if (!flat_.defined()) {
-    all_reduce_mean(grads);
-    return;
-  }
-  if (dp_.size() == 1) return;
-  start_buckets_from(0);
-  dp_.wait_started();
+void GradAllReducer::scale_reduced() {
   // One multiplication by (float)(1/dp) per element, as all_reduce_mean.
   scale_(flat_, mean_factor(dp_.size()));
-  flat_ = Tensor();
 }
 
 uint64_t GradAllReducer::bytes_sent_per_call() const {
@@ -133,79 +93,36 @@ ZeroPartition::ZeroPartition(const FlatLayout& layout, int dp, int64_t align, in
 }
 
 ZeroOneSync::ZeroOneSync(const ParameterStore& params, Communicator& dp, int64_t bucket_bytes, int64_t align)
-    : layout_(params),
+    : BucketedReduction("ZeroOneSync", params, dp),
       partition_(layout_, dp.size(), align, bucket_elems_for(bucket_bytes, layout_.dtype())),
-      dp_(dp) {
-  staging_ = Tensor::empty({partition_.bucket_numel(0)}, layout_.dtype(), layout_.device());
-}
+      shard_(Tensor::zeros({partition_.shard_numel()}, layout_.dtype(), layout_.device())),
+      staging_(Tensor::empty({partition_.bucket_numel(0)}, layout_.dtype(), layout_.device())) {}
 
 void ZeroOneSync::start_bucket(int bucket) {
   const int64_t begin = partition_.bucket_begin(bucket), len = partition_.bucket_numel(bucket);
   Tensor out = flat_slice(shard_, partition_.shard_offset(bucket), partition_.chunk_numel(bucket));
   // The bucket's chunks are consecutive in flat order: [dp, chunk] is the
-  // reduce-scatter's input as it lies, unless it runs past the store (padding).
+  // reduce-scatter's input as it lies, unless it runs past the store
+  // (padding). Only the last bucket is padded; it is the first started, and
+  // nothing else uses staging until finish_overlap has waited.
   const bool in_place = flat_.defined() && begin + len <= layout_.numel();
   Tensor in = in_place ? flat_slice(flat_, begin, len) : flat_slice(staging_, 0, len);
   if (!in_place) pack(*grads_, layout_, begin, begin + len, in);
   dp_.reduce_scatter_sum_start(in, out);
 }
 
-void ZeroOneSync::start_buckets_from(int64_t flat_offset) {
-  while (next_unstarted_ > 0 && partition_.bucket_begin(next_unstarted_ - 1) >= flat_offset) start_bucket(--next_unstarted_);
-}
-
-void ZeroOneSync::begin_overlap(const ParameterStore& grads, Tensor& grad_shard) {
-  const char* op = "ZeroOneSync::begin_overlap";
-  RWKV_CHECK(!overlapping_, op, ": the previous step's finish_overlap is missing");
-  layout_.expect_matches(op, grads);
-  expect_shape(op, "grad_shard", grad_shard, {partition_.shard_numel()}, "[shard_numel]");
-  expect_dtype(op, "grad_shard", grad_shard, layout_.dtype());
-  expect_device(op, "grad_shard", grad_shard, layout_.device());
-  overlapping_ = true;
-  started_early_ = 0;
-  next_unstarted_ = buckets();
-  grads_ = &grads;
-  shard_ = grad_shard;
-  // In place only when the store is one buffer in layout order; otherwise
-  // every bucket needs the one staging buffer, so they go one by one at the end.
-  const Tensor& flat = grads.flat();
-  flat_ = flat.defined() && flat.numel() == layout_.numel() ? flat : Tensor();
-}
-
-void ZeroOneSync::grads_final_from(int tensor) {
-  RWKV_CHECK(overlapping_, "ZeroOneSync::grads_final_from outside begin_overlap/finish_overlap");
-  RWKV_CHECK(tensor >= 0 && tensor <= layout_.tensors(), "ZeroOneSync::grads_final_from: tensor ", tensor, " of ",
-             layout_.tensors());
-  if (!flat_.defined()) return;
-  const int before = next_unstarted_;
-  // A padded last bucket takes the staging buffer; it is the first started
-  // and nothing else uses staging until finish_overlap has waited.
-  start_buckets_from(tensor == layout_.tensors() ? layout_.numel() : layout_.offset(tensor));
-  started_early_ += before - next_unstarted_;
-}
-
-void ZeroOneSync::finish_overlap() {
-  RWKV_CHECK(overlapping_, "ZeroOneSync::finish_overlap without begin_overlap");
-  overlapping_ = false;
-  if (flat_.defined()) {
-    start_buckets_from(0);
-    dp_.wait_started();
-  } else {
-    // Not flat: each bucket packed into the staging buffer and reduced before the next.
-    for (int b = buckets() - 1; b >= 0; --b) {
-      start_bucket(b);
-      dp_.wait_started();
-    }
-  }
+void ZeroOneSync::scale_reduced() {
   // One multiplication by (float)(1/dp) per element, as plain DP's mean.
   if (dp_.size() > 1) scale_(shard_, mean_factor(dp_.size()));
-  grads_ = nullptr;
-  flat_ = shard_ = Tensor();
 }
 
-void ZeroOneSync::reduce_scatter_mean(const ParameterStore& grads, Tensor& grad_shard) {
-  begin_overlap(grads, grad_shard);
-  finish_overlap();
+void ZeroOneSync::reduce_not_flat() {
+  // Each bucket packed into the staging buffer and reduced before the next.
+  for (int b = buckets() - 1; b >= 0; --b) {
+    start_bucket(b);
+    dp_.wait_started();
+  }
+  scale_reduced();
 }
 
 void ZeroOneSync::all_gather_params(ParameterStore& params) {

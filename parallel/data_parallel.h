@@ -4,7 +4,9 @@
 //   g = (1/dp) sum_{d=0}^{dp-1} g_d
 //
 // before the optimizer step. Two ways, both over the flat layout of the
-// gradients (parallel/flat_layout.h), both independent of the model class:
+// gradients (parallel/flat_layout.h), both independent of the model class,
+// both one collective per bucket that can overlap backward
+// (parallel/bucketed_reduction.h):
 //
 // 1. GradAllReducer (plain DP, replicated optimizer): the flat gradient is cut
 //    into buckets of bucket_bytes (25 MiB by default, as PyTorch DDP), each
@@ -38,6 +40,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "parallel/bucketed_reduction.h"
 #include "parallel/comm.h"
 #include "parallel/flat_layout.h"
 #include "trainer/parameters.h"
@@ -48,55 +51,35 @@ inline constexpr int64_t kDefaultBucketBytes = int64_t{25} << 20;  // 25 MiB
 // ZeRO-1 chunk alignment in elements (64 f32 = 256 bytes).
 inline constexpr int64_t kZeroAlign = 64;
 
-class GradAllReducer {
+// Plain DP: the average of the whole gradient store, all-reduced in place
+// bucket by bucket (begin_overlap / grads_final_from / finish_overlap /
+// reduce_mean of BucketedReduction), or packed into one staging bucket at a
+// time (all_reduce_mean, and any store that is not flat).
+class GradAllReducer final : public BucketedReduction {
  public:
   // dp: the data-parallel group; grads: the gradient store whose layout every
   // later call must match.
   GradAllReducer(const ParameterStore& grads, Communicator& dp, int64_t bucket_bytes = kDefaultBucketBytes);
 
-  // grads <- the average over the dp group, bucket by bucket.
+  // grads <- the average over the dp group, bucket by bucket through the
+  // staging buffer (any store of the layout, flat or not).
   void all_reduce_mean(ParameterStore& grads);
 
-  // --- the same average, overlapped with backward -------------------------
-  // For a store made by zeros_like_flat() (ParameterStore::flat()), whose
-  // buckets are views of the gradients themselves:
-  //
-  //   begin_overlap(grads);            before the step's last backward
-  //   grads_final_from(tensor);        whenever tensors >= tensor are final:
-  //                                    starts every bucket lying wholly in
-  //                                    them (last bucket first), in place
-  //   finish_overlap(grads);           after backward: starts the rest,
-  //                                    waits, scales by 1/dp
-  //
-  // Same buckets, same sums, same scaling as all_reduce_mean, so the result
-  // is bit-identical (tests/parallel/test_mpi_data_parallel.cpp); only when
-  // each bucket travels changes. A store that is not flat falls back to
-  // all_reduce_mean at finish_overlap.
-  void begin_overlap(ParameterStore& grads);
-  void grads_final_from(int tensor);
-  void finish_overlap(ParameterStore& grads);
-  // Buckets started before finish_overlap in the last overlapped step.
-  int buckets_started_early() const { return started_early_; }
-
-  int buckets() const { return static_cast<int>((layout_.numel() + bucket_elems_ - 1) / bucket_elems_); }
+  int buckets() const override { return static_cast<int>((layout_.numel() + bucket_elems_ - 1) / bucket_elems_); }
   int64_t bucket_elems() const { return bucket_elems_; }
-  const FlatLayout& layout() const { return layout_; }
   // The bytes this rank sends per all_reduce_mean: sum over buckets of the
   // all-reduce formula of comm_volume.h.
   uint64_t bytes_sent_per_call() const;
 
  private:
-  FlatLayout layout_;
-  Communicator& dp_;
+  int64_t bucket_begin(int bucket) const override { return int64_t{bucket} * bucket_elems_; }
+  void start_bucket(int bucket) override;
+  void scale_reduced() override;
+  void reduce_not_flat() override { all_reduce_mean(*grads_); }
+  bool is_identity() const override { return dp_.size() == 1; }  // the mean of one replica is itself
+
   int64_t bucket_elems_;
   Tensor staging_;  // [bucket_elems] on the gradients' device
-  // Overlap state: the flat gradient buffer ([N], undefined when the store
-  // is not flat) and the lowest bucket index started so far (buckets() = none).
-  Tensor flat_;
-  int next_unstarted_ = 0;  // buckets [next_unstarted_, buckets()) are started
-  int started_early_ = 0;
-  bool overlapping_ = false;
-  void start_buckets_from(int64_t flat_offset);
 };
 
 // A piece of a rank's ZeRO-1 shard: tensor elements (FlatPiece) and where
@@ -142,63 +125,42 @@ class ZeroPartition {
 int64_t bucket_elems_for(int64_t bucket_bytes, DType dtype);
 
 // ZeRO-1's two collectives, one reduce-scatter and one all-gather per bucket
-// of the partition. With a gradient store made by zeros_like_flat() a
-// bucket's reduce-scatter reads the gradients in place; otherwise (and for
-// the padded last bucket) it is packed into a staging buffer of one bucket.
-class ZeroOneSync {
+// of the partition. The reduce-scatter (BucketedReduction's protocol) writes
+// this rank's shard of the dp-averaged flat gradient into grad_shard(); with
+// a store made by zeros_like_flat() a bucket reads the gradients in place,
+// otherwise (and for the padded last bucket) it is packed into a staging
+// buffer of one bucket.
+class ZeroOneSync final : public BucketedReduction {
  public:
   ZeroOneSync(const ParameterStore& params, Communicator& dp, int64_t bucket_bytes = kDefaultBucketBytes,
               int64_t align = kZeroAlign);
 
   const ZeroPartition& partition() const { return partition_; }
-  const FlatLayout& layout() const { return layout_; }
 
-  // grad_shard [S] <- this rank's shard of the dp-averaged flat gradient
-  // (zeros over the padding). grads: same layout as the parameters.
-  void reduce_scatter_mean(const ParameterStore& grads, Tensor& grad_shard);
-
-  // --- the same reduce-scatter, overlapped with backward (as GradAllReducer's):
-  //   begin_overlap(grads, grad_shard);   before the step's last backward
-  //   grads_final_from(tensor);           tensors >= tensor are final: starts
-  //                                       every bucket lying wholly in them
-  //   finish_overlap();                   after backward: starts the rest,
-  //                                       waits, scales by 1/dp
-  // Same buckets, sums and scaling as reduce_scatter_mean: bit-identical.
-  // grads and grad_shard must stay alive and untouched (but for backward
-  // writing the tensors not yet final) until finish_overlap. A store that
-  // is not flat reduces everything at finish_overlap.
-  void begin_overlap(const ParameterStore& grads, Tensor& grad_shard);
-  void grads_final_from(int tensor);
-  void finish_overlap();
-  // Buckets started before finish_overlap in the last overlapped step.
-  int buckets_started_early() const { return started_early_; }
+  // [S] this rank's shard of the last reduce_mean / finish_overlap (zeros
+  // over the padding), in the parameters' dtype and device.
+  Tensor& grad_shard() { return shard_; }
+  const Tensor& grad_shard() const { return shard_; }
 
   // Every rank's params <- the owners' values of every chunk (each rank has
   // updated its own shard in place).
   void all_gather_params(ParameterStore& params);
 
-  int buckets() const { return partition_.buckets(); }
-  // Bytes this rank sends per reduce_scatter_mean, and per all_gather_params.
+  int buckets() const override { return partition_.buckets(); }
+  // Bytes this rank sends per reduce_mean, and per all_gather_params.
   uint64_t reduce_scatter_bytes_per_call() const;
   uint64_t all_gather_bytes_per_call() const;
 
  private:
+  int64_t bucket_begin(int bucket) const override { return partition_.bucket_begin(bucket); }
   // Starts bucket's reduce-scatter from the flat gradient (or its packed copy).
-  void start_bucket(int bucket);
-  void start_buckets_from(int64_t flat_offset);
+  void start_bucket(int bucket) override;
+  void scale_reduced() override;
+  void reduce_not_flat() override;
 
-  FlatLayout layout_;
   ZeroPartition partition_;
-  Communicator& dp_;
+  Tensor shard_;    // [S] the reduced gradient shard
   Tensor staging_;  // [largest bucket]: packed buckets and all-gathered parameters
-  // Overlap state (also used by reduce_scatter_mean): the gradient store, its
-  // flat buffer ([N], undefined when the store is not flat), the shard, and
-  // buckets [next_unstarted_, buckets()) started.
-  const ParameterStore* grads_ = nullptr;
-  Tensor flat_, shard_;
-  int next_unstarted_ = 0;
-  int started_early_ = 0;
-  bool overlapping_ = false;
 };
 
 }  // namespace rwkv::parallel

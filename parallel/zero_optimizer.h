@@ -7,8 +7,8 @@
 //
 // One training step with ZeRO-1 on the dp group:
 //
-//   sync.reduce_scatter_mean(grads, grad_shard);          // grad_shard = mean over dp, my shard
-//   double norm = opt.step(params, grad_shard, lr, dp);   // norm^2 all-reduced over dp, clip, AdamW
+//   sync.reduce_mean(grads);                                     // grad_shard(): mean over dp, my shard
+//   double norm = opt.step(params, sync.grad_shard(), lr, dp);  // norm^2 all-reduced over dp, clip, AdamW
 //   sync.all_gather_params(params);                       // every rank: all updated parameters
 //
 // With tensor or pipeline parallelism the gradient norm also spans the other

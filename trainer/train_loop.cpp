@@ -179,12 +179,16 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   // Gradients over dp: a bucketed all-reduce, or with ZeRO-1 a reduce-scatter
   // into this rank's shard, AdamW on the shard, and an all-gather of the parameters.
   const bool zero = pc.zero && pc.dp > 1;
-  std::unique_ptr<parallel::GradAllReducer> dp_reducer;
-  std::unique_ptr<parallel::ZeroOneSync> zero_sync;
-  if (pc.dp > 1 && !zero)
-    dp_reducer = std::make_unique<parallel::GradAllReducer>(model.grads(), *comms.dp(), pc.bucket_bytes());
-  if (zero) zero_sync = std::make_unique<parallel::ZeroOneSync>(model.params(), *comms.dp(), pc.bucket_bytes());
-  const bool overlap = (dp_reducer != nullptr || zero_sync != nullptr) && pc.overlap_grad_reduce;
+  std::unique_ptr<parallel::BucketedReduction> dp_reduction;  // GradAllReducer or ZeroOneSync
+  parallel::ZeroOneSync* zero_sync = nullptr;                 // dp_reduction with ZeRO-1
+  if (zero) {
+    auto sync = std::make_unique<parallel::ZeroOneSync>(model.params(), *comms.dp(), pc.bucket_bytes());
+    zero_sync = sync.get();
+    dp_reduction = std::move(sync);
+  } else if (pc.dp > 1) {
+    dp_reduction = std::make_unique<parallel::GradAllReducer>(model.grads(), *comms.dp(), pc.bucket_bytes());
+  }
+  const bool overlap = dp_reduction != nullptr && pc.overlap_grad_reduce;
   init_rwkv4_reference(model.params(), shape, static_cast<uint64_t>(tc.seed), tc.lr_init);
   if (!tc.layerwise_lr) {
     for (NamedTensor& e : model.params().entries()) e.lr_multiplier = 1.0f;
@@ -200,11 +204,9 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   // shards as they are (zero_checkpoint.h), so no rank ever gathers them.
   std::optional<AdamWOptimizer> optimizer;
   std::unique_ptr<parallel::ShardedAdamW> sharded;
-  Tensor grad_shard;
   std::vector<ShardRegion> zero_regions;
   if (zero) {
     sharded = std::make_unique<parallel::ShardedAdamW>(model.params(), zero_sync->partition(), dp_rank, settings);
-    grad_shard = Tensor::zeros({zero_sync->partition().shard_numel()}, DType::F32, device);  // [S] the dp-averaged gradient of this shard
     zero_regions = shard_regions(zero_sync->partition(), dp_rank, model.params());
   } else {
     optimizer.emplace(model.params(), settings);
@@ -262,7 +264,7 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
       for (const parallel::ShardPiece& piece : zero_sync->partition().pieces(dp_rank)) {
         const NamedTensor& g = model.grads().entries()[static_cast<size_t>(piece.tensor)];
         if (g.tp_replicated && tp_rank > 0) continue;
-        counted.push_back(grad_shard.slice_rows(piece.shard_offset, piece.length));
+        counted.push_back(zero_sync->grad_shard().slice_rows(piece.shard_offset, piece.length));
       }
     } else {
       for (const NamedTensor& g : model.grads().entries())
@@ -495,37 +497,23 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     size_t tp_reduced_from = model.grads().entries().size();
     Rwkv4Model::GradsFinalHook on_final;
     if (overlap) {
-      if (zero) {
-        zero_sync->begin_overlap(model.grads(), grad_shard);
-      } else {
-        dp_reducer->begin_overlap(model.grads());
-      }
+      dp_reduction->begin_overlap(model.grads());
       on_final = [&](size_t first_entry) {
         if (first_entry >= tp_reduced_from) return;
         model.reduce_tp_partial_grads(first_entry, tp_reduced_from);
         tp_reduced_from = first_entry;
-        if (zero) {
-          zero_sync->grads_final_from(static_cast<int>(first_entry));
-        } else {
-          dp_reducer->grads_final_from(static_cast<int>(first_entry));
-        }
+        dp_reduction->grads_final_from(static_cast<int>(first_entry));
       };
     }
     double loss = run_pipeline_step(model, stage, pc.schedule, tc.grad_accum, B, T, step_batches, loss_scale,
                                     l2wrap_scale, &pipeline_timing, on_final, /*read_loss=*/false);
     if (overlap) {
       model.reduce_tp_partial_grads(0, tp_reduced_from);
-      if (zero) {
-        summary.dp_buckets_started_early = zero_sync->buckets_started_early();
-        zero_sync->finish_overlap();
-      } else {
-        summary.dp_buckets_started_early = dp_reducer->buckets_started_early();
-        dp_reducer->finish_overlap(model.grads());
-      }
+      summary.dp_buckets_started_early = dp_reduction->buckets_started_early();
+      dp_reduction->finish_overlap();
     } else {
       model.reduce_tp_partial_grads();
-      if (dp_reducer) dp_reducer->all_reduce_mean(model.grads());
-      if (zero) zero_sync->reduce_scatter_mean(model.grads(), grad_shard);
+      if (dp_reduction) dp_reduction->reduce_mean(model.grads());
     }
     const double lr = schedule.at(step);
     // The step's reads from the device: the gradient norm (the clip needs it
@@ -536,7 +524,7 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     if (step + 1 < steps) next_batches = pack_batches_of(step + 1);  // the GPU's queue is empty now
     loss = share_from_last_stage(loss, true);
     if (zero) {
-      sharded->update(model.params(), grad_shard, lr, clip_factor(grad_norm, settings.grad_clip));
+      sharded->update(model.params(), zero_sync->grad_shard(), lr, clip_factor(grad_norm, settings.grad_clip));
       zero_sync->all_gather_params(model.params());
       model.refresh_compute_copies();  // bf16: the gathered masters of every shard into the copies
     } else {

@@ -123,10 +123,9 @@ int run(int argc, char** argv) {
   {  // ZeRO-1: reduce-scatter, AdamW on the shard, all-gather
     ZeroOneSync sync(params, dp, bucket_bytes);
     ShardedAdamW opt(params, sync.partition(), dp.rank(), AdamWSettings{});
-    Tensor shard = Tensor::zeros({sync.partition().shard_numel()}, DType::F32);
     auto step = [&] {
-      sync.reduce_scatter_mean(grads, shard);
-      opt.step(params, shard, 1e-4, dp);
+      sync.reduce_mean(grads);
+      opt.step(params, sync.grad_shard(), 1e-4, dp);
       sync.all_gather_params(params);
     };
     step();

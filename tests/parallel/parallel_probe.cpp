@@ -50,7 +50,6 @@ uint64_t digest_workload(ProcessGroups& groups) {
   GradAllReducer reducer(grads, groups.dp(), /*bucket_bytes=*/2 << 20);
   ZeroOneSync sync(params, groups.dp(), /*bucket_bytes=*/2 << 20, /*align=*/8);
   ShardedAdamW opt(params, sync.partition(), groups.dp().rank(), settings);
-  Tensor shard = Tensor::zeros({sync.partition().shard_numel()}, DType::F32);
   const int rank = groups.topology().rank();
   for (int step = 0; step < 2; ++step) {
     for (NamedTensor& g : grads.entries())
@@ -58,8 +57,8 @@ uint64_t digest_workload(ProcessGroups& groups) {
     reducer.all_reduce_mean(grads);
     ParameterStore local = grads.zeros_like();
     for (size_t t = 0; t < grads.entries().size(); ++t) local.entries()[t].value.copy_from(grads.entries()[t].value);
-    sync.reduce_scatter_mean(local, shard);
-    opt.step(params, shard, 1e-3, groups.dp());
+    sync.reduce_mean(local);
+    opt.step(params, sync.grad_shard(), 1e-3, groups.dp());
     sync.all_gather_params(params);
   }
   uint64_t h = 1469598103934665603ull;

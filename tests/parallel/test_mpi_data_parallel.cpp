@@ -116,7 +116,7 @@ void check_overlapped_all_reduce(Communicator& dp, int replica_rank, const std::
     // Backward order: head, then the block's tensors, the embedding last.
     for (int tensor : {4, 2, 1}) reducer.grads_final_from(tensor);
     const int early = reducer.buckets_started_early();
-    reducer.finish_overlap(grads);
+    reducer.finish_overlap();
     EXPECT_TRUE(stores_bitwise_equal<T>(grads, expected)) << "bucket_bytes " << bucket_bytes;
     EXPECT_EQ(dp.stats().total_sent(), reducer.bytes_sent_per_call());
     EXPECT_EQ(dp.stats().count(CommOp::AllReduce), uint64_t(dp.size() > 1 ? reducer.buckets() : 0));
@@ -133,7 +133,7 @@ void check_overlapped_all_reduce(Communicator& dp, int replica_rank, const std::
   reducer.begin_overlap(separate);
   reducer.grads_final_from(2);
   EXPECT_EQ(reducer.buckets_started_early(), 0);
-  reducer.finish_overlap(separate);
+  reducer.finish_overlap();
   EXPECT_TRUE(stores_bitwise_equal<T>(separate, expected));
 }
 
@@ -163,7 +163,7 @@ Tensor shard_of(const ParameterStore& store, const FlatLayout& layout, const Zer
 // ZeRO-1's reduce-scatter overlapped with backward, on a flat store: each
 // bucket starts once backward has finished every tensor in it, and the shard
 // holds the same bits as the plain mean's chunks; the bytes are those of
-// reduce_scatter_mean. A store that is not flat reduces at finish_overlap.
+// reduce_mean. A store that is not flat reduces at finish_overlap.
 template <typename T>
 void check_overlapped_zero_reduce_scatter(Communicator& dp) {
   const int n = dp.size(), r = dp.rank();
@@ -175,13 +175,12 @@ void check_overlapped_zero_reduce_scatter(Communicator& dp) {
       fill<T>(grads, r, 100);
       ZeroOneSync sync(grads, dp, bucket_bytes, /*align=*/4);
       const ZeroPartition& part = sync.partition();
-      Tensor grad_shard = Tensor::zeros({part.shard_numel()}, DTypeOf<T>::value);
       dp.reset_stats();
-      sync.begin_overlap(grads, grad_shard);
+      sync.begin_overlap(grads);
       for (int tensor : {4, 2, 1}) sync.grads_final_from(tensor);  // backward order
       const int early = sync.buckets_started_early();
       sync.finish_overlap();
-      EXPECT_TRUE(bitwise_equal(grad_shard.to_vector<T>(), shard_of(expected, sync.layout(), part, r).to_vector<T>()))
+      EXPECT_TRUE(bitwise_equal(sync.grad_shard().to_vector<T>(), shard_of(expected, sync.layout(), part, r).to_vector<T>()))
           << (flat ? "flat" : "separate");
       EXPECT_EQ(dp.stats().sent(CommOp::ReduceScatter), sync.reduce_scatter_bytes_per_call());
       EXPECT_EQ(dp.stats().count(CommOp::ReduceScatter), uint64_t(sync.buckets()));
@@ -221,7 +220,7 @@ void check_zero_matches_replicated(Communicator& dp, float grad_clip, double gra
   ZeroOneSync sync(params, dp, /*bucket_bytes=*/96, /*align=*/4);  // several buckets, padding
   const ZeroPartition& part = sync.partition();
   ShardedAdamW sharded(params, part, r, settings);
-  Tensor grad_shard = Tensor::zeros({part.shard_numel()}, DTypeOf<T>::value);
+  const Tensor& grad_shard = sync.grad_shard();
   const int steps = 3;
   for (int step = 0; step < steps; ++step) {
     const uint64_t seed = 200 + 10 * static_cast<uint64_t>(step);
@@ -230,7 +229,7 @@ void check_zero_matches_replicated(Communicator& dp, float grad_clip, double gra
     replicated.step(ref_params, reference_mean<T>(n, iota_ranks(n), seed, grad_scale), 1e-2);
 
     dp.reset_stats();
-    sync.reduce_scatter_mean(grads, grad_shard);
+    sync.reduce_mean(grads);
     // The shard of the mean equals the same chunks of the plain mean.
     const Tensor expected_shard = shard_of(reference_mean<T>(n, iota_ranks(n), seed, grad_scale), sync.layout(), part, r);
     EXPECT_TRUE(bitwise_equal(grad_shard.to_vector<T>(), expected_shard.to_vector<T>())) << "step " << step;
