@@ -125,23 +125,56 @@ void ZeroOneSync::reduce_not_flat() {
   scale_reduced();
 }
 
-void ZeroOneSync::all_gather_params(ParameterStore& params) {
+void ZeroOneSync::all_gather_params(const Tensor& master_shard, ParameterStore& params,
+                                    const std::vector<Tensor>& copies) {
   const char* op = "ZeroOneSync::all_gather_params";
-  layout_.expect_matches(op, params);
+  expect_shape(op, "master_shard", master_shard, {partition_.shard_numel()}, "[shard_numel]");
+  expect_dtype(op, "master_shard", master_shard, layout_.dtype());
+  expect_device(op, "master_shard", master_shard, layout_.device());
+  RWKV_CHECK(params.entries().size() == static_cast<size_t>(layout_.tensors()), op, ": the store has ",
+             params.entries().size(), " tensors, the layout ", layout_.tensors());
+  // Tensors whose only form is a bf16 copy (master released): a bucket of
+  // nothing else travels in bf16, half the bytes, and lands as it is.
+  std::vector<bool> bf16_only(params.entries().size(), false);
+  for (size_t t = 0; t < bf16_only.size() && !copies.empty(); ++t)
+    bf16_only[t] = !params.entries()[t].value.defined() && copies[t].defined() && copies[t].dtype() == DType::BF16;
+  const std::vector<bool> in_bf16 = bf16_gather_buckets(partition_, layout_, bf16_only);
   const int n = dp_.size(), me = dp_.rank();
-  if (n == 1) return;
   for (int b = 0; b < buckets(); ++b) {
     const int64_t begin = partition_.bucket_begin(b), chunk = partition_.chunk_numel(b);
+    const Tensor my_masters = flat_slice(master_shard, partition_.shard_offset(b), chunk);
+    if (in_bf16[static_cast<size_t>(b)]) {
+      if (!staging_bf16_.defined()) staging_bf16_ = Tensor::empty({partition_.bucket_numel(0)}, DType::BF16, layout_.device());
+      Tensor rows = flat_slice(staging_bf16_, 0, int64_t{n} * chunk);  // [dp, chunk] bf16
+      Tensor mine = flat_slice(rows, int64_t{me} * chunk, chunk);
+      cast(my_masters, mine);  // the same rounding the copy would get from the f32 value
+      if (n > 1) dp_.all_gather(mine, rows);
+      for (const FlatPiece& p : layout_.pieces(begin, begin + int64_t{n} * chunk))
+        flat_slice(copies[static_cast<size_t>(p.tensor)], p.tensor_offset, p.length)
+            .copy_from(flat_slice(rows, p.flat_offset - begin, p.length));
+      continue;
+    }
     Tensor rows = flat_slice(staging_, 0, int64_t{n} * chunk);  // [dp, chunk]: the bucket in flat order
     Tensor mine = flat_slice(rows, int64_t{me} * chunk, chunk);  // in place: my row is the input
-    const int64_t my_begin = begin + int64_t{me} * chunk;
-    pack(params, layout_, my_begin, my_begin + chunk, mine);
-    dp_.all_gather(mine, rows);
-    // Everything but my own chunk, which is already there.
-    unpack(rows, layout_, begin, my_begin, params);
-    unpack(flat_slice(rows, int64_t{me + 1} * chunk, int64_t{n - me - 1} * chunk), layout_, my_begin + chunk,
-           begin + int64_t{n} * chunk, params);
+    mine.copy_from(my_masters);
+    if (n > 1) dp_.all_gather(mine, rows);
+    unpack_to_weights(rows, layout_, begin, begin + int64_t{n} * chunk, params, copies);
   }
+}
+
+std::vector<bool> bf16_gather_buckets(const ZeroPartition& partition, const FlatLayout& layout,
+                                      const std::vector<bool>& bf16_only) {
+  RWKV_CHECK(bf16_only.size() == static_cast<size_t>(layout.tensors()), "bf16_gather_buckets: ", bf16_only.size(),
+             " flags for ", layout.tensors(), " tensors");
+  std::vector<bool> out(static_cast<size_t>(partition.buckets()), false);
+  for (int b = 0; b < partition.buckets(); ++b) {
+    const int64_t begin = partition.bucket_begin(b);
+    const std::vector<FlatPiece> pieces = layout.pieces(begin, begin + partition.bucket_numel(b));
+    out[static_cast<size_t>(b)] = !pieces.empty() && std::all_of(pieces.begin(), pieces.end(), [&](const FlatPiece& p) {
+      return bf16_only[static_cast<size_t>(p.tensor)];
+    });
+  }
+  return out;
 }
 
 uint64_t ZeroOneSync::reduce_scatter_bytes_per_call() const {

@@ -142,9 +142,15 @@ class ZeroOneSync final : public BucketedReduction {
   Tensor& grad_shard() { return shard_; }
   const Tensor& grad_shard() const { return shard_; }
 
-  // Every rank's params <- the owners' values of every chunk (each rank has
-  // updated its own shard in place).
-  void all_gather_params(ParameterStore& params);
+  // Every rank's weights <- the owners' master values of every chunk: each
+  // rank's master_shard [S] (ShardedAdamW::master_shard(), updated there)
+  // goes to every rank, into each tensor's master in params where it is
+  // defined and into its compute copy (copies, as Rwkv4Model::compute_copies;
+  // empty for none) where that is, rounded to the copy's dtype. A bucket
+  // whose tensors all exist only as bf16 copies (masters released) is
+  // rounded by its owners and gathered in bf16: half the bytes, the same
+  // bits in the copies (bf16_gather_buckets).
+  void all_gather_params(const Tensor& master_shard, ParameterStore& params, const std::vector<Tensor>& copies = {});
 
   int buckets() const override { return partition_.buckets(); }
   // Bytes this rank sends per reduce_mean, and per all_gather_params.
@@ -160,7 +166,13 @@ class ZeroOneSync final : public BucketedReduction {
 
   ZeroPartition partition_;
   Tensor shard_;    // [S] the reduced gradient shard
-  Tensor staging_;  // [largest bucket]: packed buckets and all-gathered parameters
+  Tensor staging_;       // [largest bucket]: packed buckets and all-gathered parameters
+  Tensor staging_bf16_;  // [largest bucket] bf16: buckets gathered in bf16 (allocated on first use)
 };
+
+// Which buckets of the partition ZeroOneSync::all_gather_params gathers in
+// bf16: those holding elements of bf16_only tensors ([tensors]) alone.
+std::vector<bool> bf16_gather_buckets(const ZeroPartition& partition, const FlatLayout& layout,
+                                      const std::vector<bool>& bf16_only);
 
 }  // namespace rwkv::parallel

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "kernels/reduce.h"
+
 namespace rwkv::parallel {
 
 FlatLayout::FlatLayout(const ParameterStore& store) {
@@ -85,6 +87,28 @@ void unpack(const Tensor& src, const FlatLayout& layout, int64_t begin, int64_t 
   for (const FlatPiece& p : layout.pieces(begin, end)) {
     Tensor out = flat_slice(store.entries()[static_cast<size_t>(p.tensor)].value, p.tensor_offset, p.length);
     out.copy_from(flat_slice(src, p.flat_offset - begin, p.length));
+  }
+}
+
+void unpack_to_weights(const Tensor& src, const FlatLayout& layout, int64_t begin, int64_t end, ParameterStore& store,
+                       const std::vector<Tensor>& copies) {
+  RWKV_CHECK(
+      src.ndim() == 1 && src.numel() >= end - begin && src.dtype() == layout.dtype() && src.device() == layout.device(),
+      "unpack_to_weights: staging tensor ", src.str(), " does not hold flat [", begin, ", ", end, ") of ",
+      dtype_name(layout.dtype()), " on ", layout.device().str());
+  RWKV_CHECK(copies.empty() || copies.size() == store.entries().size(), "unpack_to_weights: ", copies.size(),
+             " compute copies for ", store.entries().size(), " tensors");
+  for (const FlatPiece& p : layout.pieces(begin, end)) {
+    const Tensor piece = flat_slice(src, p.flat_offset - begin, p.length);
+    const Tensor& master = store.entries()[static_cast<size_t>(p.tensor)].value;
+    const Tensor copy = copies.empty() ? Tensor() : copies[static_cast<size_t>(p.tensor)];
+    RWKV_CHECK(master.defined() || copy.defined(), "unpack_to_weights: tensor '",
+               store.entries()[static_cast<size_t>(p.tensor)].name, "' has neither a master nor a compute copy");
+    if (master.defined()) flat_slice(master, p.tensor_offset, p.length).copy_from(piece);
+    if (copy.defined()) {
+      Tensor out = flat_slice(copy, p.tensor_offset, p.length);
+      cast(piece, out);
+    }
   }
 }
 

@@ -64,5 +64,11 @@ Tensor flat_slice(const Tensor& t, int64_t offset, int64_t length);
 void pack(const ParameterStore& store, const FlatLayout& layout, int64_t begin, int64_t end, const Tensor& dst);
 // The store's flat [begin, end) <- src[0, end - begin); padding positions are skipped.
 void unpack(const Tensor& src, const FlatLayout& layout, int64_t begin, int64_t end, ParameterStore& store);
+// The same into whichever of each tensor's two forms exist: its master
+// (store's value, skipped where undefined: ZeRO-1 with sharded masters) and
+// its compute copy (copies[tensor], bf16 or f32, skipped where undefined or
+// when copies is empty), converted to the target's dtype.
+void unpack_to_weights(const Tensor& src, const FlatLayout& layout, int64_t begin, int64_t end, ParameterStore& store,
+                       const std::vector<Tensor>& copies);
 
 }  // namespace rwkv::parallel

@@ -17,11 +17,17 @@ ShardedAdamW::ShardedAdamW(const ParameterStore& params, const ZeroPartition& pa
              " elements but the partition was built for ", partition.numel());
   m_ = Tensor::zeros({partition.shard_numel()}, layout.dtype(), layout.device());
   v_ = Tensor::zeros({partition.shard_numel()}, layout.dtype(), layout.device());
+  master_ = Tensor::zeros({partition.shard_numel()}, layout.dtype(), layout.device());
+  // The owned elements of the parameters as they are now (the init).
+  for (const ShardPiece& piece : partition_.pieces(rank_)) {
+    const Tensor& p = params.entries()[static_cast<size_t>(piece.tensor)].value;
+    flat_slice(master_, piece.shard_offset, piece.length).copy_from(flat_slice(p, piece.tensor_offset, piece.length));
+  }
 }
 
 double ShardedAdamW::local_sum_of_squares(const Tensor& grad_shard) const { return sum_of_squares(grad_shard); }
 
-double ShardedAdamW::step(ParameterStore& params, const Tensor& grad_shard, double lr, Communicator& dp) {
+double ShardedAdamW::step(const ParameterStore& params, const Tensor& grad_shard, double lr, Communicator& dp) {
   // ||g||^2 = sum over dp ranks of the shard sums (shards are disjoint), added
   // in rank order by the communicator: every rank gets the same norm.
   Tensor sum = Tensor::from_vector<double>({local_sum_of_squares(grad_shard)}, {1});
@@ -32,14 +38,14 @@ double ShardedAdamW::step(ParameterStore& params, const Tensor& grad_shard, doub
   return norm;
 }
 
-void ShardedAdamW::update(ParameterStore& params, const Tensor& grad_shard, double lr, float grad_scale) {
+void ShardedAdamW::update(const ParameterStore& params, const Tensor& grad_shard, double lr, float grad_scale) {
   const char* op = "ShardedAdamW::update";
   expect_shape(op, "grad_shard", grad_shard, {partition_.shard_numel()}, "[shard_numel]");
   ++step_;
   for (const ShardPiece& piece : partition_.pieces(rank_)) {
-    NamedTensor& p = params.entries()[static_cast<size_t>(piece.tensor)];
+    const NamedTensor& p = params.entries()[static_cast<size_t>(piece.tensor)];  // decay, lr multiplier
     const int64_t at = piece.shard_offset;  // position in the shard's flat buffers
-    Tensor param = flat_slice(p.value, piece.tensor_offset, piece.length);
+    Tensor param = flat_slice(master_, at, piece.length);
     Tensor m = flat_slice(m_, at, piece.length), v = flat_slice(v_, at, piece.length);
     adamw_update(param, flat_slice(grad_shard, at, piece.length), m, v,
                  adamw_config_for(p, settings_, lr, step_, grad_scale));

@@ -15,9 +15,11 @@ CostTarget target_preset(const std::string& name) {
     t.runtime_overhead = 1.5 * (1 << 30);  // CUDA context, cuBLAS workspaces, NCCL buffers
     // rwkv-train's train.precision: bf16 (docs/mixed_precision.md): f32
     // gradients (accumulated by cuBLAS in f32, reduced over dp in f32) and,
-    // with ZeRO-1, the f32 masters gathered before the bf16 copies are cast.
+    // with ZeRO-1, the bf16 weights gathered (ZeroOneSync::all_gather_params),
+    // but for the buckets holding an f32-only vector.
     t.grad_bytes = 4;
-    t.gather_bytes = 4;
+    t.gather_bytes = 2;
+    t.mixed_gather_bytes = 4;
     return t;
   }
   if (name == "cpu-fp32") {

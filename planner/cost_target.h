@@ -6,8 +6,10 @@
 //             (docs/mixed_precision.md): bf16 weights and activations for
 //             forward/backward, fp32 gradients, fp32 master weights and Adam
 //             moments (2 + 4 + 4 + 8 = 18 bytes a parameter); dp reduces the
-//             fp32 gradients and ZeRO-1 gathers the fp32 masters. DeepSpeed's
-//             bf16 keeps bf16 gradients (16 bytes): --grad-bytes 2 models it.
+//             fp32 gradients; ZeRO-1 shards the masters with the moments and
+//             gathers the bf16 weights (the f32 masters for the few buckets
+//             that hold a LayerNorm or time_* vector). DeepSpeed's bf16 keeps
+//             bf16 gradients (16 bytes): --grad-bytes 2 models it.
 //   cpu-fp32  rwkv-train on the CPU as it is: fp32 parameters, gradients and
 //             moments (4 + 4 + 8 = 16 bytes), no master copy, fp32
 //             activations; the efficiencies are 1 because the cluster's rates
@@ -25,6 +27,10 @@ struct CostTarget {
   double param_bytes = 2;     // the weights forward and backward read
   double grad_bytes = 2;      // the gradient buffer (accumulated over micro-batches), also what dp reduces
   double gather_bytes = 0;    // ZeRO-1's all-gather of updated parameters, per parameter (0: param_bytes)
+  // ZeRO-1's all-gather of a bucket that holds a tensor without a bf16 copy
+  // (rwkv-train gathers those buckets' f32 masters: each block's two runs of
+  // LayerNorm / time_* vectors and ln_out leave one bucket each); 0: gather_bytes.
+  double mixed_gather_bytes = 0;
   double master_bytes = 4;    // fp32 master weights beside low-precision ones (0: the weights are fp32)
   double adam_bytes = 8;      // Adam m and v, fp32
   double act_bytes = 2;       // one activation element

@@ -33,11 +33,14 @@ MemoryBreakdown stage_memory(const ModelSpec& m, const Layout& l, const CostTarg
   b.parameters = local_parameters(m, part);
   b.params = P * t.param_bytes;
   b.grads = P * t.grad_bytes;
-  b.master = zero ? 0.0 : P * t.master_bytes;  // with ZeRO-1 the master copy is sharded with the moments
+  b.master = zero ? 0.0 : P * t.master_bytes;  // with ZeRO-1 the masters live only in the shard
   // ZeRO-1 shard (parallel/data_parallel.h): S = ceil(P / (dp 64)) 64 elements.
   const double align = 64, S = std::ceil(P / (static_cast<double>(l.dp) * align)) * align;
   b.optimizer_replicated = P * t.adam_bytes;  // m, v (the master copy is its own line)
-  b.optimizer_zero1 = S * (t.adam_bytes + t.master_bytes);  // the shard of m, v and master
+  // The shard of m, v and the f32 masters (in fp32 too: ShardedAdamW updates
+  // its own copy of the owned elements, which the all-gather hands out).
+  constexpr double kShardMasterBytes = 4;
+  b.optimizer_zero1 = S * (t.adam_bytes + kShardMasterBytes);
   b.optimizer = zero ? b.optimizer_zero1 : b.optimizer_replicated;
 
   const int64_t B = l.micro_batch, T = m.ctx_len;

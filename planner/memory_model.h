@@ -5,8 +5,11 @@
 //   params       P e_p                  P = this rank's parameters (model_spec.h)
 //   grads        P e_g
 //   master       P e_master             fp32 copy beside bf16 weights (0 on fp32 targets)
-//   optimizer    replicated: P e_adam   ZeRO-1: S (e_adam + e_master), S = ceil(P / (dp 64)) 64
-//                (ZeRO-1 shards the master copy with the moments: its own line is then 0)
+//   optimizer    replicated: P e_adam   ZeRO-1: S (e_adam + 4), S = ceil(P / (dp 64)) 64
+//                (ZeRO-1 keeps the f32 masters of its shard beside the moments on every
+//                target, parallel/zero_optimizer.h, and frees the replicated master copy:
+//                its own line is then 0; the masters of the few tensors without a bf16
+//                copy, LayerNorms and time_*, are left out)
 //   activations  in_flight x activation_set_bytes (below), GPipe M or 1F1B min(M, pp - stage) sets
 //   comm         dp: 2 min(bucket, P e_g) (staging + the communicator's scratch; ZeRO-1 adds
 //                    the reduced gradient shard S e_g); tp > 1: N C e (scratch of an [N, C]
@@ -31,7 +34,7 @@ struct MemoryBreakdown {
   double params = 0, grads = 0, master = 0;
   double optimizer = 0;              // as this layout runs (ZeRO-1 or not)
   double optimizer_replicated = 0;   // m, v for every local parameter (master: its own line)
-  double optimizer_zero1 = 0;        // the dp shard of m, v and the master copy
+  double optimizer_zero1 = 0;        // the dp shard of m, v and the f32 masters
   int64_t in_flight = 1;             // micro-batches whose activations are held at once
   double activations = 0;            // as this layout runs (recompute or not)
   double activations_full = 0;       // every block's activations kept

@@ -89,7 +89,14 @@ StepTime step_time(const ModelSpec& m, const Layout& l, const Cluster& c, const 
     if (l.dp > 1) {
       if (zero) {
         dp = dp_link.reduce_scatter(P * t.grad_bytes);
-        after = dp_link.all_gather(P * (t.gather_bytes > 0 ? t.gather_bytes : t.param_bytes));
+        const double g = t.gather_bytes > 0 ? t.gather_bytes : t.param_bytes;
+        double gathered = P * g;
+        if (t.mixed_gather_bytes > g) {
+          // One bucket (of f32 elements) per run of vectors: two a block, and ln_out.
+          const double runs = 2 * Ls + (last ? 1 : 0);
+          gathered += std::min(P, runs * static_cast<double>(t.bucket_bytes) / 4) * (t.mixed_gather_bytes - g);
+        }
+        after = dp_link.all_gather(gathered);
       } else {
         const double buckets = std::ceil(P * t.grad_bytes / static_cast<double>(t.bucket_bytes));
         dp = 2 * (dp_link.n - 1) / dp_link.n * P * t.grad_bytes / dp_link.bw + buckets * 2 * (dp_link.n - 1) * dp_link.latency;

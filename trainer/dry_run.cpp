@@ -101,8 +101,8 @@ std::vector<StoredSlice> zero_shard_boxes(const std::vector<ParameterShape>& par
 }
 
 // What one rank's checkpoint shard holds, in the order rwkv-train's
-// save_request lists it (train_loop.cpp): ZeRO-1 moment boxes of every dp
-// rank, then dp rank 0's parameters (and, without ZeRO-1, their moments);
+// save_request lists it (train_loop.cpp): with ZeRO-1 the boxes of every dp
+// rank's shard (masters, then moments), else dp rank 0's parameters and moments;
 // tp-replicated tensors from tp rank 0 only; vocabulary padding rows left out.
 std::vector<StoredSlice> rank_checkpoint(const std::vector<ParameterShape>& params, int64_t dp, bool zero,
                                          int64_t bucket_bytes, int64_t dp_rank, int64_t tp_rank) {
@@ -112,9 +112,11 @@ std::vector<StoredSlice> rank_checkpoint(const std::vector<ParameterShape>& para
       bool replicated = false;
       for (const ParameterShape& p : params) replicated = replicated || (p.name == b.name && p.tp_replicated);
       if (replicated && tp_rank > 0) continue;
+      out.push_back({b.name, "param", b.offset, b.shape});
       out.push_back({b.name, "adam_m", b.offset, b.shape});
       out.push_back({b.name, "adam_v", b.offset, b.shape});
     }
+    return out;
   }
   if (dp_rank != 0) return out;
   for (const ParameterShape& p : params) {
@@ -125,7 +127,6 @@ std::vector<StoredSlice> rank_checkpoint(const std::vector<ParameterShape>& para
       if (rows > 0 && rows < stored[0]) stored[0] = rows;
     }
     out.push_back({p.name, "param", p.global_offset, stored});
-    if (zero) continue;
     out.push_back({p.name, "adam_m", p.global_offset, stored});
     out.push_back({p.name, "adam_v", p.global_offset, stored});
   }

@@ -138,8 +138,35 @@ Rwkv4Model::Rwkv4Model(const Rwkv4Shape& shape, DType dtype, bool recompute, Dev
 }
 
 void Rwkv4Model::refresh_compute_copies() {
+  RWKV_CHECK(!masters_released_, "Rwkv4Model::refresh_compute_copies: the masters of the copied tensors are released "
+             "(ZeRO-1 keeps them as shards; its all-gather writes the copies)");
   for (size_t i = 0; i < copies_.size(); ++i)
     if (copies_[i].defined()) cast(params_.entries()[i].value, copies_[i]);
+}
+
+int64_t Rwkv4Model::release_copied_masters() {
+  int64_t freed = 0;
+  for (size_t i = 0; i < copies_.size(); ++i) {
+    NamedTensor& e = params_.entries()[i];
+    if (!copies_[i].defined() || !e.value.defined()) continue;
+    // Where the slice sits stays known without the tensor (checkpoint boxes).
+    if (e.global_shape.empty()) {
+      e.global_shape = e.value.shape();
+      e.global_offset = Shape(e.value.shape().size(), 0);
+    }
+    freed += static_cast<int64_t>(e.value.nbytes());
+    e.value = Tensor();
+    masters_released_ = true;
+  }
+  return freed;
+}
+
+void Rwkv4Model::restore_copied_masters() {
+  for (size_t i = 0; i < copies_.size(); ++i) {
+    NamedTensor& e = params_.entries()[i];
+    if (copies_[i].defined() && !e.value.defined()) e.value = Tensor::zeros(copies_[i].shape(), grads_.entries()[i].value.dtype(), device_);
+  }
+  masters_released_ = false;
 }
 
 void Rwkv4Model::tp_all_reduce(Tensor& x) {

@@ -123,9 +123,18 @@ class Rwkv4Model {
   // it updates the masters (AdamWOptimizer::set_param_copies).
   const std::vector<Tensor>& compute_copies() const { return copies_; }
   // Casts every master into its compute copy. Call after anything but AdamW
-  // changed params(): init, resume, a ZeRO all-gather, a test's copy_from.
-  // No-op in fp32.
+  // changed params(): init, resume, a test's copy_from. No-op in fp32.
   void refresh_compute_copies();
+  // ZeRO-1 with sharded masters (parallel/zero_optimizer.h): frees the f32
+  // master of every tensor that has a compute copy (forward and backward
+  // never read it), so params() holds those entries undefined; their
+  // global shape and offset stay. The all-gather then writes the copies.
+  // Returns the bytes freed. No-op in fp32.
+  int64_t release_copied_masters();
+  // Allocates the released masters again (zeros) for a caller that wants the
+  // whole f32 model back (the final parameters): fill them with an all-gather.
+  void restore_copied_masters();
+  bool masters_released() const { return masters_released_; }
 
   // --- the whole model on this rank (no pipeline) --------------------------
   // tokens, targets: i32 [B, T]. Runs forward and backward, adds the gradients
@@ -214,6 +223,7 @@ class Rwkv4Model {
   // tensor itself (shared storage). p_ views compute_, g_ views grads_.
   ParameterStore compute_;
   std::vector<Tensor> copies_;  // [params_.entries().size()], undefined where no copy
+  bool masters_released_ = false;
   Rwkv4Tensors p_, g_;
   std::vector<std::shared_ptr<Activations>> slots_;
   void report_grads_final(size_t first_entry);

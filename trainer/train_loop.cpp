@@ -200,14 +200,22 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   settings.weight_decay = static_cast<float>(tc.weight_decay);
   settings.grad_clip = static_cast<float>(tc.grad_clip);
   // Plain: AdamW moments for every local parameter. ZeRO-1: only this dp
-  // rank's shard of them (2 S instead of 2 N floats); the checkpoint holds the
-  // shards as they are (zero_checkpoint.h), so no rank ever gathers them.
+  // rank's shard of the f32 masters and their moments (3 S instead of 2 N
+  // floats beside the weights; in bf16 the masters of the copied tensors are
+  // then freed: 4 bytes a parameter); the checkpoint holds the shards as they
+  // are (zero_checkpoint.h), so no rank ever gathers them.
+  const int64_t local_parameters = model.params().numel();
+  int64_t master_bytes_released = 0;
   std::optional<AdamWOptimizer> optimizer;
   std::unique_ptr<parallel::ShardedAdamW> sharded;
   std::vector<ShardRegion> zero_regions;
   if (zero) {
     sharded = std::make_unique<parallel::ShardedAdamW>(model.params(), zero_sync->partition(), dp_rank, settings);
     zero_regions = shard_regions(zero_sync->partition(), dp_rank, model.params());
+    master_bytes_released = model.release_copied_masters();
+    if (const int64_t freed = master_bytes_released; freed > 0)
+      say("ZeRO-1: the f32 masters of the bf16-copied tensors live only as dp shards (", mib(freed),
+          " freed on this rank)");
   } else {
     optimizer.emplace(model.params(), settings);
     optimizer->set_param_copies(model.compute_copies());  // bf16: AdamW rewrites the compute copies
@@ -230,7 +238,7 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   say("model: RWKV-4 L", mc.n_layer, " C", mc.n_embd, " F", mc.dim_ffn, " V", mc.vocab_size, " (",
       parameter_count(mc), " parameters); layout dp=", pc.dp, " x tp=", pc.tp, " x pp=", pc.pp,
       pc.pp > 1 ? str_cat(" (", to_string(pc.schedule), ")") : std::string(), "; this rank holds ",
-      model.params().numel(), " on ", device.str(), " with ", num_threads(), " CPU threads; MFU against ",
+      local_parameters, " on ", device.str(), " with ", num_threads(), " CPU threads; MFU against ",
       stated_peak > 0 ? "the stated " : "the measured ", peak, " GFLOP/s per rank");
   say("train: ", steps, " steps of ", layout.global_batch, " x ", T, " tokens (micro_batch ", B, " x grad_accum ",
            tc.grad_accum, "), lr ", tc.lr_init, " -> ", tc.lr_final, " (", to_string(tc.lr_schedule), ", warmup ",
@@ -307,19 +315,20 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   // Each rank reads its own slices of every parameter and its moments, from
   // whatever layout wrote them (only the stored slices that overlap its own).
   std::vector<ResumeTarget> targets;
-  for (size_t i = 0; i < model.params().entries().size(); ++i) {
+  for (size_t i = 0; optimizer && i < model.params().entries().size(); ++i) {
     NamedTensor& p = model.params().entries()[i];
     targets.push_back({p.name, "param", p.offset(), &p.value});
-    if (optimizer) {
-      targets.push_back({p.name, "adam_m", p.offset(), &optimizer->first_moment().entries()[i].value});
-      targets.push_back({p.name, "adam_v", p.offset(), &optimizer->second_moment().entries()[i].value});
-    }
+    targets.push_back({p.name, "adam_m", p.offset(), &optimizer->first_moment().entries()[i].value});
+    targets.push_back({p.name, "adam_v", p.offset(), &optimizer->second_moment().entries()[i].value});
   }
-  // ZeRO-1: each box of this rank's shard, read straight into the shard.
+  // ZeRO-1: each box of this rank's shard (masters and moments), read
+  // straight into the shard; the all-gather below makes the weights.
   std::vector<Tensor> zero_views;
-  zero_views.reserve(2 * zero_regions.size());
+  zero_views.reserve(3 * zero_regions.size());
   for (const ShardRegion& r : zero_regions) {
     const std::string& name = model.params().entries()[static_cast<size_t>(r.tensor)].name;
+    zero_views.push_back(region_view(sharded->master_shard(), r));
+    targets.push_back({name, "param", r.global_offset, &zero_views.back()});
     zero_views.push_back(region_view(sharded->first_moment(), r));
     targets.push_back({name, "adam_m", r.global_offset, &zero_views.back()});
     zero_views.push_back(region_view(sharded->second_moment(), r));
@@ -345,7 +354,13 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   } else if (cc.resume == "auto" && !store.committed_steps().empty()) {
     say("resume: no committed checkpoint in ", cc.dir, " could be read; training starts from step 0");
   }
-  model.refresh_compute_copies();  // bf16: the copies from the init's or the checkpoint's f32 masters
+  // The weights from the init's or the checkpoint's f32 masters: cast into
+  // the bf16 copies, or with ZeRO-1 gathered from every rank's master shard.
+  if (zero) {
+    zero_sync->all_gather_params(sharded->master_shard(), model.params(), model.compute_copies());
+  } else {
+    model.refresh_compute_copies();
+  }
   const int64_t save_interval = cc.interval;
   // What a checkpoint holds: every parameter with its AdamW moments.
   auto save_request = [&](int64_t completed_steps) {
@@ -357,24 +372,24 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     request.rank = groups ? groups->topology().rank() : 0;
     request.world = static_cast<int>(world);
     request.layout = {pc.dp, pc.tp, pc.pp, pc.zero};
-    // ZeRO-1: every dp rank writes the boxes of its moment shard (tp rank 0
-    // those of tp-replicated tensors).
+    // ZeRO-1: every dp rank writes the boxes of its shard of the masters and
+    // moments (tp rank 0 those of tp-replicated tensors), and nothing else.
     for (const ShardRegion& r : zero_regions) {
       const NamedTensor& p = model.params().entries()[static_cast<size_t>(r.tensor)];
       if (p.tp_replicated && tp_rank > 0) continue;
+      request.tensors.push_back({p.name, "param", region_view(sharded->master_shard(), r), p.global(), r.global_offset});
       request.tensors.push_back({p.name, "adam_m", region_view(sharded->first_moment(), r), p.global(), r.global_offset});
       request.tensors.push_back({p.name, "adam_v", region_view(sharded->second_moment(), r), p.global(), r.global_offset});
     }
-    // dp replicas hold the same values: dp rank 0 writes; tp-replicated
-    // tensors: tp rank 0 writes; vocabulary padding rows are not saved.
-    if (dp_rank != 0) return request;
+    // Without ZeRO-1 dp replicas hold the same values: dp rank 0 writes;
+    // tp-replicated tensors: tp rank 0 writes; vocabulary padding rows are not saved.
+    if (zero || dp_rank != 0) return request;
     for (size_t i = 0; i < model.params().entries().size(); ++i) {
       const NamedTensor& p = model.params().entries()[i];
       if (p.tp_replicated && tp_rank > 0) continue;
       const int64_t rows = p.value.ndim() == 2 ? std::min(p.value.dim(0), p.global()[0] - p.offset()[0]) : 0;
       auto real = [&](const Tensor& t) { return rows > 0 && rows < t.dim(0) ? t.slice_rows(0, rows) : t; };
       request.tensors.push_back({p.name, "param", real(p.value), p.global(), p.offset()});
-      if (!optimizer) continue;
       request.tensors.push_back({p.name, "adam_m", real(optimizer->first_moment().entries()[i].value), p.global(), p.offset()});
       request.tensors.push_back({p.name, "adam_v", real(optimizer->second_moment().entries()[i].value), p.global(), p.offset()});
     }
@@ -445,7 +460,8 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   TrainSummary summary;
   summary.optimizer_state_bytes =
       sharded ? static_cast<uint64_t>(2 * sharded->first_moment().numel()) * dtype_size(sharded->first_moment().dtype())
-              : static_cast<uint64_t>(2 * model.params().numel()) * dtype_size(DType::F32);
+              : static_cast<uint64_t>(2 * local_parameters) * dtype_size(DType::F32);
+  summary.master_bytes_released = static_cast<uint64_t>(master_bytes_released);
   if (resumed) {
     summary.resumed_step = resumed->manifest.step;
     summary.resume_bytes_read = resumed->bytes_read;
@@ -525,8 +541,7 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     loss = share_from_last_stage(loss, true);
     if (zero) {
       sharded->update(model.params(), zero_sync->grad_shard(), lr, clip_factor(grad_norm, settings.grad_clip));
-      zero_sync->all_gather_params(model.params());
-      model.refresh_compute_copies();  // bf16: the gathered masters of every shard into the copies
+      zero_sync->all_gather_params(sharded->master_shard(), model.params(), model.compute_copies());
     } else {
       grad_norm = optimizer->step_with_norm(model.params(), model.grads(), lr, grad_norm);
     }
@@ -605,7 +620,13 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   saver.finish();
   if (cc.async && saver.saves() > 0)
     say("checkpoint: training waited ", saver.blocked_ms(), " ms in total for ", saver.saves(), " background save(s)");
-  if (options.on_finish) options.on_finish(model.params());
+  if (options.on_finish) {
+    if (model.masters_released()) {  // the whole f32 model back from the shards
+      model.restore_copied_masters();
+      zero_sync->all_gather_params(sharded->master_shard(), model.params());
+    }
+    options.on_finish(model.params());
+  }
   summary.steps = static_cast<int64_t>(summary.losses.size());
   summary.tokens = summary.steps * layout.global_batch * T;
   summary.seconds = run_timer.seconds();

@@ -126,7 +126,7 @@ int run(int argc, char** argv) {
     auto step = [&] {
       sync.reduce_mean(grads);
       opt.step(params, sync.grad_shard(), 1e-4, dp);
-      sync.all_gather_params(params);
+      sync.all_gather_params(opt.master_shard(), params);
     };
     step();
     dp.reset_stats();

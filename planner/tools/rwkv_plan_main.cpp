@@ -50,7 +50,7 @@ const char* kUsage =
     "                       overlaps dp all-reduces and ZeRO-1 reduce-scatters with the last backward, a share\n"
     "                       not yet measured on GPUs; ZeRO-1's parameter all-gather is never hidden)\n"
     "  --grad-bytes N       bytes of a gradient element, 2 or 4 (gpu-bf16: 4, rwkv-train's f32 gradients;\n"
-    "                       2 models a trainer with bf16 gradients and bf16 parameter gathers, such as DeepSpeed bf16)\n"
+    "                       2 models a trainer with bf16 gradients and every parameter gathered in bf16, such as DeepSpeed bf16)\n"
     "  --overhead X         fixed memory per rank, e.g. 1.5GiB\n"
     "output:\n"
     "  --top N              rows of the table (default 15)\n"
@@ -189,7 +189,11 @@ int main(int argc, char** argv) {
     if (inter_eff) target.inter_efficiency = *inter_eff;
     if (dp_overlap) target.dp_overlap = *dp_overlap;
     if (overhead) target.runtime_overhead = *overhead;
-    if (grad_bytes) target.grad_bytes = target.gather_bytes = *grad_bytes;  // gradients and the ZeRO-1 gather alike
+    if (grad_bytes) {
+      target.grad_bytes = *grad_bytes;
+      // bf16 gradients (DeepSpeed's bf16): every ZeRO-1 bucket gathered in bf16 too.
+      if (*grad_bytes == 2) target.gather_bytes = 2, target.mixed_gather_bytes = 0;
+    }
 
     const SearchResult result = search(model, cluster, target, options);
     if (as_json) {

@@ -59,7 +59,7 @@ uint64_t digest_workload(ProcessGroups& groups) {
     for (size_t t = 0; t < grads.entries().size(); ++t) local.entries()[t].value.copy_from(grads.entries()[t].value);
     sync.reduce_mean(local);
     opt.step(params, sync.grad_shard(), 1e-3, groups.dp());
-    sync.all_gather_params(params);
+    sync.all_gather_params(opt.master_shard(), params);
   }
   uint64_t h = 1469598103934665603ull;
   for (const NamedTensor& p : params.entries()) h = fnv(p.value.raw_data(), p.value.nbytes(), h);

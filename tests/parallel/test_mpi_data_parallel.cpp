@@ -4,6 +4,7 @@
 // sends per step match the formulas.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "mpi_test_util.h"
@@ -11,6 +12,7 @@
 #include "parallel/data_parallel.h"
 #include "parallel/process_groups.h"
 #include "parallel/zero_optimizer.h"
+#include "kernels/reduce.h"
 #include "trainer/optimizer.h"
 
 namespace rwkv::parallel {
@@ -235,7 +237,7 @@ void check_zero_matches_replicated(Communicator& dp, float grad_clip, double gra
     EXPECT_TRUE(bitwise_equal(grad_shard.to_vector<T>(), expected_shard.to_vector<T>())) << "step " << step;
 
     sharded.step(params, grad_shard, 1e-2, dp);
-    sync.all_gather_params(params);
+    sync.all_gather_params(sharded.master_shard(), params);
     // Bytes per step: reduce-scatter (n-1) S e + all-gather (n-1) S e + the norm's all-reduce of one f64.
     const uint64_t S = static_cast<uint64_t>(part.shard_numel()), e = sizeof(T);
     EXPECT_EQ(dp.stats().sent(CommOp::ReduceScatter), uint64_t(n - 1) * S * e);
@@ -263,6 +265,62 @@ void check_zero_matches_replicated(Communicator& dp, float grad_clip, double gra
   Tensor all = Tensor::empty({n}, DType::I64);
   dp.all_gather(mine, all);
   for (int64_t v : all.to_vector<int64_t>()) EXPECT_EQ(v, static_cast<int64_t>(h));
+}
+
+// ZeRO-1's all-gather into bf16 compute copies whose f32 masters are
+// released (mixed precision): every copy holds bf16(the owner's master)
+// bit for bit; buckets of released tensors alone travel in bf16, the rest
+// in f32 into the masters that remain and the copies beside them.
+TEST(MpiDataParallel, ZeroAllGatherWritesBf16CopiesAndSendsReleasedBucketsInBf16) {
+  WorldComm w;
+  Communicator& dp = w.comm;
+  const int n = dp.size(), r = dp.rank();
+  for (int64_t bucket_bytes : {int64_t{1}, int64_t{100}, int64_t{560}, kDefaultBucketBytes}) {
+    SCOPED_TRACE("bucket_bytes " + std::to_string(bucket_bytes));
+    ParameterStore expected = make_store(DType::F32);
+    fill<float>(expected, 1000, 7);  // the masters after the update, the same on every rank
+    ParameterStore params = make_store(DType::F32);
+    ZeroOneSync sync(params, dp, bucket_bytes, /*align=*/4);
+    const ZeroPartition& part = sync.partition();
+    // This rank's master shard: its pieces of the expected masters.
+    Tensor master_shard = Tensor::zeros({part.shard_numel()}, DType::F32);
+    for (const ShardPiece& piece : part.pieces(r))
+      flat_slice(master_shard, piece.shard_offset, piece.length)
+          .copy_from(flat_slice(expected.entries()[static_cast<size_t>(piece.tensor)].value, piece.tensor_offset, piece.length));
+    // The matrices get bf16 copies and lose their masters; the vectors
+    // (time_decay, time_first) keep an f32 master and have no copy.
+    std::vector<Tensor> copies(params.entries().size());
+    std::vector<bool> released(params.entries().size(), false);
+    for (size_t t = 0; t < params.entries().size(); ++t) {
+      NamedTensor& e = params.entries()[t];
+      if (e.value.ndim() < 2) continue;
+      copies[t] = Tensor::zeros(e.value.shape(), DType::BF16);
+      e.value = Tensor();
+      released[t] = true;
+    }
+    dp.reset_stats();
+    sync.all_gather_params(master_shard, params, copies);
+    uint64_t want_bytes = 0;
+    const std::vector<bool> in_bf16 = bf16_gather_buckets(part, sync.layout(), released);
+    for (int b = 0; b < part.buckets(); ++b)
+      want_bytes += all_gather_bytes_sent(part.chunk_numel(b), in_bf16[static_cast<size_t>(b)] ? 2 : 4, n);
+    EXPECT_EQ(dp.stats().sent(CommOp::AllGather), want_bytes);
+    if (n > 1 && bucket_bytes == 100) {
+      // Both kinds occur: buckets inside a matrix, and buckets touching a vector.
+      EXPECT_NE(std::count(in_bf16.begin(), in_bf16.end(), true), 0);
+      EXPECT_NE(std::count(in_bf16.begin(), in_bf16.end(), false), 0);
+    }
+    for (size_t t = 0; t < params.entries().size(); ++t) {
+      const NamedTensor& want = expected.entries()[t];
+      if (!released[t]) {
+        EXPECT_TRUE(bitwise_equal(params.entries()[t].value.to_vector<float>(), want.value.to_vector<float>())) << want.name;
+        continue;
+      }
+      Tensor rounded = Tensor::zeros(want.value.shape(), DType::BF16);
+      cast(want.value, rounded);
+      EXPECT_TRUE(bitwise_equal(copies[t].to_vector<bf16>(), rounded.to_vector<bf16>())) << want.name;
+    }
+  }
 }
 
 TEST(MpiDataParallel, ZeroOneWithoutClippingIsBitIdenticalToReplicatedAdamW) {

@@ -18,6 +18,7 @@
 #include "tests/unit/test_util.h"
 #include "trainer/config.h"
 #include "trainer/device_groups.h"
+#include "trainer/precision_plan.h"
 #include "trainer/rwkv4_model.h"
 #include "trainer/train_loop.h"
 
@@ -140,6 +141,16 @@ TEST(MpiLayouts, EveryLayoutTrainsLikeOneRank) {
     const int64_t moments =
         layout.zero && layout.dp > 1 ? ZeroPartition(flat, layout.dp, kZeroAlign, bucket).shard_numel() : flat.numel();
     EXPECT_EQ(got.optimizer_state_bytes, static_cast<uint64_t>(2 * moments * 4));
+    // ZeRO-1 in bf16 frees the f32 master of every tensor with a bf16 copy:
+    // those masters exist only as dp shards until the final all-gather.
+    uint64_t copied = 0;
+    const PrecisionPlan plan(bf16 ? Precision::BF16 : Precision::FP32);
+    for (const NamedTensor& p : mine.entries())
+      if (plan.param(p.name).has_copy()) copied += static_cast<uint64_t>(p.value.numel()) * 4;
+    EXPECT_EQ(got.master_bytes_released, layout.zero && layout.dp > 1 ? copied : 0);
+    if (layout.zero && bf16) {
+      EXPECT_GT(copied, 0u);
+    }
   }
   ASSERT_EQ(got.losses.size(), expected.losses.size());
   for (size_t i = 0; i < got.losses.size(); ++i)

@@ -39,10 +39,11 @@ TEST(PlannerMemory, EveryLineOfASmallCase) {
   EXPECT_DOUBLE_EQ(b.params, 33856.0 * 4);
   EXPECT_DOUBLE_EQ(b.grads, 33856.0 * 4);
   EXPECT_DOUBLE_EQ(b.master, 0.0);
-  // ZeRO-1 shard S = ceil(33856 / (2 x 64)) x 64 = 16960 elements of m and v.
-  EXPECT_DOUBLE_EQ(b.optimizer_zero1, 16960.0 * 8);
+  // ZeRO-1 shard S = ceil(33856 / (2 x 64)) x 64 = 16960 elements of the f32
+  // masters, m and v (the masters too on an fp32 target: the shard's own copy).
+  EXPECT_DOUBLE_EQ(b.optimizer_zero1, 16960.0 * 12);
   EXPECT_DOUBLE_EQ(b.optimizer_replicated, 33856.0 * 8);
-  EXPECT_DOUBLE_EQ(b.optimizer, 16960.0 * 8);
+  EXPECT_DOUBLE_EQ(b.optimizer, 16960.0 * 12);
   // dp buffers: 2 min(25 MiB, 2 S x 4) + the gradient shard S x 4
   EXPECT_DOUBLE_EQ(b.comm_buffers, 2 * 2 * 16960.0 * 4 + 16960.0 * 4);
   EXPECT_EQ(b.in_flight, 1);

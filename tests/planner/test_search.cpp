@@ -67,9 +67,11 @@ TEST(PlannerSearch, TimeModelFormulas) {
   // Data parallelism: an all-reduce of P e_g in 25 MiB buckets, each paying 2 (n-1) latencies;
   // ZeRO-1 sends the same volume (reduce-scatter of the gradients + all-gather
   // of the parameters), paying (n-1) latencies each. rwkv-train's bf16 keeps
-  // f32 gradients and gathers the f32 masters: e_g = e_gather = 4 bytes.
+  // f32 gradients (e_g = 4) and gathers the bf16 weights (2), but the f32
+  // masters (4) of one bucket per run of vectors: two a block, and ln_out.
   EXPECT_EQ(t.grad_bytes, 4.0);
-  EXPECT_EQ(t.gather_bytes, 4.0);
+  EXPECT_EQ(t.gather_bytes, 2.0);
+  EXPECT_EQ(t.mixed_gather_bytes, 4.0);
   l = Layout{};
   l.dp = 8;
   const double P = static_cast<double>(total_parameters(m));
@@ -79,11 +81,20 @@ TEST(PlannerSearch, TimeModelFormulas) {
   EXPECT_NEAR(dp.dp_comm, 2.0 * 7 / 8 * P * 4 / bw + buckets * 14 * lat, 1e-9);
   l.zero = true;
   const StepTime zero = step_time(m, l, c, t);
-  EXPECT_NEAR(zero.dp_comm, 7.0 / 8 * P * 4 / bw + 7.0 / 8 * P * 4 / bw + 2 * 7 * lat, 1e-9);
-  // A trainer with bf16 gradients and a bf16 gather (--grad-bytes 2, DeepSpeed's bf16) halves both.
+  const double mixed = std::min(P, (2.0 * 8 + 1) * static_cast<double>(t.bucket_bytes) / 4);  // L = 8 blocks
+  EXPECT_NEAR(zero.dp_comm, 7.0 / 8 * P * 4 / bw + 7.0 / 8 * (2 * P + 2 * mixed) / bw + 2 * 7 * lat, 1e-9);
+  // Here every 25 MiB bucket holds vectors (min(P, ..) = P); with 1 MiB buckets 17 of them do.
+  CostTarget small = t;
+  small.bucket_bytes = 1 << 20;
+  const double mixed_small = (2.0 * 8 + 1) * (1 << 20) / 4;
+  ASSERT_LT(mixed_small, P);
+  EXPECT_NEAR(step_time(m, l, c, small).dp_comm, 7.0 / 8 * P * 4 / bw + 7.0 / 8 * (2 * P + 2 * mixed_small) / bw + 2 * 7 * lat,
+              1e-9);
+  // A trainer with bf16 gradients and a bf16 gather of everything (--grad-bytes 2, DeepSpeed's bf16).
   CostTarget half = t;
   half.grad_bytes = 2;
   half.gather_bytes = 2;
+  half.mixed_gather_bytes = 0;
   EXPECT_NEAR(step_time(m, l, c, half).dp_comm, 2.0 * 7 / 8 * P * 2 / bw + 2 * 7 * lat, 1e-9);
   EXPECT_LT(zero.optimizer, dp.optimizer);  // AdamW on the shard only
   // Tensor parallelism adds collectives; across nodes the slower link.
