@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# run_gpu_check.sh of a GPU bundle (made by scripts/gpu_bundle.sh): checks a
+# GPU node with the bundle's prebuilt binaries, without building anything.
+#
+#   gpu-bundle/run_gpu_check.sh [results dir]     (default: $OUT, else ./gpu-check-results)
+#
+# 1. finds the node's CUDA runtime libraries (CUDA_HOME, /usr/local/cuda, the
+#    NVIDIA Python wheels) and says which are missing;
+# 2. rwkv_cuda_tests: every CUDA op against the CPU op, whole training steps
+#    (f32 and bf16) against the CPU step, the caching allocator, checkpoints;
+# 3. rwkv-bench-gpu on the Pile shapes: tokens/s and MFU (PEAK_TFLOPS sets the
+#    bf16 peak; known for A100, H100, H200);
+# 4. rwkv-train on the GPU, f32 and bf16, on the bundle's corpus.
+# Writes cuda_tests.log/.json, bench_gpu.log, train_f32.log, train_bf16.log and
+# summary.txt into the results directory; exits non-zero when any part fails.
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+RESULTS=${1:-${OUT:-$PWD/gpu-check-results}}
+mkdir -p "$RESULTS"
+SUMMARY=$RESULTS/summary.txt
+: > "$SUMMARY"
+say() { echo "$*" | tee -a "$SUMMARY"; }
+say "gpu-bundle of commit $(cat "$HERE/COMMIT") on $(hostname) at $(date -u +%FT%TZ)"
+nvidia-smi -L 2>&1 | tee -a "$SUMMARY" || say "run_gpu_check: nvidia-smi failed (going on: the tests say whether a GPU is usable)"
+
+# --- 1. libraries: the node's CUDA ones, then the bundle's (the bundle's C++
+# runtime only where the node's is missing or too old for the binaries).
+cuda_dirs=()
+for d in "${CUDA_HOME:-}/lib64" /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/local/nvidia/lib64; do
+  [ -d "$d" ] && cuda_dirs+=("$d")
+done
+if command -v python3 >/dev/null 2>&1; then
+  while read -r d; do [ -n "$d" ] && cuda_dirs+=("$d"); done < <(python3 - <<'EOF' 2>/dev/null
+import glob, site
+dirs = set()
+for p in site.getsitepackages():
+    dirs.update(glob.glob(p + "/nvidia/*/lib"))
+print("\n".join(sorted(dirs)))
+EOF
+)
+fi
+mkdir -p "$HERE/lib/runtime"
+for f in "$HERE"/lib/libstdc++.so.* "$HERE"/lib/libgcc_s.so.* "$HERE"/lib/libgomp.so.*; do
+  [ -e "$f" ] && mv "$f" "$HERE/lib/runtime/"
+done
+path_of() { printf '%s\n' "$@" | awk '!seen[$0]++' | paste -sd: -; }  # in order, each once
+export LD_LIBRARY_PATH=$(path_of "${cuda_dirs[@]}" "$HERE/lib")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+if ldd "$HERE"/bin/* 2>&1 | grep -q "not found"; then
+  export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$HERE/lib/runtime
+fi
+missing=$(ldd "$HERE"/bin/* 2>&1 | grep "not found" | sed 's/^[[:space:]]*//' | sort -u)
+if [ -n "$missing" ]; then
+  say "run_gpu_check: libraries not found:"
+  echo "$missing" | sed 's/^/    /' | tee -a "$SUMMARY"
+  say "  ---> HINT: the node needs the CUDA 13 runtime (libcudart, libcublas, libcublasLt) and NCCL 2; set CUDA_HOME or LD_LIBRARY_PATH to where they are"
+  exit 1
+fi
+say "libraries: LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+
+status=0
+part() {  # part NAME LOG COMMAND...: runs one part, records pass/fail and seconds
+  local name=$1 log=$2; shift 2
+  local start=$SECONDS
+  "$@" > "$log" 2>&1
+  local rc=$?
+  if [ $rc -eq 0 ]; then say "done $name (exit 0, $((SECONDS - start)) s)"; else say "FAIL $name (exit $rc, $((SECONDS - start)) s): see $(basename "$log")"; status=1; fi
+  return $rc
+}
+
+# --- 2. every CUDA op and whole steps against the CPU
+part cuda_tests "$RESULTS/cuda_tests.log" "$HERE/bin/rwkv_cuda_tests" --gtest_output="json:$RESULTS/cuda_tests.json"
+grep -E "^\[  (PASSED|FAILED|SKIPPED) +\] [0-9]+ test" "$RESULTS/cuda_tests.log" | tee -a "$SUMMARY"
+grep -E "^\[  FAILED  \] [A-Za-z]" "$RESULTS/cuda_tests.log" | sort -u | tee -a "$SUMMARY"
+# Every test skipping means no GPU was usable: nothing was verified.
+if ! grep -qE "^\[  PASSED  \] [1-9]" "$RESULTS/cuda_tests.log"; then
+  say "FAIL cuda_tests: no test ran on a GPU (each skipped; the reason is in cuda_tests.log)"
+  status=1
+fi
+
+# --- 3. throughput and MFU
+peak=${PEAK_TFLOPS:-}
+if [ -z "$peak" ]; then
+  case "$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)" in
+    *H100*|*H200*) peak=989 ;;   # dense bf16, SXM
+    *A100*) peak=312 ;;
+  esac
+fi
+part bench_gpu "$RESULTS/bench_gpu.log" "$HERE/bin/rwkv-bench-gpu" --shape all ${peak:+--peak-tflops "$peak"}
+grep -E "tok/s|MFU|TFLOP" "$RESULTS/bench_gpu.log" | head -20 | tee -a "$SUMMARY"
+if grep -q '"gpu": false' "$RESULTS/bench_gpu.log"; then
+  say "FAIL bench_gpu: $(head -1 "$RESULTS/bench_gpu.log")"
+  status=1
+fi
+
+# --- 4. the trainer on the GPU
+WORK=$(mktemp -d)
+for precision in fp32 bf16; do
+  log=$RESULTS/train_${precision/fp32/f32}.log
+  part "rwkv-train device=cuda precision=$precision" "$log" "$HERE/bin/rwkv-train" --config "$HERE/tiny-test.yaml" \
+    --set device=cuda --set train.precision=$precision --set "data.train=[$HERE/data/train_00000]" \
+    --set train.steps=40 --set train.log_interval=10 --set "checkpoint.dir=$WORK/ck_$precision"
+  grep -E "step=40/|done:" "$log" | tail -2 | tee -a "$SUMMARY"
+done
+rm -rf "$WORK"
+if [ $status -eq 0 ]; then say "run_gpu_check: passed"; else say "run_gpu_check: FAILED (see above)"; fi
+exit $status
