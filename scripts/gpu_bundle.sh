@@ -16,30 +16,44 @@
 # driver and are found there (run_gpu_check.sh says which are missing).
 # Multi-rank checks (NCCL over MPI, GPU layouts) need mpirun and a full
 # build: scripts/gpu_self_check.sh.
+#
+#   bash scripts/gpu_bundle.sh --pack-only        packs what BUILD_DIR already holds (no setup, no build;
+#                                                 tests/cuda/check_gpu_bundle.sh uses it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 BUNDLE=${BUNDLE:-$PWD/gpu-bundle.tar.xz}
-command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ] || {
-  echo "gpu_bundle: nvcc not found: the bundle needs a CUDA build (install the CUDA toolkit)" >&2
-  exit 1
-}
-bash scripts/setup.sh
-# A new build directory asks for CUDA; an existing one keeps its settings (AUTO finds nvcc).
-if [ -f "$BUILD_DIR/CMakeCache.txt" ]; then cmake -S . -B "$BUILD_DIR" >/dev/null
-else cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DRWKV_CUDA=ON >/dev/null; fi
-if ! cmake --build "$BUILD_DIR" --target help | grep -c rwkv_cuda_tests >/dev/null; then
-  echo "gpu_bundle: $BUILD_DIR is not a CUDA build (no rwkv_cuda_tests target)" >&2
-  echo "  ---> HINT: BUILD_DIR=build-gpu bash scripts/gpu_bundle.sh (a new directory is configured with -DRWKV_CUDA=ON)" >&2
-  exit 1
+PACK_ONLY=0
+case "${1:-}" in
+  "") ;;
+  --pack-only) PACK_ONLY=1 ;;
+  *) echo "gpu_bundle: unknown argument '$1' (expected nothing or --pack-only)" >&2; exit 2 ;;
+esac
+if [ $PACK_ONLY -eq 0 ]; then
+  command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ] || {
+    echo "gpu_bundle: nvcc not found: the bundle needs a CUDA build (install the CUDA toolkit)" >&2
+    exit 1
+  }
+  bash scripts/setup.sh
+  # A new build directory asks for CUDA; an existing one keeps its settings (AUTO finds nvcc).
+  if [ -f "$BUILD_DIR/CMakeCache.txt" ]; then cmake -S . -B "$BUILD_DIR" >/dev/null
+  else cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DRWKV_CUDA=ON >/dev/null; fi
+  if ! cmake --build "$BUILD_DIR" --target help | grep -c rwkv_cuda_tests >/dev/null; then
+    echo "gpu_bundle: $BUILD_DIR is not a CUDA build (no rwkv_cuda_tests target)" >&2
+    echo "  ---> HINT: BUILD_DIR=build-gpu bash scripts/gpu_bundle.sh (a new directory is configured with -DRWKV_CUDA=ON)" >&2
+    exit 1
+  fi
+  cmake --build "$BUILD_DIR" -j "$(nproc)" --target rwkv_cuda_tests rwkv-bench-gpu rwkv-train rwkv-data
 fi
-cmake --build "$BUILD_DIR" -j "$(nproc)" --target rwkv_cuda_tests rwkv-bench-gpu rwkv-train rwkv-data
 STAGE=$(mktemp -d)
 trap 'rm -rf "$STAGE"' EXIT
 ROOT=$STAGE/gpu-bundle
 mkdir -p "$ROOT/bin" "$ROOT/lib" "$ROOT/data"
 BINS=("$BUILD_DIR/tests/cuda/rwkv_cuda_tests" "$BUILD_DIR/bench/rwkv-bench-gpu" "$BUILD_DIR/trainer/rwkv-train"
       "$BUILD_DIR/data/rwkv-data")
+for b in "${BINS[@]}"; do
+  [ -x "$b" ] || { echo "gpu_bundle: $b is missing: build it first (bash scripts/gpu_bundle.sh builds it)" >&2; exit 1; }
+done
 cp "${BINS[@]}" "$ROOT/bin/"
 # Every library the binaries load, but the C library's and CUDA's (the node's own).
 for b in "${BINS[@]}"; do ldd "$b"; done | awk '$3 ~ /^\// {print $3}' | sort -u |

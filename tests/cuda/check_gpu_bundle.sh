@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Keeps the GPU bundle (scripts/gpu_bundle.sh) working where no GPU is: packs
+# this build's binaries, unpacks them elsewhere and runs run_gpu_check.sh.
+# Every bundled binary must load from the bundle (no "not found" library),
+# the check must find the corpus and config it ships, and without a GPU it
+# must fail saying no test ran on a GPU (on a GPU node it must pass).
+#
+#   check_gpu_bundle.sh SOURCE_DIR BUILD_DIR SCRATCH_DIR
+set -euo pipefail
+SRC=$1 BUILD=$2 SCRATCH=$3
+rm -rf "$SCRATCH" && mkdir -p "$SCRATCH"
+# Fast compression: the archive is thrown away.
+XZ_OPT=-0 BUILD_DIR=$BUILD BUNDLE=$SCRATCH/gpu-bundle.tar.xz bash "$SRC/scripts/gpu_bundle.sh" --pack-only
+tar -C "$SCRATCH" -xJf "$SCRATCH/gpu-bundle.tar.xz"
+B=$SCRATCH/gpu-bundle
+for f in bin/rwkv_cuda_tests bin/rwkv-bench-gpu bin/rwkv-train bin/rwkv-data tiny-test.yaml data/train_00000.bin \
+         data/train_00000.idx run_gpu_check.sh COMMIT; do
+  [ -e "$B/$f" ] || { echo "check_gpu_bundle: the bundle lacks $f" >&2; exit 1; }
+done
+set +e
+"$B/run_gpu_check.sh" "$SCRATCH/results"
+rc=$?
+set -e
+summary=$SCRATCH/results/summary.txt
+cat "$summary"
+if grep -q "libraries not found" "$summary"; then
+  echo "check_gpu_bundle: a bundled binary does not load" >&2
+  exit 1
+fi
+if nvidia-smi -L >/dev/null 2>&1; then
+  [ $rc -eq 0 ] || { echo "check_gpu_bundle: the GPU check failed on a GPU node (exit $rc)" >&2; exit 1; }
+else
+  [ $rc -ne 0 ] || { echo "check_gpu_bundle: the GPU check passed without a GPU" >&2; exit 1; }
+  grep -q "no test ran on a GPU" "$summary" || { echo "check_gpu_bundle: no-GPU failure not reported" >&2; exit 1; }
+  grep -q "needs a CUDA GPU" "$summary" || { echo "check_gpu_bundle: the bench did not say it needs a GPU" >&2; exit 1; }
+  # The trainer got as far as the device check: config and corpus were found.
+  grep -q "device is cuda, but no usable GPU" "$SCRATCH/results/train_f32.log" ||
+    { echo "check_gpu_bundle: rwkv-train failed before the device check:" >&2; cat "$SCRATCH/results/train_f32.log" >&2; exit 1; }
+fi
+echo "check_gpu_bundle: ok"
