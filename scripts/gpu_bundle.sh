@@ -74,6 +74,7 @@ EOF
 "$BUILD_DIR/data/rwkv-data" prepare --tokenizer bytes --input "$STAGE/corpus.jsonl" --output "$ROOT/data/train" --overwrite >/dev/null 2>&1
 cp configs/tiny-test.yaml "$ROOT/tiny-test.yaml"
 cp scripts/gpu_bundle_run.sh "$ROOT/run_gpu_check.sh"
+cp scripts/gpu_errors_table.py "$ROOT/gpu_errors_table.py"
 chmod +x "$ROOT/run_gpu_check.sh"
 git rev-parse HEAD > "$ROOT/COMMIT" 2>/dev/null || echo unknown > "$ROOT/COMMIT"
 tar -C "$STAGE" -cJf "$BUNDLE" gpu-bundle

@@ -11,8 +11,9 @@
 # 3. rwkv-bench-gpu on the Pile shapes: tokens/s and MFU (PEAK_TFLOPS sets the
 #    bf16 peak; known for A100, H100, H200);
 # 4. rwkv-train on the GPU, f32 and bf16, on the bundle's corpus.
-# Writes cuda_tests.log/.json, bench_gpu.log, train_f32.log, train_bf16.log and
-# summary.txt into the results directory; exits non-zero when any part fails.
+# Writes cuda_tests.log/.json, errors.md (each test's measured error against
+# the CPU), bench_gpu.log, train_f32.log, train_bf16.log and summary.txt into
+# the results directory; exits non-zero when any part fails.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 RESULTS=${1:-${OUT:-$PWD/gpu-check-results}}
@@ -71,6 +72,11 @@ part() {  # part NAME LOG COMMAND...: runs one part, records pass/fail and secon
 part cuda_tests "$RESULTS/cuda_tests.log" "$HERE/bin/rwkv_cuda_tests" --gtest_output="json:$RESULTS/cuda_tests.json"
 grep -E "^\[  (PASSED|FAILED|SKIPPED) +\] [0-9]+ test" "$RESULTS/cuda_tests.log" | tee -a "$SUMMARY"
 grep -E "^\[  FAILED  \] [A-Za-z]" "$RESULTS/cuda_tests.log" | sort -u | tee -a "$SUMMARY"
+# The measured error of each test's worst comparison, for docs/testing.md.
+if command -v python3 >/dev/null 2>&1 && [ -s "$RESULTS/cuda_tests.json" ]; then
+  python3 "$HERE/gpu_errors_table.py" "$RESULTS/cuda_tests.json" > "$RESULTS/errors.md" &&
+    say "measured errors per test: errors.md"
+fi
 # Every test skipping means no GPU was usable: nothing was verified.
 if ! grep -qE "^\[  PASSED  \] [1-9]" "$RESULTS/cuda_tests.log"; then
   say "FAIL cuda_tests: no test ran on a GPU (each skipped; the reason is in cuda_tests.log)"

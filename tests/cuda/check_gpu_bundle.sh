@@ -14,7 +14,7 @@ XZ_OPT=-0 BUILD_DIR=$BUILD BUNDLE=$SCRATCH/gpu-bundle.tar.xz bash "$SRC/scripts/
 tar -C "$SCRATCH" -xJf "$SCRATCH/gpu-bundle.tar.xz"
 B=$SCRATCH/gpu-bundle
 for f in bin/rwkv_cuda_tests bin/rwkv-bench-gpu bin/rwkv-train bin/rwkv-data tiny-test.yaml data/train_00000.bin \
-         data/train_00000.idx run_gpu_check.sh COMMIT; do
+         data/train_00000.idx run_gpu_check.sh gpu_errors_table.py COMMIT; do
   [ -e "$B/$f" ] || { echo "check_gpu_bundle: the bundle lacks $f" >&2; exit 1; }
 done
 set +e
@@ -27,6 +27,8 @@ if grep -q "libraries not found" "$summary"; then
   echo "check_gpu_bundle: a bundled binary does not load" >&2
   exit 1
 fi
+grep -q "^| CudaGemm.MatchesCpuForEveryLayoutAndDtype |" "$SCRATCH/results/errors.md" ||
+  { echo "check_gpu_bundle: errors.md lacks the tests' rows" >&2; exit 1; }
 if nvidia-smi -L >/dev/null 2>&1; then
   [ $rc -eq 0 ] || { echo "check_gpu_bundle: the GPU check failed on a GPU node (exit $rc)" >&2; exit 1; }
 else

@@ -78,6 +78,8 @@ TEST(CudaBf16Step, OneStepAndAFewUpdatesFollowTheF32Cpu) {
   const double cpu_loss = cpu.forward_backward(tokens, tokens, loss_scale, 1.0f);
   const double gpu_loss = gpu.forward_backward(tokens, tokens, loss_scale, 1.0f);
   EXPECT_NEAR(gpu_loss, cpu_loss, kLossRtol * std::abs(cpu_loss));
+  RecordProperty("loss_relative_difference", test::three_digits(std::abs(gpu_loss - cpu_loss) / std::abs(cpu_loss)));
+  double worst_cosine = 1.0, worst_rel_l2 = 0.0;
   for (size_t i = 0; i < cpu.grads().entries().size(); ++i) {
     const NamedTensor& g = gpu.grads().entries()[i];
     ASSERT_EQ(g.value.dtype(), DType::F32) << g.name << ": gradients accumulate in f32";
@@ -85,7 +87,11 @@ TEST(CudaBf16Step, OneStepAndAFewUpdatesFollowTheF32Cpu) {
     const Agreement agree = compare(g.value, cpu.grads().entries()[i].value);
     EXPECT_GT(agree.cosine, kGradMinCosine) << "gradient of " << g.name;
     EXPECT_LT(agree.rel_l2, kGradMaxRelL2) << "gradient of " << g.name;
+    worst_cosine = std::min(worst_cosine, agree.cosine);
+    worst_rel_l2 = std::max(worst_rel_l2, agree.rel_l2);
   }
+  RecordProperty("gradient_worst_one_minus_cosine", test::three_digits(1.0 - worst_cosine));
+  RecordProperty("gradient_worst_relative_l2", test::three_digits(worst_rel_l2));
 
   AdamWOptimizer cpu_opt(cpu.params(), AdamWSettings{}), gpu_opt(gpu.params(), AdamWSettings{});
   gpu_opt.set_param_copies(gpu.compute_copies());

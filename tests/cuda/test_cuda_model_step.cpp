@@ -23,6 +23,7 @@ TEST(CudaModelStep, OneTrainingStepMatchesTheCpu) {
   const double cpu_loss = cpu.forward_backward(tokens, tokens, 1.0f / 66, 1.0f);
   const double gpu_loss = gpu.forward_backward(tokens, tokens, 1.0f / 66, 1.0f);
   EXPECT_NEAR(gpu_loss, cpu_loss, 1e-4 * std::abs(cpu_loss));
+  RecordProperty("loss_relative_difference", test::three_digits(std::abs(gpu_loss - cpu_loss) / std::abs(cpu_loss)));
   for (size_t i = 0; i < cpu.grads().entries().size(); ++i)
     test::expect_close(gpu.grads().entries()[i].value, cpu.grads().entries()[i].value, 2e-3, 2e-5,
                        "gradient of " + cpu.grads().entries()[i].name);

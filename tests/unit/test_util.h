@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <functional>
 #include <random>
 #include <string>
@@ -30,21 +32,51 @@ inline std::vector<double> as_doubles(const Tensor& t) {
   return d.to_vector<double>();
 }
 
+// The measured error of the worst comparison of the running test, as gtest
+// properties (in --gtest_output=json/xml): worst_tolerance_used = max over
+// elements of |actual - expected| / allowed (<= 1 passes), worst_relative_error
+// = max |actual - expected| / max|expected|, worst_check = which comparison.
+// scripts/gpu_errors_table.py turns the CUDA tests' into docs/testing.md's table.
+// A measurement as gtest property text: three significant digits.
+inline std::string three_digits(double v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3g", v);
+  return text;
+}
+
+inline void record_measured_error(const std::string& what, double used, double relative) {
+  static std::string test;
+  static double worst_used = -1.0;
+  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  const std::string name = info ? std::string(info->test_suite_name()) + "." + info->name() : std::string();
+  if (name != test) test = name, worst_used = -1.0;
+  if (used <= worst_used) return;
+  worst_used = used;
+  ::testing::Test::RecordProperty("worst_tolerance_used", three_digits(used));
+  ::testing::Test::RecordProperty("worst_relative_error", three_digits(relative));
+  ::testing::Test::RecordProperty("worst_check", what);
+}
+
 // Every element within atol + rtol * |expected|; reports the worst element.
 inline void expect_close(const Tensor& actual, const Tensor& expected, double rtol, double atol,
                          const std::string& what) {
   ASSERT_EQ(actual.shape(), expected.shape()) << what;
   std::vector<double> a = as_doubles(actual), e = as_doubles(expected);
-  double worst = 0.0;
+  double worst = 0.0, used = 0.0, max_diff = 0.0, max_abs = 0.0;
   size_t worst_i = 0;
   for (size_t i = 0; i < a.size(); ++i) {
     ASSERT_TRUE(std::isfinite(a[i])) << what << ": element " << i << " is " << a[i];
-    double excess = std::abs(a[i] - e[i]) - (atol + rtol * std::abs(e[i]));
+    const double diff = std::abs(a[i] - e[i]), allowed = atol + rtol * std::abs(e[i]);
+    used = std::max(used, allowed > 0 ? diff / allowed : (diff > 0 ? 1e300 : 0.0));
+    max_diff = std::max(max_diff, diff);
+    max_abs = std::max(max_abs, std::abs(e[i]));
+    double excess = diff - allowed;
     if (excess > worst) {
       worst = excess;
       worst_i = i;
     }
   }
+  record_measured_error(what, used, max_abs > 0 ? max_diff / max_abs : max_diff);
   EXPECT_LE(worst, 0.0) << what << ": element " << worst_i << " is " << a[worst_i] << ", expected " << e[worst_i]
                         << " (rtol " << rtol << ", atol " << atol << ")";
 }
