@@ -11,6 +11,8 @@
 # 3. rwkv-bench-gpu on the Pile shapes: tokens/s and MFU (PEAK_TFLOPS sets the
 #    bf16 peak; known for A100, H100, H200);
 # 4. rwkv-train on the GPU, f32 and bf16, on the bundle's corpus.
+# Smaller runs (smoke tests, an emulated GPU): CUDA_TESTS_FILTER (a gtest
+# filter), BENCH_ARGS (default --shape all), TRAIN_STEPS (default 40).
 # Writes cuda_tests.log/.json, errors.md (each test's measured error against
 # the CPU), bench_gpu.log, train_f32.log, train_bf16.log and summary.txt into
 # the results directory; exits non-zero when any part fails.
@@ -69,7 +71,8 @@ part() {  # part NAME LOG COMMAND...: runs one part, records pass/fail and secon
 }
 
 # --- 2. every CUDA op and whole steps against the CPU
-part cuda_tests "$RESULTS/cuda_tests.log" "$HERE/bin/rwkv_cuda_tests" --gtest_output="json:$RESULTS/cuda_tests.json"
+part cuda_tests "$RESULTS/cuda_tests.log" "$HERE/bin/rwkv_cuda_tests" --gtest_output="json:$RESULTS/cuda_tests.json" \
+  ${CUDA_TESTS_FILTER:+--gtest_filter="$CUDA_TESTS_FILTER"}
 grep -E "^\[  (PASSED|FAILED|SKIPPED) +\] [0-9]+ test" "$RESULTS/cuda_tests.log" | tee -a "$SUMMARY"
 grep -E "^\[  FAILED  \] [A-Za-z]" "$RESULTS/cuda_tests.log" | sort -u | tee -a "$SUMMARY"
 # The measured error of each test's worst comparison, for docs/testing.md.
@@ -91,7 +94,8 @@ if [ -z "$peak" ]; then
     *A100*) peak=312 ;;
   esac
 fi
-part bench_gpu "$RESULTS/bench_gpu.log" "$HERE/bin/rwkv-bench-gpu" --shape all ${peak:+--peak-tflops "$peak"}
+# shellcheck disable=SC2086  # BENCH_ARGS holds several words
+part bench_gpu "$RESULTS/bench_gpu.log" "$HERE/bin/rwkv-bench-gpu" ${BENCH_ARGS:---shape all} ${peak:+--peak-tflops "$peak"}
 grep -E "tok/s|MFU|TFLOP" "$RESULTS/bench_gpu.log" | head -20 | tee -a "$SUMMARY"
 if grep -q '"gpu": false' "$RESULTS/bench_gpu.log"; then
   say "FAIL bench_gpu: $(head -1 "$RESULTS/bench_gpu.log")"
@@ -100,12 +104,14 @@ fi
 
 # --- 4. the trainer on the GPU
 WORK=$(mktemp -d)
+steps=${TRAIN_STEPS:-40}
 for precision in fp32 bf16; do
   log=$RESULTS/train_${precision/fp32/f32}.log
   part "rwkv-train device=cuda precision=$precision" "$log" "$HERE/bin/rwkv-train" --config "$HERE/tiny-test.yaml" \
     --set device=cuda --set train.precision=$precision --set "data.train=[$HERE/data/train_00000]" \
-    --set train.steps=40 --set train.log_interval=10 --set "checkpoint.dir=$WORK/ck_$precision"
-  grep -E "step=40/|done:" "$log" | tail -2 | tee -a "$SUMMARY"
+    --set train.steps="$steps" --set train.log_interval=10 \
+    --set "checkpoint.dir=$WORK/ck_$precision"
+  grep -E "step=$steps/|done:" "$log" | tail -2 | tee -a "$SUMMARY"
 done
 rm -rf "$WORK"
 if [ $status -eq 0 ]; then say "run_gpu_check: passed"; else say "run_gpu_check: FAILED (see above)"; fi
