@@ -8,7 +8,7 @@
 
 #include "checkpoint/slice_region.h"
 #include "core/log.h"
-#include "data/file_io.h"
+#include "core/file_io.h"
 
 namespace rwkv::checkpoint {
 
@@ -33,8 +33,8 @@ int64_t parse_step_dir(const std::string& name) {
 void fsync_directory(const std::string& dir) {
   // Durability of the rename: AtomicFileWriter syncs its own directory; a
   // directory rename needs its parent synced as well.
-  data::write_file_atomically((fs::path(dir) / ".sync").string(), "");
-  data::remove_file_if_exists((fs::path(dir) / ".sync").string());
+  rwkv::write_file_atomically((fs::path(dir) / ".sync").string(), "");
+  rwkv::remove_file_if_exists((fs::path(dir) / ".sync").string());
 }
 
 }  // namespace
@@ -48,7 +48,7 @@ LoadedCheckpoint::LoadedCheckpoint(const std::string& dir, Verify verify) : dir_
   const std::string manifest_path = (fs::path(dir) / kManifestName).string();
   RWKV_CHECK(fs::exists(manifest_path), manifest_path, ": missing, though the checkpoint is marked committed (deleted?)",
              "\n  ---> HINT: the checkpoint cannot be read without it; use an earlier checkpoint");
-  manifest_ = Manifest::from_json(data::read_file(manifest_path), manifest_path);
+  manifest_ = Manifest::from_json(rwkv::read_file(manifest_path), manifest_path);
   for (const ManifestFile& f : manifest_.files) {
     const std::string path = (fs::path(dir) / f.name).string();
     RWKV_CHECK(fs::exists(path), path, ": listed in the manifest but missing");
@@ -209,7 +209,7 @@ std::vector<std::string> CheckpointStore::write_rank_shard(const SaveRequest& re
   write_safetensors(shard_path, shard, {{"step", std::to_string(request.step)}, {"rank", std::to_string(request.rank)}});
   part.files.push_back({file, request.rank, static_cast<uint64_t>(fs::file_size(shard_path)), file_xxh3(shard_path)});
   const std::string part_name = rank_file(request.rank, "json");
-  data::write_file_atomically((fs::path(partial) / part_name).string(), part.to_json());
+  rwkv::write_file_atomically((fs::path(partial) / part_name).string(), part.to_json());
   return {file};  // the part is an intermediate of write_manifest, not part of the checkpoint
 }
 
@@ -224,7 +224,7 @@ void CheckpointStore::write_manifest(const SaveRequest& request) {
   for (int r = 0; r < request.world; ++r) {
     const std::string part_path = (fs::path(partial) / rank_file(r, "json")).string();
     if (!fs::exists(part_path)) continue;  // a replica that wrote nothing
-    const Manifest part = Manifest::from_json(data::read_file(part_path), part_path);
+    const Manifest part = Manifest::from_json(rwkv::read_file(part_path), part_path);
     manifest.files.insert(manifest.files.end(), part.files.begin(), part.files.end());
     for (const ManifestTensor& t : part.tensors) {
       ManifestTensor* existing = nullptr;
@@ -240,7 +240,7 @@ void CheckpointStore::write_manifest(const SaveRequest& request) {
     }
   }
   RWKV_CHECK(!manifest.files.empty(), partial, ": no rank wrote a shard");
-  data::write_file_atomically((fs::path(partial) / kManifestName).string(), manifest.to_json());
+  rwkv::write_file_atomically((fs::path(partial) / kManifestName).string(), manifest.to_json());
 }
 
 std::string CheckpointStore::commit_partial(int64_t step) {
@@ -250,7 +250,7 @@ std::string CheckpointStore::commit_partial(int64_t step) {
   fs::rename(partial, final_dir);
   fsync_directory(root_);
   // 4. commit
-  data::write_file_atomically((fs::path(final_dir) / kCommitMarker).string(), std::to_string(step) + "\n");
+  rwkv::write_file_atomically((fs::path(final_dir) / kCommitMarker).string(), std::to_string(step) + "\n");
   apply_retention();
   return final_dir;
 }

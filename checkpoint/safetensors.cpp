@@ -39,7 +39,7 @@ void write_safetensors(const std::string& path, const NamedTensors& tensors, con
   }
   std::string text = header.dump();
   text.append((8 - (text.size() % 8)) % 8, ' ');  // 8-byte aligned data
-  data::AtomicFileWriter out(path);
+  rwkv::AtomicFileWriter out(path);
   uint64_t n = text.size();
   uint8_t le[8];
   for (int i = 0; i < 8; ++i) le[i] = static_cast<uint8_t>(n >> (8 * i));

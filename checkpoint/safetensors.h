@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "core/tensor.h"
-#include "data/file_io.h"
+#include "core/file_io.h"
 
 namespace rwkv::checkpoint {
 
@@ -54,7 +54,7 @@ class SafetensorsFile {
   const std::string& path() const { return file_.path(); }
 
  private:
-  data::MappedFile file_;
+  rwkv::MappedFile file_;
   uint64_t data_start_ = 0;
   std::vector<Entry> entries_;
   Metadata metadata_;

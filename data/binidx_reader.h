@@ -7,7 +7,7 @@
 #include <string>
 
 #include "data/binidx_format.h"
-#include "data/file_io.h"
+#include "core/file_io.h"
 
 namespace rwkv::data {
 

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "data/binidx_format.h"
-#include "data/file_io.h"
+#include "core/file_io.h"
 
 namespace rwkv::data {
 

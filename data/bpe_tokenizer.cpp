@@ -6,7 +6,7 @@
 
 #include "core/error.h"
 #include "data/byte_level.h"
-#include "data/file_io.h"
+#include "core/file_io.h"
 #include "data/pretokenizer.h"
 #include "data/utf8.h"
 

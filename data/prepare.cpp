@@ -11,7 +11,7 @@
 #include "core/threads.h"
 #include "core/timer.h"
 #include "data/binidx_writer.h"
-#include "data/file_io.h"
+#include "core/file_io.h"
 #include "data/ordered_pipeline.h"
 #include "data/text_sources.h"
 
@@ -113,9 +113,9 @@ PrepareStats prepare_dataset(const PrepareOptions& options, const Tokenizer& tok
   const TokenDType dtype = options.dtype.value_or(token_dtype_for_vocab(tokenizer.vocab_size()));
   const int32_t eod = tokenizer.eod_id();
   const int threads = options.threads > 0 ? options.threads : hardware_threads();
-  log_info("prepare: ", inputs.size(), " input file(s), ", format_bytes(static_cast<double>(RecordReader(inputs).total_file_bytes())),
+  log_info("prepare: ", inputs.size(), " input file(s), ", format_si_bytes(static_cast<double>(RecordReader(inputs).total_file_bytes())),
            " on disk; tokenizer ", tokenizer.name(), " (vocab ", tokenizer.vocab_size(), ", eod ", eod, "); dtype ",
-           token_dtype_name(dtype), "; ", threads, " thread(s); shards of ", format_bytes(static_cast<double>(options.shard_bytes)));
+           token_dtype_name(dtype), "; ", threads, " thread(s); shards of ", format_si_bytes(static_cast<double>(options.shard_bytes)));
 
   RecordReader reader(inputs);
   PrepareStats stats;
@@ -133,7 +133,7 @@ PrepareStats prepare_dataset(const PrepareOptions& options, const Tokenizer& tok
     double eta = fraction > 0 ? seconds * (1.0 - fraction) / fraction : -1;
     log_info("prepare: ", final_line ? "done " : "", "docs=", format_count(static_cast<double>(stats.documents)),
              " tokens=", format_count(static_cast<double>(stats.tokens)),
-             " text=", format_bytes(static_cast<double>(stats.text_bytes)), " rate=", format_bytes(rate), "/s",
+             " text=", format_si_bytes(static_cast<double>(stats.text_bytes)), " rate=", format_si_bytes(rate), "/s",
              " input=", static_cast<int>(fraction * 100.0 + 0.5), "%", final_line ? "" : " eta=",
              final_line ? "" : format_duration(eta), " shards=", finished.size() + (current ? 1 : 0),
              final_line ? str_cat(" elapsed=", format_duration(seconds)) : "");

@@ -3,7 +3,7 @@
 #include <simdjson.h>
 
 #include "core/error.h"
-#include "data/file_io.h"
+#include "core/file_io.h"
 
 namespace rwkv::data {
 

@@ -1,7 +1,7 @@
 #include "data/world_tokenizer.h"
 
 #include "core/error.h"
-#include "data/file_io.h"
+#include "core/file_io.h"
 #include "data/utf8.h"
 
 namespace rwkv::data {

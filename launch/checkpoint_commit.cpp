@@ -10,7 +10,7 @@
 #include "checkpoint/manifest.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "data/file_io.h"
+#include "core/file_io.h"
 
 namespace rwkv::launch {
 
@@ -81,7 +81,7 @@ std::string verify(const std::string& src, int64_t step, int world_size, const s
   const std::string manifest_path = (fs::path(src) / checkpoint::kManifestName).string();
   checkpoint::Manifest manifest;
   try {
-    manifest = checkpoint::Manifest::from_json(data::read_file(manifest_path), manifest_path);
+    manifest = checkpoint::Manifest::from_json(rwkv::read_file(manifest_path), manifest_path);
   } catch (const std::exception& e) {
     return e.what();
   }
@@ -165,7 +165,7 @@ CommitResult commit_checkpoint(const std::string& root, int64_t step, int world_
       fs::rename(partial, final_dir);
       fsync_dir(root);
     }
-    data::write_file_atomically((fs::path(final_dir) / checkpoint::kCommitMarker).string(), str_cat(step, "\n"));
+    rwkv::write_file_atomically((fs::path(final_dir) / checkpoint::kCommitMarker).string(), str_cat(step, "\n"));
     result.ok = true;
   } catch (const std::exception& e) {
     result.error = e.what();

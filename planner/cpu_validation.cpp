@@ -8,7 +8,7 @@
 
 #include "core/error.h"
 #include "data/binidx_writer.h"
-#include "data/file_io.h"
+#include "core/file_io.h"
 
 namespace rwkv::planner {
 
@@ -29,7 +29,7 @@ double CpuRun::steady_step_ms() const {
 std::string write_validation_dataset(const std::string& dir, int64_t vocab, int64_t tokens) {
   fs::create_directories(dir);
   const std::string prefix = (fs::path(dir) / "tokens").string();
-  if (data::file_exists(prefix + ".idx")) return prefix;
+  if (rwkv::file_exists(prefix + ".idx")) return prefix;
   data::BinIdxWriter writer(prefix, vocab <= 65535 ? data::TokenDType::U16 : data::TokenDType::I32);
   std::vector<int32_t> doc(static_cast<size_t>(tokens));
   uint64_t x = 88172645463325252ull;  // xorshift64: the same stream every time
@@ -65,7 +65,7 @@ CpuRun run_rwkv_train(const CpuRunSpec& s) {
   const Layout& l = s.layout;
   const std::string tag = run_tag(l);
   const std::string config = (fs::path(s.workdir) / ("config_" + tag + ".yaml")).string();
-  data::write_file_atomically(config, validation_config(s));
+  rwkv::write_file_atomically(config, validation_config(s));
   std::string cmd = s.rwkv_train + " --config " + config + " --log-level info";
   std::string env = "env", forward;
   for (const std::string& e : s.env) {

@@ -6,7 +6,7 @@
 #include <set>
 
 #include "core/error.h"
-#include "data/file_io.h"
+#include "core/file_io.h"
 #include "parallel/data_parallel.h"
 #include "planner/layout.h"
 #include "planner/units.h"
@@ -275,10 +275,10 @@ DryRunResult dry_run(const TrainConfig& config, const std::string& dir) {
 
   std::filesystem::create_directories(dir);
   result.manifest_path = (std::filesystem::path(dir) / checkpoint::kManifestName).string();
-  data::write_file_atomically(result.manifest_path, m.to_json());
+  rwkv::write_file_atomically(result.manifest_path, m.to_json());
   // Validate what was written, read back by the checkpoint's own parser (its
   // field and slice-bound checks), then the coverage of the whole model.
-  const checkpoint::Manifest read = checkpoint::Manifest::from_json(data::read_file(result.manifest_path), result.manifest_path);
+  const checkpoint::Manifest read = checkpoint::Manifest::from_json(rwkv::read_file(result.manifest_path), result.manifest_path);
   validate_manifest_coverage(read, declare_rwkv4_shapes(shape, Rwkv4Partition::whole(shape)));
   return result;
 }

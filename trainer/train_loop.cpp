@@ -16,7 +16,7 @@
 #include "data/sampler.h"
 #include "data/prepare.h"
 #include "data/token_dataset.h"
-#include "data/file_io.h"
+#include "core/file_io.h"
 #include "data/tokenizer.h"
 #include "kernels/gemm_peak.h"
 #include "core/cuda_allocator.h"
@@ -409,7 +409,7 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     } else {
       co.address = config.controller.address;
       co.job = std::getenv("RWKV_JOB") ? std::getenv("RWKV_JOB") : "rwkv-train";
-      co.token = config.controller.token_file.empty() ? std::string() : data::read_file(config.controller.token_file);
+      co.token = config.controller.token_file.empty() ? std::string() : rwkv::read_file(config.controller.token_file);
       while (!co.token.empty() && (co.token.back() == '\n' || co.token.back() == ' ')) co.token.pop_back();
       co.rank = world_rank;
       co.world_size = static_cast<int>(world);

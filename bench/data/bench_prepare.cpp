@@ -16,7 +16,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/threads.h"
-#include "data/file_io.h"
+#include "core/file_io.h"
 #include "data/prepare.h"
 #include "data/tokenizer.h"
 
@@ -48,7 +48,7 @@ int run(int argc, char** argv) {
   }
   if (inputs.empty()) {
     const std::string corpus = "data/corpus/offline_corpus.jsonl.zst";
-    RWKV_CHECK(file_exists(corpus), corpus, " not found\n  ---> HINT: run scripts/data/make_offline_corpus.sh from the "
+    RWKV_CHECK(rwkv::file_exists(corpus), corpus, " not found\n  ---> HINT: run scripts/data/make_offline_corpus.sh from the "
                "repository root first, or pass --input FILE");
     inputs.push_back(corpus);
   }

@@ -3,7 +3,7 @@
 
 #include "core/log.h"
 #include "data/binidx_format.h"
-#include "data/file_io.h"
+#include "core/file_io.h"
 #include "data/magic_prime.h"
 #include "data/prepare.h"
 #include "data/tools/cli_args.h"

@@ -6,7 +6,7 @@
 #include "core/timer.h"
 #include "data/bpe_tokenizer.h"
 #include "data/bpe_trainer.h"
-#include "data/file_io.h"
+#include "core/file_io.h"
 #include "data/text_sources.h"
 #include "data/tools/cli_args.h"
 #include "data/tools/commands.h"
@@ -51,7 +51,7 @@ int cmd_train_tokenizer(int argc, char** argv) {
     bytes += text.size();
   }
   RWKV_CHECK(documents > 0, "train-tokenizer: the inputs hold no document\n  ---> HINT: check --input and --text-key");
-  log_info("train-tokenizer: ", documents, " documents, ", format_bytes(static_cast<double>(bytes)), ", ",
+  log_info("train-tokenizer: ", documents, " documents, ", format_si_bytes(static_cast<double>(bytes)), ", ",
            trainer.num_unique_pieces(), " distinct pieces; merging up to vocab ", options.vocab_size);
   std::string json = trainer.train();
   // Load it back before it takes the final name: what we write must load.

@@ -10,7 +10,7 @@
 
 #include "core/device.h"
 #include "checkpoint/checkpoint_store.h"
-#include "data/file_io.h"
+#include "core/file_io.h"
 #include "data/token_dataset.h"
 #include "test_util.h"
 #include "trainer/config.h"
@@ -196,7 +196,7 @@ TEST_F(EndToEnd, LaunchedWithTheControllerCheckpointsAreCommitted) {
     EXPECT_NO_THROW(checkpoint::LoadedCheckpoint c(e.path().string())) << e.path();
   }
   EXPECT_LE(committed, 2);
-  const std::string ranks_log = data::read_file((state / "ranks.log").string());
+  const std::string ranks_log = rwkv::read_file((state / "ranks.log").string());
   EXPECT_NE(ranks_log.find("step=12/12"), std::string::npos) << ranks_log;
   EXPECT_NE(ranks_log.find("registered with"), std::string::npos) << ranks_log;
 }

@@ -7,7 +7,7 @@
 
 #include <filesystem>
 
-#include "data/file_io.h"
+#include "core/file_io.h"
 #include "trainer/config.h"
 #include "trainer/dry_run.h"
 
@@ -115,7 +115,7 @@ TEST(DryRun, FourteenBillionOnSixtyFourRanks) {
   EXPECT_EQ(r.manifest.files.size(), 64u);
   EXPECT_EQ(r.manifest.tensors.size(), 3u * (40 * 18 + 6));
   // The file on disk parses and covers the model (dry_run validated it; check again from the file).
-  const checkpoint::Manifest read = checkpoint::Manifest::from_json(data::read_file(r.manifest_path), r.manifest_path);
+  const checkpoint::Manifest read = checkpoint::Manifest::from_json(rwkv::read_file(r.manifest_path), r.manifest_path);
   const Rwkv4Shape shape{40, 5120, 50277, 20480};
   EXPECT_NO_THROW(validate_manifest_coverage(read, declare_rwkv4_shapes(shape, Rwkv4Partition::whole(shape))));
   EXPECT_EQ(read.layout.dp, 2);

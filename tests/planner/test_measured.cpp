@@ -15,7 +15,7 @@
 
 #include <filesystem>
 
-#include "data/file_io.h"
+#include "core/file_io.h"
 #include "planner/cpu_validation.h"
 #include "planner/memory_model.h"
 #include "trainer/config.h"
@@ -80,7 +80,7 @@ TEST(PlannerMeasured, DryRunManifestEqualsARealRunsManifest) {
     run_rwkv_train(spec);
     const std::string tag = zero ? "dp2_tp2_pp2_zero" : "dp2_tp2_pp2";
     const checkpoint::Manifest real = checkpoint::Manifest::from_json(
-        data::read_file((scratch.dir / ("ckpt_" + tag) / "step_00000001" / "manifest.json").string()), "real run");
+        rwkv::read_file((scratch.dir / ("ckpt_" + tag) / "step_00000001" / "manifest.json").string()), "real run");
     const trainer::TrainConfig config = trainer::load_config((scratch.dir / ("config_" + tag + ".yaml")).string());
     const trainer::DryRunResult dry = trainer::dry_run(config, (scratch.dir / ("dry_" + tag)).string());
     const checkpoint::Manifest& m = dry.manifest;

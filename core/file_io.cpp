@@ -1,4 +1,4 @@
-#include "data/file_io.h"
+#include "core/file_io.h"
 
 #include <fcntl.h>
 #include <glob.h>
@@ -15,7 +15,7 @@
 
 #include "core/error.h"
 
-namespace rwkv::data {
+namespace rwkv {
 
 namespace {
 std::string errno_text() { return std::strerror(errno); }
@@ -179,7 +179,7 @@ std::vector<std::string> expand_glob(const std::string& pattern) {
   return paths;
 }
 
-std::string format_bytes(double bytes) {
+std::string format_si_bytes(double bytes) {
   const char* units[] = {"B", "KB", "MB", "GB", "TB"};
   int unit = 0;
   while (std::fabs(bytes) >= 1000.0 && unit < 4) {
@@ -217,4 +217,4 @@ uint64_t parse_byte_size(const std::string& text, const std::string& flag_name) 
   return static_cast<uint64_t>(value * multiplier);
 }
 
-}  // namespace rwkv::data
+}  // namespace rwkv

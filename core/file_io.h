@@ -1,4 +1,4 @@
-// Files the data pipeline reads and writes.
+// Files every component reads and writes (shards, checkpoints, controller state).
 //
 // MappedFile: a read-only memory map (zero-copy access to shards of any size).
 // AtomicFileWriter: writes under a temporary name, fsyncs, and renames to the
@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-namespace rwkv::data {
+namespace rwkv {
 
 class MappedFile {
  public:
@@ -76,8 +76,10 @@ void remove_file_if_exists(const std::string& path);
 // without wildcards is returned as is, whether or not it exists.
 std::vector<std::string> expand_glob(const std::string& pattern);
 
-// Human-readable byte counts and sizes like "512M" or "1G" on the command line.
-std::string format_bytes(double bytes);
+// Byte counts in SI units for progress lines ("310.9KB"; format_bytes in
+// core/caching_allocator.h gives binary units), and sizes like "512M" or "1G"
+// on the command line.
+std::string format_si_bytes(double bytes);
 uint64_t parse_byte_size(const std::string& text, const std::string& flag_name);
 
-}  // namespace rwkv::data
+}  // namespace rwkv
