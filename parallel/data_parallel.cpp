@@ -138,25 +138,25 @@ void ZeroOneSync::all_gather_params(const Tensor& master_shard, ParameterStore& 
   std::vector<bool> bf16_only(params.entries().size(), false);
   for (size_t t = 0; t < bf16_only.size() && !copies.empty(); ++t)
     bf16_only[t] = !params.entries()[t].value.defined() && copies[t].defined() && copies[t].dtype() == DType::BF16;
-  const std::vector<bool> in_bf16 = bf16_gather_buckets(partition_, layout_, bf16_only);
+  // Which tensors are released changes at most twice a run: the buckets' kinds are kept.
+  if (bf16_only != bf16_only_) {
+    bf16_only_ = bf16_only;
+    in_bf16_ = bf16_gather_buckets(partition_, layout_, bf16_only_);
+  }
   const int n = dp_.size(), me = dp_.rank();
   for (int b = 0; b < buckets(); ++b) {
     const int64_t begin = partition_.bucket_begin(b), chunk = partition_.chunk_numel(b);
     const Tensor my_masters = flat_slice(master_shard, partition_.shard_offset(b), chunk);
-    if (in_bf16[static_cast<size_t>(b)]) {
-      if (!staging_bf16_.defined()) staging_bf16_ = Tensor::empty({partition_.bucket_numel(0)}, DType::BF16, layout_.device());
-      Tensor rows = flat_slice(staging_bf16_, 0, int64_t{n} * chunk);  // [dp, chunk] bf16
-      Tensor mine = flat_slice(rows, int64_t{me} * chunk, chunk);
-      cast(my_masters, mine);  // the same rounding the copy would get from the f32 value
-      if (n > 1) dp_.all_gather(mine, rows);
-      for (const FlatPiece& p : layout_.pieces(begin, begin + int64_t{n} * chunk))
-        flat_slice(copies[static_cast<size_t>(p.tensor)], p.tensor_offset, p.length)
-            .copy_from(flat_slice(rows, p.flat_offset - begin, p.length));
-      continue;
-    }
-    Tensor rows = flat_slice(staging_, 0, int64_t{n} * chunk);  // [dp, chunk]: the bucket in flat order
+    const bool bf16 = in_bf16_[static_cast<size_t>(b)];
+    if (bf16 && !staging_bf16_.defined())
+      staging_bf16_ = Tensor::empty({partition_.bucket_numel(0)}, DType::BF16, layout_.device());
+    Tensor rows = flat_slice(bf16 ? staging_bf16_ : staging_, 0, int64_t{n} * chunk);  // [dp, chunk]: the bucket in flat order
     Tensor mine = flat_slice(rows, int64_t{me} * chunk, chunk);  // in place: my row is the input
-    mine.copy_from(my_masters);
+    if (bf16) {
+      cast(my_masters, mine);  // the same rounding the copy would get from the f32 value
+    } else {
+      mine.copy_from(my_masters);
+    }
     if (n > 1) dp_.all_gather(mine, rows);
     unpack_to_weights(rows, layout_, begin, begin + int64_t{n} * chunk, params, copies);
   }

@@ -168,6 +168,9 @@ class ZeroOneSync final : public BucketedReduction {
   Tensor shard_;    // [S] the reduced gradient shard
   Tensor staging_;       // [largest bucket]: packed buckets and all-gathered parameters
   Tensor staging_bf16_;  // [largest bucket] bf16: buckets gathered in bf16 (allocated on first use)
+  // all_gather_params: the tensors that exist only as bf16 copies, and the
+  // buckets gathered in bf16 for them (bf16_gather_buckets).
+  std::vector<bool> bf16_only_, in_bf16_;
 };
 
 // Which buckets of the partition ZeroOneSync::all_gather_params gathers in

@@ -92,22 +92,29 @@ void unpack(const Tensor& src, const FlatLayout& layout, int64_t begin, int64_t 
 
 void unpack_to_weights(const Tensor& src, const FlatLayout& layout, int64_t begin, int64_t end, ParameterStore& store,
                        const std::vector<Tensor>& copies) {
-  RWKV_CHECK(
-      src.ndim() == 1 && src.numel() >= end - begin && src.dtype() == layout.dtype() && src.device() == layout.device(),
-      "unpack_to_weights: staging tensor ", src.str(), " does not hold flat [", begin, ", ", end, ") of ",
-      dtype_name(layout.dtype()), " on ", layout.device().str());
+  RWKV_CHECK(src.ndim() == 1 && src.numel() >= end - begin && src.device() == layout.device(),
+             "unpack_to_weights: staging tensor ", src.str(), " does not hold flat [", begin, ", ", end, ") on ",
+             layout.device().str());
   RWKV_CHECK(copies.empty() || copies.size() == store.entries().size(), "unpack_to_weights: ", copies.size(),
              " compute copies for ", store.entries().size(), " tensors");
   for (const FlatPiece& p : layout.pieces(begin, end)) {
     const Tensor piece = flat_slice(src, p.flat_offset - begin, p.length);
     const Tensor& master = store.entries()[static_cast<size_t>(p.tensor)].value;
     const Tensor copy = copies.empty() ? Tensor() : copies[static_cast<size_t>(p.tensor)];
-    RWKV_CHECK(master.defined() || copy.defined(), "unpack_to_weights: tensor '",
-               store.entries()[static_cast<size_t>(p.tensor)].name, "' has neither a master nor a compute copy");
-    if (master.defined()) flat_slice(master, p.tensor_offset, p.length).copy_from(piece);
-    if (copy.defined()) {
-      Tensor out = flat_slice(copy, p.tensor_offset, p.length);
-      cast(piece, out);
+    const std::string& name = store.entries()[static_cast<size_t>(p.tensor)].name;
+    RWKV_CHECK(master.defined() || copy.defined(), "unpack_to_weights: tensor '", name,
+               "' has neither a master nor a compute copy");
+    // A master takes its own dtype only (a bf16 bucket must not round it).
+    RWKV_CHECK(!master.defined() || master.dtype() == src.dtype(), "unpack_to_weights: the ", dtype_name(src.dtype()),
+               " staging cannot hold the ", dtype_name(master.dtype()), " master of '", name, "'");
+    for (const Tensor& target : {master, copy}) {
+      if (!target.defined()) continue;
+      Tensor out = flat_slice(target, p.tensor_offset, p.length);
+      if (out.dtype() == piece.dtype()) {
+        out.copy_from(piece);
+      } else {
+        cast(piece, out);
+      }
     }
   }
 }

@@ -67,7 +67,8 @@ void unpack(const Tensor& src, const FlatLayout& layout, int64_t begin, int64_t 
 // The same into whichever of each tensor's two forms exist: its master
 // (store's value, skipped where undefined: ZeRO-1 with sharded masters) and
 // its compute copy (copies[tensor], bf16 or f32, skipped where undefined or
-// when copies is empty), converted to the target's dtype.
+// when copies is empty), converted to the target's dtype. src may be in the
+// copies' dtype (ZeRO-1's bf16 buckets) when no master of the range is defined.
 void unpack_to_weights(const Tensor& src, const FlatLayout& layout, int64_t begin, int64_t end, ParameterStore& store,
                        const std::vector<Tensor>& copies);
 

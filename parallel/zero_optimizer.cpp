@@ -18,10 +18,11 @@ ShardedAdamW::ShardedAdamW(const ParameterStore& params, const ZeroPartition& pa
   m_ = Tensor::zeros({partition.shard_numel()}, layout.dtype(), layout.device());
   v_ = Tensor::zeros({partition.shard_numel()}, layout.dtype(), layout.device());
   master_ = Tensor::zeros({partition.shard_numel()}, layout.dtype(), layout.device());
-  // The owned elements of the parameters as they are now (the init).
-  for (const ShardPiece& piece : partition_.pieces(rank_)) {
-    const Tensor& p = params.entries()[static_cast<size_t>(piece.tensor)].value;
-    flat_slice(master_, piece.shard_offset, piece.length).copy_from(flat_slice(p, piece.tensor_offset, piece.length));
+  // The owned elements of the parameters as they are now (the init): my
+  // chunk of every bucket, padding zeroed.
+  for (int b = 0; b < partition_.buckets(); ++b) {
+    const int64_t chunk = partition_.chunk_numel(b), begin = partition_.bucket_begin(b) + int64_t{rank_} * chunk;
+    pack(params, layout, begin, begin + chunk, flat_slice(master_, partition_.shard_offset(b), chunk));
   }
 }
 

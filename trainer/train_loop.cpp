@@ -354,10 +354,13 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   } else if (cc.resume == "auto" && !store.committed_steps().empty()) {
     say("resume: no committed checkpoint in ", cc.dir, " could be read; training starts from step 0");
   }
+  // ZeRO-1: every rank's weights (the bf16 copies, and the masters of the
+  // tensors without one) from every rank's master shard.
+  auto gather_weights = [&] { zero_sync->all_gather_params(sharded->master_shard(), model.params(), model.compute_copies()); };
   // The weights from the init's or the checkpoint's f32 masters: cast into
   // the bf16 copies, or with ZeRO-1 gathered from every rank's master shard.
   if (zero) {
-    zero_sync->all_gather_params(sharded->master_shard(), model.params(), model.compute_copies());
+    gather_weights();
   } else {
     model.refresh_compute_copies();
   }
@@ -541,7 +544,7 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     loss = share_from_last_stage(loss, true);
     if (zero) {
       sharded->update(model.params(), zero_sync->grad_shard(), lr, clip_factor(grad_norm, settings.grad_clip));
-      zero_sync->all_gather_params(sharded->master_shard(), model.params(), model.compute_copies());
+      gather_weights();
     } else {
       grad_norm = optimizer->step_with_norm(model.params(), model.grads(), lr, grad_norm);
     }

@@ -64,21 +64,10 @@ inline void expect_near(const Tensor& actual, const Tensor& expected, Tolerance 
   double max_abs = 0.0;
   for (double x : e) max_abs = std::max(max_abs, std::abs(x));
   const double atol = tol.scale * max_abs + 1e-30;
-  double worst = 0.0, used = 0.0, max_diff = 0.0;
-  size_t worst_i = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    ASSERT_TRUE(std::isfinite(a[i])) << what << ": element " << i << " is " << a[i];
-    const double diff = std::abs(a[i] - e[i]), allowed = atol + tol.rtol * std::abs(e[i]);
-    used = std::max(used, diff / allowed);
-    max_diff = std::max(max_diff, diff);
-    const double excess = diff - allowed;
-    if (excess > worst) {
-      worst = excess;
-      worst_i = i;
-    }
-  }
-  record_measured_error(what, used, max_abs > 0 ? max_diff / max_abs : max_diff);
-  EXPECT_LE(worst, 0.0) << what << ": element " << worst_i << " is " << a[worst_i] << ", expected " << e[worst_i]
+  const ElementErrors r = element_errors(a, e, tol.rtol, atol);
+  ASSERT_TRUE(r.nonfinite < 0) << what << ": element " << r.nonfinite << " is " << a[static_cast<size_t>(r.nonfinite)];
+  record_measured_error(what, r.used, r.relative);
+  EXPECT_LE(r.worst, 0.0) << what << ": element " << r.worst_i << " is " << a[r.worst_i] << ", expected " << e[r.worst_i]
                         << " (rtol " << tol.rtol << ", atol " << atol << " = " << tol.scale << " * max|expected| "
                         << max_abs << ")";
 }

@@ -32,11 +32,6 @@ inline std::vector<double> as_doubles(const Tensor& t) {
   return d.to_vector<double>();
 }
 
-// The measured error of the worst comparison of the running test, as gtest
-// properties (in --gtest_output=json/xml): worst_tolerance_used = max over
-// elements of |actual - expected| / allowed (<= 1 passes), worst_relative_error
-// = max |actual - expected| / max|expected|, worst_check = which comparison.
-// scripts/gpu_errors_table.py turns the CUDA tests' into docs/testing.md's table.
 // A measurement as gtest property text: three significant digits.
 inline std::string three_digits(double v) {
   char text[32];
@@ -44,6 +39,11 @@ inline std::string three_digits(double v) {
   return text;
 }
 
+// The measured error of the worst comparison of the running test, as gtest
+// properties (in --gtest_output=json/xml): worst_tolerance_used = max over
+// elements of |actual - expected| / allowed (<= 1 passes), worst_relative_error
+// = max |actual - expected| / max|expected|, worst_check = which comparison.
+// scripts/gpu_errors_table.py turns the CUDA tests' into docs/testing.md's table.
 inline void record_measured_error(const std::string& what, double used, double relative) {
   static std::string test;
   static double worst_used = -1.0;
@@ -57,28 +57,47 @@ inline void record_measured_error(const std::string& what, double used, double r
   ::testing::Test::RecordProperty("worst_check", what);
 }
 
+// actual against expected, element by element, allowing atol + rtol |expected|.
+struct ElementErrors {
+  int64_t nonfinite = -1;  // the first element of actual that is not finite, or -1
+  double worst = 0.0;      // the largest excess over the allowed error (<= 0 passes)
+  size_t worst_i = 0;      // where
+  double used = 0.0;       // max |actual - expected| / allowed
+  double relative = 0.0;   // max |actual - expected| / max|expected|
+};
+
+inline ElementErrors element_errors(const std::vector<double>& a, const std::vector<double>& e, double rtol,
+                                    double atol) {
+  ElementErrors r;
+  double max_diff = 0.0, max_abs = 0.0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!std::isfinite(a[i])) {
+      r.nonfinite = static_cast<int64_t>(i);
+      return r;
+    }
+    const double diff = std::abs(a[i] - e[i]), allowed = atol + rtol * std::abs(e[i]);
+    r.used = std::max(r.used, allowed > 0 ? diff / allowed : (diff > 0 ? 1e300 : 0.0));
+    max_diff = std::max(max_diff, diff);
+    max_abs = std::max(max_abs, std::abs(e[i]));
+    if (diff - allowed > r.worst) {
+      r.worst = diff - allowed;
+      r.worst_i = i;
+    }
+  }
+  r.relative = max_abs > 0 ? max_diff / max_abs : max_diff;
+  return r;
+}
+
 // Every element within atol + rtol * |expected|; reports the worst element.
 inline void expect_close(const Tensor& actual, const Tensor& expected, double rtol, double atol,
                          const std::string& what) {
   ASSERT_EQ(actual.shape(), expected.shape()) << what;
   std::vector<double> a = as_doubles(actual), e = as_doubles(expected);
-  double worst = 0.0, used = 0.0, max_diff = 0.0, max_abs = 0.0;
-  size_t worst_i = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    ASSERT_TRUE(std::isfinite(a[i])) << what << ": element " << i << " is " << a[i];
-    const double diff = std::abs(a[i] - e[i]), allowed = atol + rtol * std::abs(e[i]);
-    used = std::max(used, allowed > 0 ? diff / allowed : (diff > 0 ? 1e300 : 0.0));
-    max_diff = std::max(max_diff, diff);
-    max_abs = std::max(max_abs, std::abs(e[i]));
-    double excess = diff - allowed;
-    if (excess > worst) {
-      worst = excess;
-      worst_i = i;
-    }
-  }
-  record_measured_error(what, used, max_abs > 0 ? max_diff / max_abs : max_diff);
-  EXPECT_LE(worst, 0.0) << what << ": element " << worst_i << " is " << a[worst_i] << ", expected " << e[worst_i]
-                        << " (rtol " << rtol << ", atol " << atol << ")";
+  const ElementErrors r = element_errors(a, e, rtol, atol);
+  ASSERT_TRUE(r.nonfinite < 0) << what << ": element " << r.nonfinite << " is " << a[static_cast<size_t>(r.nonfinite)];
+  record_measured_error(what, r.used, r.relative);
+  EXPECT_LE(r.worst, 0.0) << what << ": element " << r.worst_i << " is " << a[r.worst_i] << ", expected "
+                          << e[r.worst_i] << " (rtol " << rtol << ", atol " << atol << ")";
 }
 
 // Sum over elements of t * probe: a scalar loss whose gradient wrt t is probe.
