@@ -59,6 +59,11 @@ cp "${BINS[@]}" "$ROOT/bin/"
 for b in "${BINS[@]}"; do ldd "$b"; done | awk '$3 ~ /^\// {print $3}' | sort -u |
   grep -v -E '/(libc|libm|libpthread|libdl|librt|libresolv)\.so|ld-linux|/libcudart\.|/libcublas|/libnccl\.' |
   while read -r lib; do cp -L "$lib" "$ROOT/lib/"; done
+# The C++ runtime apart: run_gpu_check.sh uses it only where the node's is missing or too old.
+mkdir -p "$ROOT/lib/runtime"
+for f in "$ROOT"/lib/libstdc++.so.* "$ROOT"/lib/libgcc_s.so.* "$ROOT"/lib/libgomp.so.*; do
+  if [ -e "$f" ]; then mv "$f" "$ROOT/lib/runtime/"; fi
+done
 # A small corpus from text every Debian system has (the GNU licences), as binidx shards.
 python3 - "$STAGE/corpus.jsonl" <<'EOF'
 import glob, json, sys

@@ -42,10 +42,6 @@ print("\n".join(sorted(dirs)))
 EOF
 )
 fi
-mkdir -p "$HERE/lib/runtime"
-for f in "$HERE"/lib/libstdc++.so.* "$HERE"/lib/libgcc_s.so.* "$HERE"/lib/libgomp.so.*; do
-  [ -e "$f" ] && mv "$f" "$HERE/lib/runtime/"
-done
 path_of() { printf '%s\n' "$@" | awk '!seen[$0]++' | paste -sd: -; }  # in order, each once
 export LD_LIBRARY_PATH=$(path_of "${cuda_dirs[@]}" "$HERE/lib")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 if ldd "$HERE"/bin/* 2>&1 | grep -q "not found"; then
