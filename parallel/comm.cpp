@@ -107,14 +107,22 @@ void Communicator::check_reduce_scatter(const char* op, const Tensor& in, const 
 }
 
 void Communicator::all_gather(const Tensor& in, Tensor& out) {
-  const char* op = "all_gather";
+  check_all_gather("all_gather", in, out);
+  do_all_gather(in, out);
+}
+
+Communicator::Ticket Communicator::all_gather_start(const Tensor& in, Tensor& out) {
+  check_all_gather("all_gather_start", in, out);
+  return do_all_gather_start(in, out);
+}
+
+void Communicator::check_all_gather(const char* op, const Tensor& in, const Tensor& out) const {
   check_tensor(op, "in", in);
   check_tensor(op, "out", out);
   RWKV_CHECK(in.dtype() == out.dtype(), op, " on ", name(), ": in ", in.str(), " and out ", out.str(),
              " have different dtypes");
   RWKV_CHECK(out.numel() == int64_t{size()} * in.numel(), op, " on ", name(), ": out ", out.str(), " has ", out.numel(),
              " elements, expected group size ", size(), " x in's ", in.numel(), " = ", int64_t{size()} * in.numel());
-  do_all_gather(in, out);
 }
 
 void Communicator::broadcast(Tensor& x, int root) {

@@ -93,6 +93,16 @@ class Communicator {
   void reduce_scatter_sum_start(const Tensor& in, Tensor& out);
   void wait_started() { do_wait_started(); }
 
+  // An all-gather the compute stream waits for only at wait_for(ticket)
+  // (ZeRO-1's parameter gather, overlapped with the next forward): in stays
+  // untouched and out unread until then. Tickets are consecutive per
+  // communicator; waiting for one covers every operation started before it
+  // (the communication stream runs in order), and wait_started() covers all.
+  // MPI completes the gather before returning (every ticket is complete).
+  using Ticket = uint64_t;
+  Ticket all_gather_start(const Tensor& in, Tensor& out);
+  void wait_for(Ticket ticket) { do_wait_for(ticket); }
+
   // Waits until the operations issued so far are complete. A no-op for MPI (its
   // calls return complete); NCCL operations are asynchronous on their stream.
   virtual void synchronize() {}
@@ -108,6 +118,11 @@ class Communicator {
   virtual void do_all_reduce_sum_start(Tensor& x) { do_all_reduce_sum(x); }
   virtual void do_reduce_scatter_sum_start(const Tensor& in, Tensor& out) { do_reduce_scatter_sum(in, out); }
   virtual void do_wait_started() {}
+  virtual Ticket do_all_gather_start(const Tensor& in, Tensor& out) {
+    do_all_gather(in, out);
+    return 0;
+  }
+  virtual void do_wait_for(Ticket) {}
   virtual void do_reduce_scatter_sum(const Tensor& in, Tensor& out) = 0;
   virtual void do_all_gather(const Tensor& in, Tensor& out) = 0;
   virtual void do_broadcast(Tensor& x, int root) = 0;
@@ -123,6 +138,7 @@ class Communicator {
   void check_sum_dtype(const char* op, const Tensor& t) const;
   void check_peer(const char* op, const char* what, int peer) const;
   void check_reduce_scatter(const char* op, const Tensor& in, const Tensor& out) const;
+  void check_all_gather(const char* op, const Tensor& in, const Tensor& out) const;
 };
 
 }  // namespace rwkv::parallel

@@ -127,12 +127,24 @@ void ZeroOneSync::reduce_not_flat() {
 
 void ZeroOneSync::all_gather_params(const Tensor& master_shard, ParameterStore& params,
                                     const std::vector<Tensor>& copies) {
+  gather_params(master_shard, params, copies, Tensor());
+}
+
+void ZeroOneSync::start_all_gather_params(const Tensor& master_shard, ParameterStore& params,
+                                          const std::vector<Tensor>& copies, const Tensor& copies_flat) {
+  gather_params(master_shard, params, copies, copies_flat);
+}
+
+void ZeroOneSync::gather_params(const Tensor& master_shard, ParameterStore& params, const std::vector<Tensor>& copies,
+                                const Tensor& copies_flat) {
   const char* op = "ZeroOneSync::all_gather_params";
   expect_shape(op, "master_shard", master_shard, {partition_.shard_numel()}, "[shard_numel]");
   expect_dtype(op, "master_shard", master_shard, layout_.dtype());
   expect_device(op, "master_shard", master_shard, layout_.device());
   RWKV_CHECK(params.entries().size() == static_cast<size_t>(layout_.tensors()), op, ": the store has ",
              params.entries().size(), " tensors, the layout ", layout_.tensors());
+  // A gather still in flight from before would land on what this one writes.
+  wait_gathered(layout_.numel() + 1);
   // Tensors whose only form is a bf16 copy (master released): a bucket of
   // nothing else travels in bf16, half the bytes, and lands as it is.
   std::vector<bool> bf16_only(params.entries().size(), false);
@@ -143,23 +155,74 @@ void ZeroOneSync::all_gather_params(const Tensor& master_shard, ParameterStore& 
     bf16_only_ = bf16_only;
     in_bf16_ = bf16_gather_buckets(partition_, layout_, bf16_only_);
   }
+  // In place: a bf16 bucket's rows are its stretch of the flat copy buffer.
+  const bool flat = copies_flat.defined() && copies_view_flat(copies, copies_flat);
   const int n = dp_.size(), me = dp_.rank();
+  std::vector<bool> in_place(static_cast<size_t>(buckets()), false);
+  for (int b = 0; b < buckets() && flat; ++b)
+    in_place[static_cast<size_t>(b)] = in_bf16_[static_cast<size_t>(b)] &&
+                                       partition_.bucket_begin(b) + partition_.bucket_numel(b) <= layout_.numel();
+  // The rest first: they complete here, so nothing in flight waits behind them.
+  for (int b = 0; b < buckets(); ++b)
+    if (!in_place[static_cast<size_t>(b)]) gather_through_staging(b, master_shard, params, copies);
+  in_flight_.assign(static_cast<size_t>(buckets()), false);
+  tickets_.assign(static_cast<size_t>(buckets()), 0);
+  first_in_flight_ = 0;
   for (int b = 0; b < buckets(); ++b) {
-    const int64_t begin = partition_.bucket_begin(b), chunk = partition_.chunk_numel(b);
-    const Tensor my_masters = flat_slice(master_shard, partition_.shard_offset(b), chunk);
-    const bool bf16 = in_bf16_[static_cast<size_t>(b)];
-    if (bf16 && !staging_bf16_.defined())
-      staging_bf16_ = Tensor::empty({partition_.bucket_numel(0)}, DType::BF16, layout_.device());
-    Tensor rows = flat_slice(bf16 ? staging_bf16_ : staging_, 0, int64_t{n} * chunk);  // [dp, chunk]: the bucket in flat order
-    Tensor mine = flat_slice(rows, int64_t{me} * chunk, chunk);  // in place: my row is the input
-    if (bf16) {
-      cast(my_masters, mine);  // the same rounding the copy would get from the f32 value
-    } else {
-      mine.copy_from(my_masters);
-    }
-    if (n > 1) dp_.all_gather(mine, rows);
-    unpack_to_weights(rows, layout_, begin, begin + int64_t{n} * chunk, params, copies);
+    if (!in_place[static_cast<size_t>(b)]) continue;
+    const int64_t chunk = partition_.chunk_numel(b);
+    Tensor rows = flat_slice(copies_flat, partition_.bucket_begin(b), int64_t{n} * chunk);  // [dp, chunk]
+    Tensor mine = flat_slice(rows, int64_t{me} * chunk, chunk);
+    cast(flat_slice(master_shard, partition_.shard_offset(b), chunk), mine);  // the rounding the copy would get
+    tickets_[static_cast<size_t>(b)] = n > 1 ? dp_.all_gather_start(mine, rows) : 0;
+    in_flight_[static_cast<size_t>(b)] = true;
+    ++in_flight_count_;
   }
+}
+
+void ZeroOneSync::gather_through_staging(int b, const Tensor& master_shard, ParameterStore& params,
+                                         const std::vector<Tensor>& copies) {
+  const int n = dp_.size(), me = dp_.rank();
+  const int64_t begin = partition_.bucket_begin(b), chunk = partition_.chunk_numel(b);
+  const Tensor my_masters = flat_slice(master_shard, partition_.shard_offset(b), chunk);
+  const bool bf16 = in_bf16_[static_cast<size_t>(b)];
+  if (bf16 && !staging_bf16_.defined())
+    staging_bf16_ = Tensor::empty({partition_.bucket_numel(0)}, DType::BF16, layout_.device());
+  Tensor rows = flat_slice(bf16 ? staging_bf16_ : staging_, 0, int64_t{n} * chunk);  // [dp, chunk]: the bucket in flat order
+  Tensor mine = flat_slice(rows, int64_t{me} * chunk, chunk);  // in place: my row is the input
+  if (bf16) {
+    cast(my_masters, mine);  // the same rounding the copy would get from the f32 value
+  } else {
+    mine.copy_from(my_masters);
+  }
+  if (n > 1) dp_.all_gather(mine, rows);
+  unpack_to_weights(rows, layout_, begin, begin + int64_t{n} * chunk, params, copies);
+}
+
+bool ZeroOneSync::copies_view_flat(const std::vector<Tensor>& copies, const Tensor& copies_flat) const {
+  if (copies_flat.dtype() != DType::BF16 || copies_flat.device() != layout_.device() || copies_flat.numel() < layout_.numel() ||
+      copies.size() != static_cast<size_t>(layout_.tensors()))
+    return false;
+  const auto* base = static_cast<const char*>(copies_flat.raw_data());
+  for (int t = 0; t < layout_.tensors(); ++t) {
+    if (!bf16_only_[static_cast<size_t>(t)]) continue;
+    const Tensor& c = copies[static_cast<size_t>(t)];
+    if (static_cast<const char*>(c.raw_data()) != base + layout_.offset(t) * 2) return false;
+  }
+  return true;
+}
+
+void ZeroOneSync::wait_gathered(int64_t flat_end) {
+  Communicator::Ticket last = 0;
+  int b = first_in_flight_;
+  for (; b < static_cast<int>(in_flight_.size()) && partition_.bucket_begin(b) < flat_end; ++b) {
+    if (!in_flight_[static_cast<size_t>(b)]) continue;
+    last = std::max(last, tickets_[static_cast<size_t>(b)]);
+    in_flight_[static_cast<size_t>(b)] = false;
+    --in_flight_count_;
+  }
+  first_in_flight_ = b;
+  if (last > 0) dp_.wait_for(last);
 }
 
 std::vector<bool> bf16_gather_buckets(const ZeroPartition& partition, const FlatLayout& layout,

@@ -152,6 +152,24 @@ class ZeroOneSync final : public BucketedReduction {
   // bits in the copies (bf16_gather_buckets).
   void all_gather_params(const Tensor& master_shard, ParameterStore& params, const std::vector<Tensor>& copies = {});
 
+  // all_gather_params, overlapped with the next forward: the bf16 buckets
+  // are gathered in place into copies_flat ([numel] bf16: the one buffer the
+  // compute copies are views of, each at its tensor's flat offset, as
+  // Rwkv4Model::compute_copies_flat()) and left in flight; the compute stream
+  // waits for each only where forward first reads it (wait_gathered). The
+  // other buckets (an f32 master among their tensors, or padding past the
+  // store's end) go first, through staging, and are complete on return.
+  // With copies that are not views of copies_flat it is all_gather_params.
+  void start_all_gather_params(const Tensor& master_shard, ParameterStore& params, const std::vector<Tensor>& copies,
+                               const Tensor& copies_flat);
+  // Before reading the weights of flat [0, flat_end): the compute stream
+  // waits for the gathers in flight of the buckets beginning before
+  // flat_end (one wait: the communication stream runs in order). Waits
+  // advance in flat order, as forward reads the weights.
+  void wait_gathered(int64_t flat_end);
+  // Buckets started by start_all_gather_params and not yet waited for.
+  int gathers_in_flight() const { return in_flight_count_; }
+
   int buckets() const override { return partition_.buckets(); }
   // Bytes this rank sends per reduce_mean, and per all_gather_params.
   uint64_t reduce_scatter_bytes_per_call() const;
@@ -171,6 +189,18 @@ class ZeroOneSync final : public BucketedReduction {
   // all_gather_params: the tensors that exist only as bf16 copies, and the
   // buckets gathered in bf16 for them (bf16_gather_buckets).
   std::vector<bool> bf16_only_, in_bf16_;
+  // start_all_gather_params: per bucket, whether its gather is in flight and
+  // its ticket; buckets before first_in_flight_ have all been waited for.
+  std::vector<bool> in_flight_;
+  std::vector<Communicator::Ticket> tickets_;
+  int first_in_flight_ = 0, in_flight_count_ = 0;
+
+  void gather_params(const Tensor& master_shard, ParameterStore& params, const std::vector<Tensor>& copies,
+                     const Tensor& copies_flat);
+  // Gathers bucket b through staging (f32, or bf16 for a bf16 bucket) and unpacks it; complete on return.
+  void gather_through_staging(int b, const Tensor& master_shard, ParameterStore& params, const std::vector<Tensor>& copies);
+  // True when every copy of a bf16-only tensor is a view of copies_flat at its flat offset.
+  bool copies_view_flat(const std::vector<Tensor>& copies, const Tensor& copies_flat) const;
 };
 
 // Which buckets of the partition ZeroOneSync::all_gather_params gathers in

@@ -5,6 +5,8 @@
 #include <cuda_runtime_api.h>
 #include <nccl.h>
 
+#include <vector>
+
 #include "kernels/cuda/cuda_common.h"
 #include "parallel/comm_volume.h"
 #include "parallel/mpi_runtime.h"
@@ -36,6 +38,8 @@ class NcclCommunicator final : public Communicator {
   void do_reduce_scatter_sum(const Tensor& in, Tensor& out) override;
   void do_reduce_scatter_sum_start(const Tensor& in, Tensor& out) override;
   void do_all_gather(const Tensor& in, Tensor& out) override;
+  Ticket do_all_gather_start(const Tensor& in, Tensor& out) override;
+  void do_wait_for(Ticket ticket) override;
   void do_broadcast(Tensor& x, int root) override;
   void do_send(const Tensor& x, int peer, int tag) override;
   void do_recv(Tensor& x, int peer, int tag) override;
@@ -51,6 +55,7 @@ class NcclCommunicator final : public Communicator {
   void end();
   bool enqueue_all_reduce(Tensor& x);
   bool enqueue_reduce_scatter(const Tensor& in, Tensor& out);
+  bool enqueue_all_gather(const Tensor& in, Tensor& out);
 
   std::string label_;
   int size_ = 1, rank_ = 0, device_ = 0;
@@ -59,6 +64,13 @@ class NcclCommunicator final : public Communicator {
   cudaEvent_t compute_done_ = nullptr, comm_done_ = nullptr;
   float* barrier_word_ = nullptr;  // [1] on the device: what the barrier all-reduces
   bool started_ = false;           // *_start calls the compute stream does not wait for yet
+  // all_gather_start's tickets: ticket t's completion is recorded in
+  // ticket_events_[t % kTicketEvents]. A slot recorded again by a later
+  // gather before t is waited for makes wait_for(t) wait for that later one:
+  // later, never too early (the NCCL stream is in order). Created on first use.
+  static constexpr size_t kTicketEvents = 256;
+  std::vector<cudaEvent_t> ticket_events_;
+  Ticket next_ticket_ = 1;  // 0: no operation (complete)
 };
 
 ncclDataType_t sum_type(DType dtype) {
@@ -109,6 +121,8 @@ void NcclCommunicator::release() noexcept {
   if (stream_ != nullptr) cudaStreamSynchronize(stream_);
   if (comm_ != nullptr) ncclCommDestroy(comm_);
   if (barrier_word_ != nullptr) cudaFree(barrier_word_);
+  for (cudaEvent_t e : ticket_events_) cudaEventDestroy(e);
+  ticket_events_.clear();
   if (compute_done_ != nullptr) cudaEventDestroy(compute_done_);
   if (comm_done_ != nullptr) cudaEventDestroy(comm_done_);
   if (stream_ != nullptr) cudaStreamDestroy(stream_);
@@ -197,13 +211,41 @@ void NcclCommunicator::do_reduce_scatter_sum_start(const Tensor& in, Tensor& out
   if (enqueue_reduce_scatter(in, out)) started_ = true;
 }
 
-void NcclCommunicator::do_all_gather(const Tensor& in, Tensor& out) {
+// Counts and enqueues an all-gather after the compute stream's work so far;
+// false when there is nothing to move.
+bool NcclCommunicator::enqueue_all_gather(const Tensor& in, Tensor& out) {
   stats_.add(CommOp::AllGather, all_gather_bytes_sent(in.numel(), static_cast<int64_t>(dtype_size(in.dtype())), size_),
              static_cast<uint64_t>(size_ - 1) * in.nbytes());
-  if (in.numel() == 0) return;
+  if (in.numel() == 0) return false;
   begin();
   check(ncclAllGather(in.raw_data(), out.raw_data(), byte_count(in), ncclUint8, comm_, stream_), "ncclAllGather");
-  end();
+  return true;
+}
+
+void NcclCommunicator::do_all_gather(const Tensor& in, Tensor& out) {
+  if (enqueue_all_gather(in, out)) end();
+}
+
+// Overlap: the compute stream runs on (the next forward) and waits for this
+// gather only where it reads out (do_wait_for).
+Communicator::Ticket NcclCommunicator::do_all_gather_start(const Tensor& in, Tensor& out) {
+  if (!enqueue_all_gather(in, out)) return 0;
+  if (ticket_events_.empty()) {
+    ticket_events_.assign(kTicketEvents, nullptr);
+    for (cudaEvent_t& e : ticket_events_)
+      cuda::check_cuda(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreateWithFlags (gather tickets)");
+  }
+  const Ticket ticket = next_ticket_++;
+  cuda::check_cuda(cudaEventRecord(ticket_events_[ticket % kTicketEvents], stream_), "cudaEventRecord");
+  started_ = true;  // wait_started() covers it too
+  return ticket;
+}
+
+void NcclCommunicator::do_wait_for(Ticket ticket) {
+  if (ticket == 0) return;
+  RWKV_CHECK(ticket < next_ticket_, "wait_for on ", name(), ": ticket ", ticket, " was never handed out");
+  cuda::check_cuda(cudaSetDevice(device_), "cudaSetDevice");
+  cuda::check_cuda(cudaStreamWaitEvent(cuda::kStream, ticket_events_[ticket % kTicketEvents], 0), "cudaStreamWaitEvent");
 }
 
 void NcclCommunicator::do_broadcast(Tensor& x, int root) {

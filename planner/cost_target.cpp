@@ -20,6 +20,7 @@ CostTarget target_preset(const std::string& name) {
     t.grad_bytes = 4;
     t.gather_bytes = 2;
     t.mixed_gather_bytes = 4;
+    t.gather_overlap = true;
     return t;
   }
   if (name == "cpu-fp32") {

@@ -8,7 +8,8 @@
 //             moments (2 + 4 + 4 + 8 = 18 bytes a parameter); dp reduces the
 //             fp32 gradients; ZeRO-1 shards the masters with the moments and
 //             gathers the bf16 weights (the f32 masters for the few buckets
-//             that hold a LayerNorm or time_* vector). DeepSpeed's bf16 keeps
+//             that hold a LayerNorm or time_* vector), the bf16 ones
+//             overlapped with the next forward. DeepSpeed's bf16 keeps
 //             bf16 gradients (16 bytes): --grad-bytes 2 models it.
 //   cpu-fp32  rwkv-train on the CPU as it is: fp32 parameters, gradients and
 //             moments (4 + 4 + 8 = 16 bytes), no master copy, fp32
@@ -31,6 +32,10 @@ struct CostTarget {
   // (rwkv-train gathers those buckets' f32 masters: each block's two runs of
   // LayerNorm / time_* vectors and ln_out leave one bucket each); 0: gather_bytes.
   double mixed_gather_bytes = 0;
+  // ZeRO-1's gather of the bf16-only buckets runs into the next step's
+  // forward (rwkv-train on GPUs: ZeroOneSync::start_all_gather_params), each
+  // block waiting for its own buckets; the f32 buckets complete first.
+  bool gather_overlap = false;
   double master_bytes = 4;    // fp32 master weights beside low-precision ones (0: the weights are fp32)
   double adam_bytes = 8;      // Adam m and v, fp32
   double act_bytes = 2;       // one activation element
@@ -51,8 +56,9 @@ struct CostTarget {
   double latency_inter = 20e-6;   // between nodes
   double kernel_overhead = 5e-6;  // seconds per op launched (CUDA launch; ~0 on a CPU)
   double dp_overlap = 0.0;        // share of the dp gradient reduction hidden behind backward (rwkv-train
-                                  // overlaps plain-dp all-reduces and ZeRO-1 reduce-scatters, not ZeRO-1's
-                                  // parameter all-gather; the share is not measured yet: 0 = none assumed)
+                                  // overlaps plain-dp all-reduces and ZeRO-1 reduce-scatters; ZeRO-1's
+                                  // parameter all-gather is gather_overlap's; the share is not measured
+                                  // yet: 0 = none assumed)
 };
 
 CostTarget target_preset(const std::string& name);  // "gpu-bf16" or "cpu-fp32"

@@ -125,7 +125,7 @@ json report_json(const ModelSpec& m, const Cluster& c, const CostTarget& t, cons
             {"peak_flops", c.peak_flops}, {"mem_bw", c.mem_bw}, {"intra_bw", c.intra_bw}, {"inter_bw", c.inter_bw},
             {"shared_node", c.shared_node}}},
           {"target",
-           {{"name", t.name}, {"param_bytes", t.param_bytes}, {"grad_bytes", t.grad_bytes}, {"gather_bytes", t.gather_bytes > 0 ? t.gather_bytes : t.param_bytes}, {"mixed_gather_bytes", t.mixed_gather_bytes}, {"master_bytes", t.master_bytes},
+           {{"name", t.name}, {"param_bytes", t.param_bytes}, {"grad_bytes", t.grad_bytes}, {"gather_bytes", t.gather_bytes > 0 ? t.gather_bytes : t.param_bytes}, {"mixed_gather_bytes", t.mixed_gather_bytes}, {"gather_overlap", t.gather_overlap}, {"master_bytes", t.master_bytes},
             {"adam_bytes", t.adam_bytes}, {"act_bytes", t.act_bytes}, {"gemm_efficiency", t.gemm_efficiency},
             {"mem_efficiency", t.mem_efficiency}, {"intra_efficiency", t.intra_efficiency},
             {"inter_efficiency", t.inter_efficiency}, {"dp_overlap", t.dp_overlap}, {"runtime_overhead", t.runtime_overhead}}},

@@ -84,19 +84,28 @@ StepTime step_time(const ModelSpec& m, const Layout& l, const Cluster& c, const 
     // --- after the pipeline: dp reduction and the optimizer
     const double P = static_cast<double>(local_parameters(m, part));
     // dp: the gradient reduction, which can hide behind backward; after: the
-    // ZeRO-1 parameter all-gather, which comes after AdamW and cannot.
+    // ZeRO-1 parameter all-gather after AdamW, which only the next forward can hide.
     double dp = 0, after = 0;
     if (l.dp > 1) {
       if (zero) {
         dp = dp_link.reduce_scatter(P * t.grad_bytes);
         const double g = t.gather_bytes > 0 ? t.gather_bytes : t.param_bytes;
-        double gathered = P * g;
-        if (t.mixed_gather_bytes > g) {
-          // One bucket (of f32 elements) per run of vectors: two a block, and ln_out.
-          const double runs = 2 * Ls + (last ? 1 : 0);
-          gathered += std::min(P, runs * static_cast<double>(t.bucket_bytes) / 4) * (t.mixed_gather_bytes - g);
+        // One bucket (of f32 elements) per run of vectors: two a block, and
+        // ln_out; those buckets travel in f32, before the rest.
+        const double runs = 2 * Ls + (last ? 1 : 0);
+        const double mixed = t.mixed_gather_bytes > g ? std::min(P, runs * static_cast<double>(t.bucket_bytes) / 4) : 0;
+        if (t.gather_overlap) {
+          // The others land while the next forward runs, each block waiting
+          // for its own: stage s starts its first forward after s stages'
+          // forwards, and the last block needs its buckets about one
+          // micro-batch forward (a third of the stage's time) later still.
+          const double forward = sc.total() / (3 + rc);
+          const double in_flight = dp_link.all_gather((P - mixed) * g);
+          after = dp_link.all_gather(mixed * t.mixed_gather_bytes) +
+                  std::max(0.0, in_flight - static_cast<double>(s + 1) * forward);
+        } else {
+          after = dp_link.all_gather(mixed * t.mixed_gather_bytes + (P - mixed) * g);
         }
-        after = dp_link.all_gather(gathered);
       } else {
         const double buckets = std::ceil(P * t.grad_bytes / static_cast<double>(t.bucket_bytes));
         dp = 2 * (dp_link.n - 1) / dp_link.n * P * t.grad_bytes / dp_link.bw + buckets * 2 * (dp_link.n - 1) * dp_link.latency;

@@ -24,7 +24,10 @@
 //           and writes p, m, v), P_opt = P or the ZeRO-1 shard
 // step = T_pipe + (1 - dp_overlap) reduction + gather + optim, where reduction is the
 // all-reduce or ZeRO-1's reduce-scatter (both overlap backward in rwkv-train) and
-// gather ZeRO-1's all-gather (after AdamW, never hidden);  tokens/s = B M dp T / step;
+// gather ZeRO-1's all-gather after AdamW: the f32 buckets (two a block, ln_out)
+// whole, and with gather_overlap the bf16 rest only beyond (s + 1) forward
+// micro-batches of stage s (t_s / (3 + recompute) each), which it overlaps;
+// tokens/s = B M dp T / step;
 // MFU = tokens/s x 6 x matmul parameters / (world x peak FLOP/s), as rwkv-train defines it.
 //
 // Bandwidths: a group within a node runs at intra-node speed; a group that

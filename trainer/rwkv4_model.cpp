@@ -104,10 +104,21 @@ Rwkv4Model::Rwkv4Model(const Rwkv4Shape& shape, DType dtype, bool recompute, Dev
              "got ", device_.str(), " (the CPU kernels compute in f32 or f64 only)");
   // The compute view: a bf16 copy where the plan says so, else the master
   // tensor itself (same storage: fp32 reads exactly what it always read).
+  // The bf16 copies are views of one flat buffer in the store's order.
+  bool any_copy = false;
+  for (const NamedTensor& e : params_.entries()) {
+    const ParamDTypes d = plan_.param(e.name);
+    RWKV_CHECK(!d.has_copy() || d.compute == DType::BF16, "Rwkv4Model: compute copy of '", e.name, "' in ",
+               dtype_name(d.compute), "; the plan's copies are bf16");
+    any_copy = any_copy || d.has_copy();
+  }
+  if (any_copy) copies_flat_ = Tensor::zeros({params_.numel()}, DType::BF16, device_);
+  int64_t flat_offset = 0;
   for (const NamedTensor& e : params_.entries()) {
     NamedTensor c = e;
     const ParamDTypes d = plan_.param(e.name);
-    if (d.has_copy()) c.value = Tensor::zeros(e.value.shape(), d.compute, device_);
+    if (d.has_copy()) c.value = copies_flat_.slice_rows(flat_offset, e.value.numel()).view(e.value.shape());
+    flat_offset += e.value.numel();
     copies_.push_back(d.has_copy() ? c.value : Tensor());
     compute_.entries().push_back(c);
   }
@@ -195,6 +206,14 @@ double Rwkv4Model::end_loss_sum() {
 
 void Rwkv4Model::report_grads_final(size_t first_entry) {
   if (grads_final_hook_) grads_final_hook_(first_entry);
+}
+
+void Rwkv4Model::weights_needed(size_t end_entry) {
+  if (weights_needed_hook_) weights_needed_hook_(end_entry);
+}
+
+size_t Rwkv4Model::block_end_entry(size_t local_block) const {
+  return local_block + 1 < block_first_entry_.size() ? block_first_entry_[local_block + 1] : tail_first_entry_;
 }
 
 int64_t Rwkv4Model::activation_bytes(int64_t B, int64_t T) const {
@@ -308,6 +327,7 @@ void Rwkv4Model::stage_forward(int slot_index, const Tensor& tokens, const Tenso
   const int64_t N = a.B * a.T;
   a.tokens.copy_from(tokens);
   if (part_.has_embedding()) {
+    weights_needed(block_first_entry_.empty() ? tail_first_entry_ : block_first_entry_[0]);  // emb, block 0's LayerNorms
     if (tokens_local.defined()) {
       expect_shape(op, "tokens_local", tokens_local, {N}, "[B*T]: embedding_rows of the tokens");
       a.tokens_local.copy_from(tokens_local);
@@ -323,7 +343,10 @@ void Rwkv4Model::stage_forward(int slot_index, const Tensor& tokens, const Tenso
     expect_shape(op, "input", input, {a.B, a.T, shape_.n_embd}, "[B, T, C]: the previous stage's output");
     a.blocks[0].x_in.copy_from(input);
   }
-  for (size_t l = 0; l < a.blocks.size(); ++l) forward_block(a, static_cast<int64_t>(l));
+  for (size_t l = 0; l < a.blocks.size(); ++l) {
+    weights_needed(block_end_entry(l));
+    forward_block(a, static_cast<int64_t>(l));
+  }
 }
 
 const Tensor& Rwkv4Model::stage_output(int slot_index) { return existing_slot(slot_index, "stage_output").x_final; }
@@ -391,6 +414,7 @@ void Rwkv4Model::forward_block(Activations& a, int64_t l) {
 void Rwkv4Model::head_forward_loss(Activations& a, const Tensor& targets, Tensor* dlogits, float loss_scale,
                                    float l2wrap_factor) {
   const int64_t N = a.B * a.T;
+  weights_needed(params_.entries().size());  // ln_out, head
   Tensor head_in = rows(a.head_in);
   layernorm_forward(rows(a.x_final), p_.ln_out_weight, p_.ln_out_bias, head_in, a.ln_out_mean, a.ln_out_rstd);
   linear_forward(head_in, p_.head, a.logits);
@@ -563,6 +587,7 @@ void Rwkv4Model::forward_logits(const Tensor& tokens, Tensor& logits) {
   expect_shape("Rwkv4Model::forward_logits", "logits", logits, {tokens.dim(0), tokens.dim(1), shape_.vocab_size}, "[B, T, V]");
   stage_forward(0, tokens);
   Activations& a = existing_slot(0, "forward_logits");
+  weights_needed(params_.entries().size());  // ln_out, head
   Tensor head_in = rows(a.head_in);
   layernorm_forward(rows(a.x_final), p_.ln_out_weight, p_.ln_out_bias, head_in, a.ln_out_mean, a.ln_out_rstd);
   linear_forward(head_in, p_.head, a.logits);

@@ -122,6 +122,11 @@ class Rwkv4Model {
   // tensor where forward reads the master itself. AdamW writes the copies as
   // it updates the masters (AdamWOptimizer::set_param_copies).
   const std::vector<Tensor>& compute_copies() const { return copies_; }
+  // [params().numel()] bf16: the one buffer every compute copy is a view of,
+  // each at its tensor's flat offset (parallel/flat_layout.h), so that
+  // ZeRO-1's all-gather lands in the copies in place; the stretches of the
+  // tensors without a copy are unused. Undefined in fp32.
+  const Tensor& compute_copies_flat() const { return copies_flat_; }
   // Casts every master into its compute copy. Call after anything but AdamW
   // changed params(): init, resume, a test's copy_from. No-op in fp32.
   void refresh_compute_copies();
@@ -195,6 +200,14 @@ class Rwkv4Model {
   using GradsFinalHook = std::function<void(size_t first_entry)>;
   void set_grads_final_hook(GradsFinalHook hook) { grads_final_hook_ = std::move(hook); }
 
+  // Called before forward reads parameters: the entries of params() before
+  // end_entry are about to be read (the embedding with block 0's
+  // LayerNorms, then each block, then ln_out and the head), so ZeRO-1's
+  // overlapped all-gather (ZeroOneSync::wait_gathered) can make the compute
+  // stream wait for just those. Empty: no calls.
+  using WeightsNeededHook = std::function<void(size_t end_entry)>;
+  void set_weights_needed_hook(WeightsNeededHook hook) { weights_needed_hook_ = std::move(hook); }
+
   // Bytes of the activation and gradient-scratch buffers one slot allocates
   // for a [B, T] batch, in the plan's dtypes (what the memory planner and
   // bench compare with): PrecisionPlan::activation_set_bytes without the i32
@@ -223,12 +236,17 @@ class Rwkv4Model {
   // tensor itself (shared storage). p_ views compute_, g_ views grads_.
   ParameterStore compute_;
   std::vector<Tensor> copies_;  // [params_.entries().size()], undefined where no copy
+  Tensor copies_flat_;          // [params_.numel()] bf16: what the copies view (undefined: no copies)
   bool masters_released_ = false;
   Rwkv4Tensors p_, g_;
   std::vector<std::shared_ptr<Activations>> slots_;
   void report_grads_final(size_t first_entry);
+  void weights_needed(size_t end_entry);
+  // The entry after the last one that block l's forward reads.
+  size_t block_end_entry(size_t local_block) const;
   Tensor loss_sum_;  // [1] f64 on device_ while a loss sum is open (begin_loss_sum)
   GradsFinalHook grads_final_hook_;
+  WeightsNeededHook weights_needed_hook_;
   std::vector<size_t> block_first_entry_;  // [local blocks] index in params_ of each block's first entry
   size_t tail_first_entry_ = 0;            // ln_out.weight's index (entries.size() without a head)
 };

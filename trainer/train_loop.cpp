@@ -356,7 +356,23 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   }
   // ZeRO-1: every rank's weights (the bf16 copies, and the masters of the
   // tensors without one) from every rank's master shard.
-  auto gather_weights = [&] { zero_sync->all_gather_params(sharded->master_shard(), model.params(), model.compute_copies()); };
+  // With the masters of the bf16-copied tensors released, the bf16 buckets
+  // land in the copies in place and stay in flight into the next forward,
+  // which waits for each block's buckets just before the block
+  // (ZeroOneSync::start_all_gather_params; docs/parallel.md).
+  auto gather_weights = [&] {
+    if (model.masters_released()) {
+      zero_sync->start_all_gather_params(sharded->master_shard(), model.params(), model.compute_copies(),
+                                         model.compute_copies_flat());
+    } else {
+      zero_sync->all_gather_params(sharded->master_shard(), model.params(), model.compute_copies());
+    }
+  };
+  if (zero) {
+    model.set_weights_needed_hook([sync = zero_sync](size_t end_entry) {
+      sync->wait_gathered(sync->layout().offset(static_cast<int>(end_entry)));
+    });
+  }
   // The weights from the init's or the checkpoint's f32 masters: cast into
   // the bf16 copies, or with ZeRO-1 gathered from every rank's master shard.
   if (zero) {
@@ -545,6 +561,7 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     if (zero) {
       sharded->update(model.params(), zero_sync->grad_shard(), lr, clip_factor(grad_norm, settings.grad_clip));
       gather_weights();
+      summary.zero_gathers_overlapped = zero_sync->gathers_in_flight();
     } else {
       grad_norm = optimizer->step_with_norm(model.params(), model.grads(), lr, grad_norm);
     }

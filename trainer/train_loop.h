@@ -38,6 +38,7 @@ struct TrainSummary {
   uint64_t optimizer_state_bytes = 0;  // this rank's AdamW moments (ZeRO-1: its shard only)
   uint64_t master_bytes_released = 0;  // ZeRO-1 in bf16: f32 masters freed (kept only as shards)
   int dp_buckets_started_early = 0;    // last step: dp buckets reduced while backward still ran (overlap)
+  int zero_gathers_overlapped = 0;     // last step: ZeRO-1 buckets gathered while the next forward ran (overlap)
   double pipeline_s = 0;             // time in the pipeline schedule (forward + backward + transfers), all steps
   double pipeline_compute_s = 0;     // of which forward and backward compute
 };

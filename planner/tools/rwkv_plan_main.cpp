@@ -48,7 +48,9 @@ const char* kUsage =
     "  --gemm-eff F --mem-eff F --intra-eff F --inter-eff F   achieved / peak rates (0..1]\n"
     "  --dp-overlap F       share of the dp gradient reduction hidden behind backward (default 0; rwkv-train\n"
     "                       overlaps dp all-reduces and ZeRO-1 reduce-scatters with the last backward, a share\n"
-    "                       not yet measured on GPUs; ZeRO-1's parameter all-gather is never hidden)\n"
+    "                       not yet measured on GPUs)\n"
+    "  --gather-overlap on|off  ZeRO-1's bf16 parameter all-gather runs into the next forward (gpu-bf16: on,\n"
+    "                       as rwkv-train does; off: after AdamW, exposed, as DeepSpeed's ZeRO-2 step)\n"
     "  --grad-bytes N       bytes of a gradient element, 2 or 4 (gpu-bf16: 4, rwkv-train's f32 gradients;\n"
     "                       2 models a trainer with bf16 gradients and every parameter gathered in bf16, such as DeepSpeed bf16)\n"
     "  --overhead X         fixed memory per rank, e.g. 1.5GiB\n"
@@ -97,6 +99,7 @@ int main(int argc, char** argv) {
     std::optional<int64_t> nodes, gpus_per_node, ctx;
     std::optional<double> memory, flops, mem_bw, intra_bw, inter_bw;
     std::optional<double> gemm_eff, mem_eff, intra_eff, inter_eff, dp_overlap, overhead, grad_bytes;
+    std::optional<bool> gather_overlap;
     SearchOptions options;
     int64_t top = 15;
     bool as_json = false;
@@ -152,6 +155,11 @@ int main(int argc, char** argv) {
         if (v != "2" && v != "4") usage_error("--grad-bytes expects 2 (bf16) or 4 (f32), got '" + v + "'");
         grad_bytes = std::stod(v);
       }
+      else if (a == "--gather-overlap") {
+        const std::string v = value();
+        if (v != "on" && v != "off") usage_error("--gather-overlap expects on or off, got '" + v + "'");
+        gather_overlap = v == "on";
+      }
       else if (a == "--top") top = positive(a, value());
       else if (a == "--json") as_json = true;
       else usage_error("unknown argument '" + a + "'");
@@ -189,6 +197,7 @@ int main(int argc, char** argv) {
     if (inter_eff) target.inter_efficiency = *inter_eff;
     if (dp_overlap) target.dp_overlap = *dp_overlap;
     if (overhead) target.runtime_overhead = *overhead;
+    if (gather_overlap) target.gather_overlap = *gather_overlap;
     if (grad_bytes) {
       target.grad_bytes = *grad_bytes;
       // bf16 gradients (DeepSpeed's bf16): every ZeRO-1 bucket gathered in bf16 too.

@@ -271,17 +271,19 @@ void check_zero_matches_replicated(Communicator& dp, float grad_clip, double gra
 // released (mixed precision): every copy holds bf16(the owner's master)
 // bit for bit; buckets of released tensors alone travel in bf16, the rest
 // in f32 into the masters that remain and the copies beside them.
-TEST(MpiDataParallel, ZeroAllGatherWritesBf16CopiesAndSendsReleasedBucketsInBf16) {
-  WorldComm w;
-  Communicator& dp = w.comm;
+// in_place: the copies are views of one flat bf16 buffer (as
+// Rwkv4Model::compute_copies_flat) and start_all_gather_params leaves the
+// bf16 buckets' gathers in flight; the result must be the same bits.
+void check_zero_gather_into_bf16_copies(Communicator& dp, bool in_place) {
   const int n = dp.size(), r = dp.rank();
   for (int64_t bucket_bytes : {int64_t{1}, int64_t{100}, int64_t{560}, kDefaultBucketBytes}) {
-    SCOPED_TRACE("bucket_bytes " + std::to_string(bucket_bytes));
+    SCOPED_TRACE("bucket_bytes " + std::to_string(bucket_bytes) + (in_place ? ", in place" : ""));
     ParameterStore expected = make_store(DType::F32);
     fill<float>(expected, 1000, 7);  // the masters after the update, the same on every rank
     ParameterStore params = make_store(DType::F32);
     ZeroOneSync sync(params, dp, bucket_bytes, /*align=*/4);
     const ZeroPartition& part = sync.partition();
+    const FlatLayout& layout = sync.layout();
     // This rank's master shard: its pieces of the expected masters.
     Tensor master_shard = Tensor::zeros({part.shard_numel()}, DType::F32);
     for (const ShardPiece& piece : part.pieces(r))
@@ -289,26 +291,52 @@ TEST(MpiDataParallel, ZeroAllGatherWritesBf16CopiesAndSendsReleasedBucketsInBf16
           .copy_from(flat_slice(expected.entries()[static_cast<size_t>(piece.tensor)].value, piece.tensor_offset, piece.length));
     // The matrices get bf16 copies and lose their masters; the vectors
     // (time_decay, time_first) keep an f32 master and have no copy.
+    Tensor copies_flat = Tensor::zeros({layout.numel()}, DType::BF16);
     std::vector<Tensor> copies(params.entries().size());
     std::vector<bool> released(params.entries().size(), false);
     for (size_t t = 0; t < params.entries().size(); ++t) {
       NamedTensor& e = params.entries()[t];
       if (e.value.ndim() < 2) continue;
-      copies[t] = Tensor::zeros(e.value.shape(), DType::BF16);
+      copies[t] = in_place ? flat_slice(copies_flat, layout.offset(static_cast<int>(t)), e.value.numel()).view(e.value.shape())
+                           : Tensor::zeros(e.value.shape(), DType::BF16);
       e.value = Tensor();
       released[t] = true;
     }
     dp.reset_stats();
-    sync.all_gather_params(master_shard, params, copies);
+    if (in_place) {
+      sync.start_all_gather_params(master_shard, params, copies, copies_flat);
+    } else {
+      sync.all_gather_params(master_shard, params, copies);
+    }
     uint64_t want_bytes = 0;
-    const std::vector<bool> in_bf16 = bf16_gather_buckets(part, sync.layout(), released);
-    for (int b = 0; b < part.buckets(); ++b)
-      want_bytes += all_gather_bytes_sent(part.chunk_numel(b), in_bf16[static_cast<size_t>(b)] ? 2 : 4, n);
+    int want_in_flight = 0;
+    const std::vector<bool> in_bf16 = bf16_gather_buckets(part, layout, released);
+    for (int b = 0; b < part.buckets(); ++b) {
+      const bool bf16 = in_bf16[static_cast<size_t>(b)];
+      want_bytes += all_gather_bytes_sent(part.chunk_numel(b), bf16 ? 2 : 4, n);
+      // In flight: the bf16 buckets that end inside the store (the padded last one goes through staging).
+      if (in_place && bf16 && part.bucket_begin(b) + part.bucket_numel(b) <= layout.numel()) ++want_in_flight;
+    }
     EXPECT_EQ(dp.stats().sent(CommOp::AllGather), want_bytes);
+    EXPECT_EQ(sync.gathers_in_flight(), want_in_flight);
     if (n > 1 && bucket_bytes == 100) {
       // Both kinds occur: buckets inside a matrix, and buckets touching a vector.
       EXPECT_NE(std::count(in_bf16.begin(), in_bf16.end(), true), 0);
       EXPECT_NE(std::count(in_bf16.begin(), in_bf16.end(), false), 0);
+    }
+    // The smallest buckets (dp x align elements) leave some inside emb.weight alone.
+    if (in_place && bucket_bytes == 1) EXPECT_GT(want_in_flight, 0);
+    // Forward waits tensor by tensor: after waiting for flat [0, offset of
+    // tensor t), the buckets beginning at or after it are still in flight.
+    for (int t = 0; t <= layout.tensors(); ++t) {
+      const int64_t end = t < layout.tensors() ? layout.offset(t) : layout.numel() + 1;
+      sync.wait_gathered(end);
+      int still = 0;
+      for (int b = 0; b < part.buckets(); ++b)
+        if (in_place && in_bf16[static_cast<size_t>(b)] && part.bucket_begin(b) >= end &&
+            part.bucket_begin(b) + part.bucket_numel(b) <= layout.numel())
+          ++still;
+      EXPECT_EQ(sync.gathers_in_flight(), still) << "after waiting for flat [0, " << end << ")";
     }
     for (size_t t = 0; t < params.entries().size(); ++t) {
       const NamedTensor& want = expected.entries()[t];
@@ -321,6 +349,16 @@ TEST(MpiDataParallel, ZeroAllGatherWritesBf16CopiesAndSendsReleasedBucketsInBf16
       EXPECT_TRUE(bitwise_equal(copies[t].to_vector<bf16>(), rounded.to_vector<bf16>())) << want.name;
     }
   }
+}
+
+TEST(MpiDataParallel, ZeroAllGatherWritesBf16CopiesAndSendsReleasedBucketsInBf16) {
+  WorldComm w;
+  check_zero_gather_into_bf16_copies(w.comm, /*in_place=*/false);
+}
+
+TEST(MpiDataParallel, ZeroAllGatherInPlaceIntoFlatCopiesLeavesBf16BucketsInFlightWithTheSameBits) {
+  WorldComm w;
+  check_zero_gather_into_bf16_copies(w.comm, /*in_place=*/true);
 }
 
 TEST(MpiDataParallel, ZeroOneWithoutClippingIsBitIdenticalToReplicatedAdamW) {

@@ -3,6 +3,7 @@
 // cannot work, and the units of the command line.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "planner/planner.h"
@@ -88,13 +89,29 @@ TEST(PlannerSearch, TimeModelFormulas) {
   small.bucket_bytes = 1 << 20;
   const double mixed_small = (2.0 * 8 + 1) * (1 << 20) / 4;
   ASSERT_LT(mixed_small, P);
-  EXPECT_NEAR(step_time(m, l, c, small).dp_comm, 7.0 / 8 * P * 4 / bw + 7.0 / 8 * (2 * P + 2 * mixed_small) / bw + 2 * 7 * lat,
+  // Gathered after AdamW and waited for whole (DeepSpeed's ZeRO-2 step; --gather-overlap off):
+  CostTarget exposed = small;
+  exposed.gather_overlap = false;
+  const StepTime gathered_after = step_time(m, l, c, exposed);
+  EXPECT_NEAR(gathered_after.dp_comm,
+              7.0 / 8 * P * 4 / bw + 7.0 / 8 * (2 * P + 2 * mixed_small) / bw + 2 * 7 * lat, 1e-9);
+  // rwkv-train on GPUs: the f32 buckets are gathered first and waited for;
+  // the bf16 rest runs into the next forward (a third of the micro-batch's
+  // time, one stage) and shows only beyond it.
+  ASSERT_TRUE(small.gather_overlap);
+  const StepTime overlapped = step_time(m, l, c, small);
+  const double forward = overlapped.compute / static_cast<double>(l.grad_accum) / 3;
+  const double in_flight = 7.0 / 8 * (P - mixed_small) * 2 / bw + 7 * lat;
+  EXPECT_NEAR(overlapped.dp_comm,
+              7.0 / 8 * P * 4 / bw + 7.0 / 8 * 4 * mixed_small / bw + 2 * 7 * lat + std::max(0.0, in_flight - forward),
               1e-9);
+  EXPECT_LT(overlapped.dp_comm, gathered_after.dp_comm);
   // A trainer with bf16 gradients and a bf16 gather of everything (--grad-bytes 2, DeepSpeed's bf16).
   CostTarget half = t;
   half.grad_bytes = 2;
   half.gather_bytes = 2;
   half.mixed_gather_bytes = 0;
+  half.gather_overlap = false;  // as DeepSpeed's step: the gather after AdamW, waited for
   EXPECT_NEAR(step_time(m, l, c, half).dp_comm, 2.0 * 7 / 8 * P * 2 / bw + 2 * 7 * lat, 1e-9);
   EXPECT_LT(zero.optimizer, dp.optimizer);  // AdamW on the shard only
   // Tensor parallelism adds collectives; across nodes the slower link.
