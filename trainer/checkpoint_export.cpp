@@ -32,21 +32,11 @@ int64_t export_weights(const checkpoint::LoadedCheckpoint& ckpt, const std::stri
 
 std::string import_weights(const std::string& weights_path, const std::string& root) {
   checkpoint::SafetensorsFile file(weights_path);
-  RWKV_CHECK(file.contains("emb.weight") && file.contains("blocks.0.ffn.key.weight"), weights_path,
-             ": not RWKV-4 weights (no emb.weight or blocks.0.ffn.key.weight)");
-  Rwkv4Shape shape{0, file.entry("emb.weight").shape.at(1), file.entry("emb.weight").shape.at(0),
-                   file.entry("blocks.0.ffn.key.weight").shape.at(0)};
-  while (file.contains(str_cat("blocks.", shape.n_layer, ".ln1.weight"))) ++shape.n_layer;
-  ParameterStore params = declare_rwkv4_parameters(shape, DType::F32);
+  ParameterStore params = declare_rwkv4_parameters(rwkv::shape_of(file), DType::F32);
+  read_weights(file, params);
   checkpoint::SaveRequest request;
   request.config_digest = "imported";
   for (NamedTensor& e : params.entries()) {
-    RWKV_CHECK(file.contains(e.name), weights_path, ": tensor '", e.name, "' is missing\n  ---> HINT: export with rwkv-ckpt export");
-    Tensor t = file.read(e.name);
-    if (t.shape() != e.value.shape() && t.numel() == e.value.numel()) t = t.view(e.value.shape());  // [C] vs [1,1,C]
-    RWKV_CHECK(t.shape() == e.value.shape(), weights_path, ": '", e.name, "' has shape ", shape_str(t.shape()),
-               ", the reference shape is ", shape_str(e.value.shape()));
-    e.value.copy_from(t.dtype() == DType::F32 ? t : t.to_dtype(DType::F32));
     request.tensors.push_back({e.name, "param", e.value, {}, {}});
     request.tensors.push_back({e.name, "adam_m", Tensor::zeros(e.value.shape(), DType::F32), {}, {}});
     request.tensors.push_back({e.name, "adam_v", Tensor::zeros(e.value.shape(), DType::F32), {}, {}});

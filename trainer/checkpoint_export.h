@@ -8,6 +8,7 @@
 #include "checkpoint/checkpoint_store.h"
 #include "core/dtype.h"
 #include "trainer/rwkv4_model.h"
+#include "trainer/weights_file.h"
 
 namespace rwkv::trainer {
 

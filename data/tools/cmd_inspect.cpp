@@ -7,7 +7,7 @@
 #include "data/binidx_reader.h"
 #include "data/prepare.h"
 #include "data/tokenizer.h"
-#include "data/tools/cli_args.h"
+#include "core/cli_args.h"
 #include "data/tools/commands.h"
 
 namespace rwkv::data::cli {
@@ -36,7 +36,7 @@ std::string escape_for_display(const std::string& text, size_t max_chars) {
 }  // namespace
 
 int cmd_inspect(int argc, char** argv) {
-  Args args("inspect",
+  Args args("rwkv-data inspect",
             {{"tokenizer", "SPEC", "decode the documents shown with this tokenizer (else print ids)"},
              {"docs", "N", "documents to show from each shard (default: 3)"},
              {"max-chars", "N", "characters of text to show a document (default: 400)"}},

@@ -4,13 +4,13 @@
 #include "core/error.h"
 #include "data/magic_prime.h"
 #include "data/token_dataset.h"
-#include "data/tools/cli_args.h"
+#include "core/cli_args.h"
 #include "data/tools/commands.h"
 
 namespace rwkv::data::cli {
 
 int cmd_magic_prime(int argc, char** argv) {
-  Args args("magic-prime",
+  Args args("rwkv-data magic-prime",
             {{"tokens", "N", "number of tokens in the dataset"},
              {"data", "SPEC", "or: a dataset (prefix, prepare's --output, or a glob of .idx) to count"},
              {"ctx-len", "N", "context length"}},

@@ -6,13 +6,13 @@
 #include "core/file_io.h"
 #include "data/magic_prime.h"
 #include "data/prepare.h"
-#include "data/tools/cli_args.h"
+#include "core/cli_args.h"
 #include "data/tools/commands.h"
 
 namespace rwkv::data::cli {
 
 int cmd_prepare(int argc, char** argv) {
-  Args args("prepare",
+  Args args("rwkv-data prepare",
             {{"input", "PATH_OR_GLOB", "input file(s), repeatable: .txt .jsonl .jsonl.zst (positional arguments work too)"},
              {"output", "PREFIX", "output prefix: shards are PREFIX_00000.bin/.idx, ..."},
              {"tokenizer", "SPEC", "bytes | PATH.json (Hugging Face) | PATH.txt (RWKV World), also hf:PATH, world:PATH"},

@@ -8,13 +8,13 @@
 #include "data/bpe_trainer.h"
 #include "core/file_io.h"
 #include "data/text_sources.h"
-#include "data/tools/cli_args.h"
+#include "core/cli_args.h"
 #include "data/tools/commands.h"
 
 namespace rwkv::data::cli {
 
 int cmd_train_tokenizer(int argc, char** argv) {
-  Args args("train-tokenizer",
+  Args args("rwkv-data train-tokenizer",
             {{"input", "PATH_OR_GLOB", "training text, repeatable: .txt .jsonl .jsonl.zst (positional works too)"},
              {"output", "PATH.json", "where to write the tokenizer.json"},
              {"vocab-size", "N", "tokens in the vocabulary, <|endoftext|> and the 256 bytes included (default: 8192)"},

@@ -8,13 +8,13 @@
 #include "data/binidx_reader.h"
 #include "data/prepare.h"
 #include "data/tokenizer.h"
-#include "data/tools/cli_args.h"
+#include "core/cli_args.h"
 #include "data/tools/commands.h"
 
 namespace rwkv::data::cli {
 
 int cmd_verify(int argc, char** argv) {
-  Args args("verify",
+  Args args("rwkv-data verify",
             {{"tokenizer", "SPEC", "check ids against this tokenizer's vocabulary and end-of-document id"},
              {"vocab-size", "N", "check every id is below N (instead of --tokenizer)"},
              {"eod", "ID", "end-of-document id (default: the tokenizer's, else 0)"}},

@@ -2,7 +2,12 @@
 // rwkv::Error for anything the user can fix.
 #pragma once
 
+#include "core/cli_args.h"
+
 namespace rwkv::data::cli {
+
+using rwkv::cli::Args;  // core/cli_args.h: the flag parser every subcommand uses
+using rwkv::cli::Flag;
 
 int cmd_prepare(int argc, char** argv);
 int cmd_inspect(int argc, char** argv);

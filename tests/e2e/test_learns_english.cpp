@@ -120,6 +120,24 @@ TEST_F(EndToEnd, TinyConfigLearnsEnglish) {
   EXPECT_EQ(a.output.rfind("She said that the", 0), 0u) << a.output;
   EXPECT_GT(a.output.size(), std::string("She said that the\n").size()) << a.output;
   std::printf("rwkv-generate: %s", a.output.c_str());
+
+  // rwkv-eval scores the same weights on 200 held-out LAMBADA passages: the
+  // last word's negative log-likelihood must be far below the uniform
+  // model's (log 257 nats a byte of " word").
+  const CommandResult eval = run_command(tool("rwkv-eval") + " --weights " + summary.weights_path +
+                                         " --tokenizer bytes --limit 200 --json --lambada " + (dir_ / "valid.jsonl").string());
+  ASSERT_EQ(eval.exit_code, 0) << eval.output;
+  auto field = [&](const std::string& name) {
+    const size_t at = eval.output.find("\"" + name + "\": ");
+    EXPECT_NE(at, std::string::npos) << name << " in " << eval.output;
+    return at == std::string::npos ? std::nan("") : std::stod(eval.output.substr(at + name.size() + 4));
+  };
+  const double passages = field("passages"), target_bytes = field("target_tokens"), ppl = field("perplexity");
+  EXPECT_EQ(passages, 200);
+  const double uniform_nll = target_bytes / passages * std::log(257.0);
+  std::printf("rwkv-eval: LAMBADA last-word nll %.2f nats (uniform %.2f), accuracy %.1f%%\n", std::log(ppl), uniform_nll,
+              100 * field("accuracy"));
+  EXPECT_LT(std::log(ppl), 0.6 * uniform_nll) << eval.output;
 }
 
 TEST_F(EndToEnd, SameSeedSameConfigGivesBitIdenticalLosses) {

@@ -9,12 +9,12 @@
 #include <random>
 #include <string>
 
-#include "checkpoint/safetensors.h"
 #include "core/error.h"
 #include "data/tokenizer.h"
 #include "trainer/rwkv4_model.h"
 #include "trainer/rwkv4_recurrent.h"
 #include "trainer/sampling.h"
+#include "trainer/weights_file.h"
 
 namespace {
 
@@ -39,18 +39,6 @@ double parse_number(const std::string& flag, const std::string& v) {
   const double x = std::strtod(v.c_str(), &end);
   if (end == v.c_str() || *end != '\0') usage_error(flag + " expects a number, got '" + v + "'");
   return x;
-}
-
-// The model shape from the tensors themselves, so any RWKV-4 weights load.
-rwkv::Rwkv4Shape infer_shape(const rwkv::checkpoint::SafetensorsFile& f) {
-  RWKV_CHECK(f.contains("emb.weight") && f.contains("blocks.0.ffn.key.weight"), f.path(),
-             ": not RWKV-4 weights (no emb.weight / blocks.0.ffn.key.weight)");
-  rwkv::Rwkv4Shape s;
-  s.vocab_size = f.entry("emb.weight").shape.at(0);
-  s.n_embd = f.entry("emb.weight").shape.at(1);
-  s.dim_ffn = f.entry("blocks.0.ffn.key.weight").shape.at(0);
-  while (f.contains(rwkv::str_cat("blocks.", s.n_layer, ".ln1.weight"))) ++s.n_layer;
-  return s;
 }
 
 }  // namespace
@@ -92,17 +80,12 @@ int main(int argc, char** argv) {
   if (weights.empty() || tokenizer_spec.empty() || !have_prompt) usage_error("--weights, --tokenizer and --prompt are required");
   try {
     rwkv::checkpoint::SafetensorsFile file(weights);
-    const rwkv::Rwkv4Shape shape = infer_shape(file);
+    const rwkv::Rwkv4Shape shape = rwkv::shape_of(file);
     auto tokenizer = rwkv::data::load_tokenizer(tokenizer_spec);
     RWKV_CHECK(tokenizer->vocab_size() <= shape.vocab_size, "tokenizer ", tokenizer->name(), " has ", tokenizer->vocab_size(),
                " tokens but the model only ", shape.vocab_size, "\n  ---> HINT: use the tokenizer the model was trained with");
     rwkv::Rwkv4Model model(shape, rwkv::DType::F32);
-    for (rwkv::NamedTensor& e : model.params().entries()) {
-      rwkv::Tensor t = file.read(e.name);
-      RWKV_CHECK(t.shape() == e.value.shape(), weights, ": tensor '", e.name, "' has shape ", rwkv::shape_str(t.shape()),
-                 ", expected ", rwkv::shape_str(e.value.shape()));
-      e.value.copy_from(t.dtype() == rwkv::DType::F32 ? t : t.to_dtype(rwkv::DType::F32));
-    }
+    rwkv::read_weights(file, model.params());
     std::vector<int32_t> ids = tokenizer->encode(prompt);
     if (ids.empty()) ids.push_back(tokenizer->eod_id());  // start from a document boundary
     rwkv::Rwkv4State state = rwkv::Rwkv4State::fresh(shape, 1, rwkv::DType::F32);

@@ -1,6 +1,7 @@
-// A small command-line parser for rwkv-data's subcommands: `--name value`,
-// `--name=value`, boolean `--name`, and positional arguments. Unknown flags
-// and missing values are errors that list what the command accepts.
+// A small command-line parser for the tools (rwkv-data's subcommands,
+// rwkv-eval): `--name value`, `--name=value`, boolean `--name`, and
+// positional arguments. Unknown flags and missing values are errors that
+// name the command and list what it accepts.
 #pragma once
 
 #include <cstdint>
@@ -8,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace rwkv::data::cli {
+namespace rwkv::cli {
 
 struct Flag {
   std::string name;        // without the leading "--"
@@ -18,6 +19,8 @@ struct Flag {
 
 class Args {
  public:
+  // command: what messages name, e.g. "rwkv-data prepare" or "rwkv-eval";
+  // argv[first..argc) are parsed.
   Args(std::string command, std::vector<Flag> flags, int argc, char** argv, int first);
 
   bool has(const std::string& name) const { return values_.count(name) > 0; }
@@ -39,4 +42,4 @@ class Args {
   bool help_ = false;
 };
 
-}  // namespace rwkv::data::cli
+}  // namespace rwkv::cli

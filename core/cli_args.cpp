@@ -1,8 +1,8 @@
-#include "data/tools/cli_args.h"
+#include "core/cli_args.h"
 
 #include "core/error.h"
 
-namespace rwkv::data::cli {
+namespace rwkv::cli {
 
 Args::Args(std::string command, std::vector<Flag> flags, int argc, char** argv, int first)
     : command_(std::move(command)), flags_(std::move(flags)) {
@@ -25,12 +25,12 @@ Args::Args(std::string command, std::vector<Flag> flags, int argc, char** argv, 
       inline_value = true;
     }
     const Flag* flag = find(name);
-    RWKV_CHECK(flag != nullptr, "rwkv-data ", command_, ": unknown flag --", name, "\n  ---> HINT: ", usage());
+    RWKV_CHECK(flag != nullptr, command_, ": unknown flag --", name, "\n  ---> HINT: ", usage());
     if (flag->value_name.empty()) {
-      RWKV_CHECK(!inline_value, "rwkv-data ", command_, ": --", name, " takes no value");
+      RWKV_CHECK(!inline_value, command_, ": --", name, " takes no value");
       value.assign(1, '1');  // (not `= "1"`: GCC 12 warns falsely with -Wrestrict)
     } else if (!inline_value) {
-      RWKV_CHECK(i + 1 < argc, "rwkv-data ", command_, ": --", name, " needs a value (", flag->value_name, ")");
+      RWKV_CHECK(i + 1 < argc, command_, ": --", name, " needs a value (", flag->value_name, ")");
       value = argv[++i];
     }
     values_[name].push_back(value);
@@ -50,7 +50,7 @@ std::string Args::get(const std::string& name, const std::string& fallback) cons
 }
 
 std::string Args::require(const std::string& name) const {
-  RWKV_CHECK(has(name), "rwkv-data ", command_, ": --", name, " is required\n  ---> HINT: ", usage());
+  RWKV_CHECK(has(name), command_, ": --", name, " is required\n  ---> HINT: ", usage());
   return get(name);
 }
 
@@ -69,7 +69,7 @@ int64_t Args::get_int(const std::string& name, int64_t fallback) const {
   } catch (const std::exception&) {
     used = 0;
   }
-  RWKV_CHECK(used == text.size() && !text.empty(), "rwkv-data ", command_, ": --", name, " expects an integer, got '",
+  RWKV_CHECK(used == text.size() && !text.empty(), command_, ": --", name, " expects an integer, got '",
              text, "'");
   return value;
 }
@@ -84,13 +84,13 @@ double Args::get_double(const std::string& name, double fallback) const {
   } catch (const std::exception&) {
     used = 0;
   }
-  RWKV_CHECK(used == text.size() && !text.empty(), "rwkv-data ", command_, ": --", name, " expects a number, got '",
+  RWKV_CHECK(used == text.size() && !text.empty(), command_, ": --", name, " expects a number, got '",
              text, "'");
   return value;
 }
 
 std::string Args::usage() const {
-  std::string out = "flags of `rwkv-data " + command_ + "`:";
+  std::string out = "flags of `" + command_ + "`:";
   for (const Flag& flag : flags_) {
     out += "\n      --" + flag.name + (flag.value_name.empty() ? "" : " " + flag.value_name);
     out += std::string(flag.name.size() + flag.value_name.size() < 26 ? 26 - flag.name.size() - flag.value_name.size() : 1, ' ');
@@ -99,4 +99,4 @@ std::string Args::usage() const {
   return out;
 }
 
-}  // namespace rwkv::data::cli
+}  // namespace rwkv::cli

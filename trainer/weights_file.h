@@ -1,0 +1,23 @@
+// RWKV-4 weights in one safetensors file with the reference names (what
+// rwkv-train writes as rwkv-final.safetensors, rwkv-ckpt export writes, and
+// converters of the reference's .pth files give): the model shape they
+// imply, and the tensors read into a parameter store.
+#pragma once
+
+#include "checkpoint/safetensors.h"
+#include "trainer/parameters.h"
+#include "trainer/rwkv4_model.h"
+
+namespace rwkv {
+
+// The model shape of the weights (emb.weight [V, C], blocks.0.ffn.key.weight
+// [F, C], one blocks.N.ln1.weight per block), so that any RWKV-4 weights
+// load; throws naming the file when they are not RWKV-4's.
+Rwkv4Shape shape_of(const checkpoint::SafetensorsFile& file);
+
+// Every tensor of params (the reference names) from the file, converted to
+// params' dtype and from the reference's [1, 1, C] vectors where needed; a
+// missing tensor or a wrong shape is an error naming the file and tensor.
+void read_weights(const checkpoint::SafetensorsFile& file, ParameterStore& params);
+
+}  // namespace rwkv
