@@ -10,7 +10,8 @@
 #
 # The archive holds the CUDA tests (every op against the CPU op, whole steps
 # f32 and bf16, the caching allocator, checkpoints; rwkv_cuda_tests),
-# rwkv-bench-gpu, rwkv-train and rwkv-data, a small byte-level corpus, and
+# rwkv-bench-gpu, rwkv-train, rwkv-eval and rwkv-data, a small byte-level
+# corpus with LAMBADA-style passages cut from the same text, and
 # every shared library they load except the C library and CUDA's own
 # (libcudart, libcublas, libcublasLt, libnccl), which must match the node's
 # driver and are found there (run_gpu_check.sh says which are missing).
@@ -43,14 +44,14 @@ if [ $PACK_ONLY -eq 0 ]; then
     echo "  ---> HINT: BUILD_DIR=build-gpu bash scripts/gpu_bundle.sh (a new directory is configured with -DRWKV_CUDA=ON)" >&2
     exit 1
   fi
-  cmake --build "$BUILD_DIR" -j "$(nproc)" --target rwkv_cuda_tests rwkv-bench-gpu rwkv-train rwkv-data
+  cmake --build "$BUILD_DIR" -j "$(nproc)" --target rwkv_cuda_tests rwkv-bench-gpu rwkv-train rwkv-eval rwkv-data
 fi
 STAGE=$(mktemp -d)
 trap 'rm -rf "$STAGE"' EXIT
 ROOT=$STAGE/gpu-bundle
 mkdir -p "$ROOT/bin" "$ROOT/lib" "$ROOT/data"
 BINS=("$BUILD_DIR/tests/cuda/rwkv_cuda_tests" "$BUILD_DIR/bench/rwkv-bench-gpu" "$BUILD_DIR/trainer/rwkv-train"
-      "$BUILD_DIR/data/rwkv-data")
+      "$BUILD_DIR/trainer/rwkv-eval" "$BUILD_DIR/data/rwkv-data")
 for b in "${BINS[@]}"; do
   [ -x "$b" ] || { echo "gpu_bundle: $b is missing: build it first (bash scripts/gpu_bundle.sh builds it)" >&2; exit 1; }
 done
@@ -64,9 +65,12 @@ mkdir -p "$ROOT/lib/runtime"
 for f in "$ROOT"/lib/libstdc++.so.* "$ROOT"/lib/libgcc_s.so.* "$ROOT"/lib/libgomp.so.*; do
   if [ -e "$f" ]; then mv "$f" "$ROOT/lib/runtime/"; fi
 done
-# A small corpus from text every Debian system has (the GNU licences), as binidx shards.
-python3 - "$STAGE/corpus.jsonl" <<'EOF'
+# A small corpus from text every Debian system has (the GNU licences), as
+# binidx shards, and 64 passages of 40 words from it for rwkv-eval (its
+# LAMBADA scoring: the last word after the rest).
+python3 - "$STAGE/corpus.jsonl" "$ROOT/data/passages.jsonl" <<'EOF'
 import glob, json, sys
+words = []
 with open(sys.argv[1], "w") as out:
     for path in sorted(glob.glob("/usr/share/common-licenses/*")):
         try:
@@ -75,6 +79,10 @@ with open(sys.argv[1], "w") as out:
             continue
         for i in range(0, len(text), 4000):
             out.write(json.dumps({"text": text[i:i + 4000]}) + "\n")
+        words += text.split()
+with open(sys.argv[2], "w") as out:
+    for i in range(64):
+        out.write(json.dumps({"text": " ".join(words[i * 40:(i + 1) * 40])}) + "\n")
 EOF
 "$BUILD_DIR/data/rwkv-data" prepare --tokenizer bytes --input "$STAGE/corpus.jsonl" --output "$ROOT/data/train" --overwrite >/dev/null 2>&1
 cp configs/tiny-test.yaml "$ROOT/tiny-test.yaml"

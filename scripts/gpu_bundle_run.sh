@@ -10,12 +10,16 @@
 #    (f32 and bf16) against the CPU step, the caching allocator, checkpoints;
 # 3. rwkv-bench-gpu on the Pile shapes: tokens/s and MFU (PEAK_TFLOPS sets the
 #    bf16 peak; known for A100, H100, H200);
-# 4. rwkv-train on the GPU, f32 and bf16, on the bundle's corpus.
+# 4. rwkv-train on the GPU, f32 and bf16, on the bundle's corpus;
+# 5. rwkv-eval of the f32 run's weights on the bundle's passages (LAMBADA
+#    scoring) on the CPU and on the GPU in f32 and bf16: the GPU's mean
+#    last-word nll within 1e-4 (f32) and 3e-2 (bf16) of the CPU's.
 # Smaller runs (smoke tests, an emulated GPU): CUDA_TESTS_FILTER (a gtest
-# filter), BENCH_ARGS (default --shape all), TRAIN_STEPS (default 40).
+# filter), BENCH_ARGS (default --shape all), TRAIN_STEPS (default 40),
+# EVAL_PASSAGES (default 64).
 # Writes cuda_tests.log/.json, errors.md (each test's measured error against
-# the CPU), bench_gpu.log, train_f32.log, train_bf16.log and summary.txt into
-# the results directory; exits non-zero when any part fails.
+# the CPU), bench_gpu.log, train_f32.log, train_bf16.log, eval.log and
+# summary.txt into the results directory; exits non-zero when any part fails.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 RESULTS=${1:-${OUT:-$PWD/gpu-check-results}}
@@ -109,6 +113,36 @@ for precision in fp32 bf16; do
     --set "checkpoint.dir=$WORK/ck_$precision"
   grep -E "step=$steps/|done:" "$log" | tail -2 | tee -a "$SUMMARY"
 done
+
+# --- 5. rwkv-eval of the f32 run's weights: CPU, GPU f32, GPU bf16
+weights=$WORK/ck_fp32/rwkv-final.safetensors
+if [ -f "$weights" ]; then
+  : > "$RESULTS/eval.log"
+  declare -A nll=()
+  for run in "cpu fp32" "cuda fp32" "cuda bf16"; do
+    read -r device precision <<< "$run"
+    out=$("$HERE/bin/rwkv-eval" --weights "$weights" --tokenizer bytes --lambada "$HERE/data/passages.jsonl" \
+      --limit "${EVAL_PASSAGES:-64}" --device "$device" --precision "$precision" --json 2>> "$RESULTS/eval.log")
+    rc=$?
+    echo "$device $precision: $out" >> "$RESULTS/eval.log"
+    ppl=$(echo "$out" | sed -n 's/.*"perplexity": \([0-9.e+-]*\).*/\1/p')
+    if [ $rc -ne 0 ] || [ -z "$ppl" ]; then say "FAIL rwkv-eval --device $device --precision $precision (exit $rc): see eval.log"; status=1; continue; fi
+    nll[$run]=$(awk -v p="$ppl" 'BEGIN { printf "%.9g", log(p) }')
+  done
+  if [ -n "${nll[cpu fp32]:-}" ]; then
+    for run in "cuda fp32" "cuda bf16"; do
+      [ -n "${nll[$run]:-}" ] || continue
+      tol=$([ "$run" = "cuda bf16" ] && echo 3e-2 || echo 1e-4)
+      verdict=$(awk -v g="${nll[$run]}" -v c="${nll[cpu fp32]}" -v t="$tol" \
+        'BEGIN { r = (g > c ? g - c : c - g) / c; printf "%s %.3g", (r <= t ? "ok" : "FAIL"), r }')
+      say "rwkv-eval $run: mean last-word nll ${nll[$run]} against the CPU's ${nll[cpu fp32]}: relative difference ${verdict#* } (allowed $tol) ${verdict%% *}"
+      [ "${verdict%% *}" = ok ] || status=1
+    done
+  fi
+else
+  say "FAIL rwkv-eval: the f32 run left no weights ($weights)"
+  status=1
+fi
 rm -rf "$WORK"
 if [ $status -eq 0 ]; then say "run_gpu_check: passed"; else say "run_gpu_check: FAILED (see above)"; fi
 exit $status

@@ -14,7 +14,7 @@ EMU_BUILD_DIR=${EMU_BUILD_DIR:-build-emu}
 cmake -S . -B "$EMU_BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DRWKV_CUDA=EMULATE -DRWKV_BUILD_BENCH=ON >/dev/null
 # Only what the cuda/emulator tests need: their binaries and the tools they run.
 cmake --build "$EMU_BUILD_DIR" -j "$(nproc)" --target rwkv_cuda_tests rwkv_cuda_emulator_tests \
-  rwkv_emulated_nccl_tests rwkv_parallel_layout_tests rwkv_parallel_nccl_tests rwkv_launch_chaos_tests rwkv-bench-gpu \
+  rwkv_emulated_nccl_tests rwkv_parallel_layout_tests rwkv_parallel_nccl_tests rwkv_launch_chaos_tests rwkv-bench-gpu rwkv-eval \
   rwkv-train rwkv-data
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 echo "test_emulated_cuda: threads in index order"

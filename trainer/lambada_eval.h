@@ -12,8 +12,9 @@
 //   perplexity      = exp(mean over passages of nll)     (per passage, not per token)
 //   accuracy        = share of correct passages
 //
-// Everything runs in f32 on the CPU (the sequence form, Rwkv4Model::
-// forward_logits); the log-softmax in double.
+// The model runs its sequence form (Rwkv4Model::forward_logits) on its
+// device and precision (CPU f32, or a GPU in f32 or bf16); the logits come
+// to the host in f32 and the log-softmax runs in double.
 #pragma once
 
 #include <cstdint>

@@ -16,15 +16,15 @@ if [ "$EXPECT" = auto ]; then
   if nvidia-smi -L >/dev/null 2>&1; then EXPECT=pass; else EXPECT=no-gpu; fi
 fi
 if [ "$EXPECT" = pass ] && ! nvidia-smi -L >/dev/null 2>&1; then
-  export CUDA_TESTS_FILTER='CudaGemm.*:CudaModelStep.*:Dtypes/CudaWkv4.ForwardMatchesCpu/*' BENCH_ARGS='--shape tiny --batch 1 --ctx 64 --steps 2 --gemm-size 64' TRAIN_STEPS=4
+  export CUDA_TESTS_FILTER='CudaGemm.*:CudaModelStep.*:Dtypes/CudaWkv4.ForwardMatchesCpu/*' BENCH_ARGS='--shape tiny --batch 1 --ctx 64 --steps 2 --gemm-size 64' TRAIN_STEPS=4 EVAL_PASSAGES=3
 fi
 rm -rf "$SCRATCH" && mkdir -p "$SCRATCH"
 # Fast compression: the archive is thrown away.
 XZ_OPT=-0 BUILD_DIR=$BUILD BUNDLE=$SCRATCH/gpu-bundle.tar.xz bash "$SRC/scripts/gpu_bundle.sh" --pack-only
 tar -C "$SCRATCH" -xJf "$SCRATCH/gpu-bundle.tar.xz"
 B=$SCRATCH/gpu-bundle
-for f in bin/rwkv_cuda_tests bin/rwkv-bench-gpu bin/rwkv-train bin/rwkv-data tiny-test.yaml data/train_00000.bin \
-         data/train_00000.idx run_gpu_check.sh gpu_errors_table.py COMMIT; do
+for f in bin/rwkv_cuda_tests bin/rwkv-bench-gpu bin/rwkv-train bin/rwkv-eval bin/rwkv-data tiny-test.yaml data/train_00000.bin \
+         data/train_00000.idx data/passages.jsonl run_gpu_check.sh gpu_errors_table.py COMMIT; do
   [ -e "$B/$f" ] || { echo "check_gpu_bundle: the bundle lacks $f" >&2; exit 1; }
 done
 set +e
@@ -46,6 +46,9 @@ if [ "$EXPECT" = pass ]; then
   grep -qE "tok/s" "$SCRATCH/results/bench_gpu.log" || { echo "check_gpu_bundle: the bench printed no tok/s" >&2; exit 1; }
   for p in f32 bf16; do
     grep -q "done:" "$SCRATCH/results/train_$p.log" || { echo "check_gpu_bundle: the $p training did not finish" >&2; exit 1; }
+  done
+  for p in "cuda fp32" "cuda bf16"; do
+    grep -q "rwkv-eval $p: .* ok$" "$summary" || { echo "check_gpu_bundle: no rwkv-eval $p agreement" >&2; exit 1; }
   done
 else
   [ $rc -ne 0 ] || { echo "check_gpu_bundle: the GPU check passed without a GPU" >&2; exit 1; }

@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "checkpoint/safetensors.h"
+#include "core/device.h"
 #include "test_util.h"
 #include "trainer/lambada_eval.h"
 #include "trainer/rwkv4_recurrent.h"
@@ -194,11 +195,20 @@ TEST(Lambada, RwkvEvalPrintsTheScoreOfTheWeights) {
            {"--weights " + weights + " --tokenizer bytes --lambada " + lambada + " --bogus", "unknown flag --bogus"},
            {"--weights " + (dir / "none.safetensors").string() + " --tokenizer bytes --lambada " + lambada, "none.safetensors"},
            {"--weights " + lambada + " --tokenizer bytes --lambada " + lambada, "l.jsonl"},
-           {"--weights " + weights + " --tokenizer bytes --lambada " + (dir / "none.jsonl").string(), "none.jsonl"}}) {
+           {"--weights " + weights + " --tokenizer bytes --lambada " + (dir / "none.jsonl").string(), "none.jsonl"},
+           {"--weights " + weights + " --tokenizer bytes --lambada " + lambada + " --device gpu", "--device expects cpu or cuda"},
+           {"--weights " + weights + " --tokenizer bytes --lambada " + lambada + " --precision bf16",
+            "--precision bf16 needs --device cuda"}}) {
     const std::string err = run(bin + " " + args, &status);
+    SCOPED_TRACE(args);
     EXPECT_NE(status, 0) << args;
     EXPECT_NE(err.find("rwkv-eval: error: "), std::string::npos) << err;
     EXPECT_NE(err.find(message), std::string::npos) << args << "\n" << err;
+  }
+  if (!cuda_available()) {  // asking for a GPU where there is none
+    const std::string err = run(bin + " --weights " + weights + " --tokenizer bytes --lambada " + lambada + " --device cuda", &status);
+    EXPECT_NE(status, 0);
+    EXPECT_NE(err.find("--device cuda, but "), std::string::npos) << err;
   }
   fs::remove_all(dir);
 }

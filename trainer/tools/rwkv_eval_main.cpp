@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/cli_args.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "data/tokenizer.h"
 #include "trainer/lambada_eval.h"
@@ -20,6 +21,8 @@ const std::vector<rwkv::cli::Flag> kFlags = {
     {"tokenizer", "SPEC", "bytes | PATH.json (Hugging Face) | PATH.txt (RWKV World); as the model was trained"},
     {"lambada", "FILE", "LAMBADA passages, one {\"text\": ...} per line (lambada_test.jsonl: 5153 passages)"},
     {"limit", "N", "score only the first N passages (default: all)"},
+    {"device", "cpu|cuda", "where the model runs (default cpu; cuda: the first GPU)"},
+    {"precision", "fp32|bf16", "fp32 (default), or bf16 weights and activations on a GPU (train.precision's plan)"},
     {"json", "", "print the result as one JSON object"},
 };
 
@@ -30,7 +33,8 @@ int main(int argc, char** argv) {
   try {
     const cli::Args args("rwkv-eval", kFlags, argc, argv, 1);
     if (args.help_requested()) {
-      std::printf("usage: rwkv-eval --weights FILE --tokenizer SPEC --lambada FILE [--limit N] [--json]\n\n%s\n",
+      std::printf("usage: rwkv-eval --weights FILE --tokenizer SPEC --lambada FILE [--limit N] [--device cpu|cuda]\n"
+                  "                 [--precision fp32|bf16] [--json]\n\n%s\n",
                   args.usage().c_str());
       return 0;
     }
@@ -44,12 +48,23 @@ int main(int argc, char** argv) {
     RWKV_CHECK(tokenizer->vocab_size() <= shape.vocab_size, "tokenizer ", tokenizer->name(), " has ",
                tokenizer->vocab_size(), " tokens but the model only ", shape.vocab_size,
                "\n  ---> HINT: use the tokenizer the model was trained with");
-    Rwkv4Model model(shape, DType::F32);
+    const std::string device_name = args.get("device", "cpu"), precision_name = args.get("precision", "fp32");
+    RWKV_CHECK(device_name == "cpu" || device_name == "cuda", "--device expects cpu or cuda, got '", device_name, "'");
+    RWKV_CHECK(precision_name == "fp32" || precision_name == "bf16", "--precision expects fp32 or bf16, got '",
+               precision_name, "'");
+    const Device device = device_name == "cuda" ? Device::cuda(0) : Device::cpu();
+    const Precision precision = precision_name == "bf16" ? Precision::BF16 : Precision::FP32;
+    RWKV_CHECK(!device.is_cuda() || cuda_available(), "--device cuda, but ", cuda_unavailable_reason(),
+               "\n  ---> HINT: run on a GPU node, or use --device cpu");
+    RWKV_CHECK(precision == Precision::FP32 || device.is_cuda(),
+               "--precision bf16 needs --device cuda (the CPU kernels compute in f32)");
+    Rwkv4Model model(shape, DType::F32, false, device, Rwkv4Partition{}, nullptr, precision);
     read_weights(file, model.params());
+    model.refresh_compute_copies();  // bf16: the copies from the f32 weights
     const std::vector<LambadaPassage> passages = read_lambada(args.require("lambada"), *tokenizer, limit);
-    std::fprintf(stderr, "rwkv-eval: %s (L%lld C%lld V%lld), %zu LAMBADA passages\n", file.path().c_str(),
+    std::fprintf(stderr, "rwkv-eval: %s (L%lld C%lld V%lld) on %s in %s, %zu LAMBADA passages\n", file.path().c_str(),
                  static_cast<long long>(shape.n_layer), static_cast<long long>(shape.n_embd),
-                 static_cast<long long>(shape.vocab_size), passages.size());
+                 static_cast<long long>(shape.vocab_size), device.str().c_str(), precision_name.c_str(), passages.size());
     // Progress about every 5 seconds: a 169M model takes ~10 minutes on two cores.
     const auto start = std::chrono::steady_clock::now();
     auto last_report = start;
