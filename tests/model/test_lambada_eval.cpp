@@ -154,12 +154,9 @@ TEST(Lambada, NllAndGreedyMatchTheRecurrentForm) {
 // file, the printed result equal to evaluate_lambada's; bad flags and files
 // fail with one line and a non-zero exit.
 std::string run(const std::string& command, int* status) {
-  std::string out;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  char buffer[4096];
-  while (pipe && std::fgets(buffer, sizeof buffer, pipe)) out += buffer;
-  *status = pipe ? ::pclose(pipe) : -1;
-  return out;
+  const test::CommandResult r = test::run_command(command);
+  *status = r.exit_code;
+  return r.output;
 }
 
 TEST(Lambada, RwkvEvalPrintsTheScoreOfTheWeights) {

@@ -4,11 +4,11 @@
 //   rwkv-generate --weights runs/x/rwkv-final.safetensors --tokenizer bytes
 //                 --prompt "Once upon a time" [--tokens 200] [--temperature 1.0] [--top-p 0.85] [--seed 0]
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <random>
 #include <string>
+#include <vector>
 
+#include "core/cli_args.h"
 #include "core/error.h"
 #include "data/tokenizer.h"
 #include "trainer/rwkv4_model.h"
@@ -18,67 +18,38 @@
 
 namespace {
 
-const char* kUsage =
-    "usage: rwkv-generate --weights FILE.safetensors --tokenizer SPEC --prompt TEXT [options]\n"
-    "\n"
-    "  --weights FILE      RWKV-4 weights with the reference names (rwkv-train writes rwkv-final.safetensors)\n"
-    "  --tokenizer SPEC    bytes | PATH.json (Hugging Face) | PATH.txt (RWKV World); as the model was trained\n"
-    "  --prompt TEXT       the text to continue\n"
-    "  --tokens N          tokens to generate (default 200)\n"
-    "  --temperature T     0 = greedy (default 1.0)\n"
-    "  --top-p P           nucleus sampling (default 0.85)\n"
-    "  --seed S            random seed (default 0)\n";
-
-[[noreturn]] void usage_error(const std::string& message) {
-  std::fprintf(stderr, "rwkv-generate: error: %s\n\n%s", message.c_str(), kUsage);
-  std::exit(2);
-}
-
-double parse_number(const std::string& flag, const std::string& v) {
-  char* end = nullptr;
-  const double x = std::strtod(v.c_str(), &end);
-  if (end == v.c_str() || *end != '\0') usage_error(flag + " expects a number, got '" + v + "'");
-  return x;
-}
+const std::vector<rwkv::cli::Flag> kFlags = {
+    {"weights", "FILE", "RWKV-4 weights with the reference names (rwkv-train writes rwkv-final.safetensors)"},
+    {"tokenizer", "SPEC", "bytes | PATH.json (Hugging Face) | PATH.txt (RWKV World); as the model was trained"},
+    {"prompt", "TEXT", "the text to continue"},
+    {"tokens", "N", "tokens to generate (default 200)"},
+    {"temperature", "T", "0 = greedy (default 1.0)"},
+    {"top-p", "P", "nucleus sampling, in (0, 1] (default 0.85)"},
+    {"seed", "S", "random seed (default 0)"},
+};
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string weights, tokenizer_spec, prompt;
-  int64_t count = 200;
-  rwkv::SamplingOptions sampling;
-  uint64_t seed = 0;
-  bool have_prompt = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage_error(arg + " needs a value");
-      return argv[++i];
-    };
-    if (arg == "--help" || arg == "-h") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    } else if (arg == "--weights") {
-      weights = value();
-    } else if (arg == "--tokenizer") {
-      tokenizer_spec = value();
-    } else if (arg == "--prompt") {
-      prompt = value();
-      have_prompt = true;
-    } else if (arg == "--tokens") {
-      count = static_cast<int64_t>(parse_number(arg, value()));
-    } else if (arg == "--temperature") {
-      sampling.temperature = parse_number(arg, value());
-    } else if (arg == "--top-p") {
-      sampling.top_p = parse_number(arg, value());
-    } else if (arg == "--seed") {
-      seed = static_cast<uint64_t>(parse_number(arg, value()));
-    } else {
-      usage_error("unknown argument '" + arg + "'");
-    }
-  }
-  if (weights.empty() || tokenizer_spec.empty() || !have_prompt) usage_error("--weights, --tokenizer and --prompt are required");
   try {
+    const rwkv::cli::Args args("rwkv-generate", kFlags, argc, argv, 1);
+    if (args.help_requested()) {
+      std::printf("usage: rwkv-generate --weights FILE --tokenizer SPEC --prompt TEXT [options]\n\n%s\n", args.usage().c_str());
+      return 0;
+    }
+    RWKV_CHECK(args.positional().empty(), "unexpected argument '", args.positional().front(), "'\n  ---> HINT: ", args.usage());
+    const std::string weights = args.require("weights"), tokenizer_spec = args.require("tokenizer");
+    const std::string prompt = args.require("prompt");
+    const int64_t count = args.get_int("tokens", 200);
+    RWKV_CHECK(count >= 0, "--tokens expects a count >= 0, got ", count);
+    rwkv::SamplingOptions sampling;
+    sampling.temperature = args.get_double("temperature", sampling.temperature);
+    sampling.top_p = args.get_double("top-p", sampling.top_p);
+    RWKV_CHECK(sampling.temperature >= 0.0, "--temperature expects a value >= 0 (0: greedy), got ", sampling.temperature);
+    RWKV_CHECK(sampling.top_p > 0.0 && sampling.top_p <= 1.0, "--top-p expects a value in (0, 1], got ", sampling.top_p);
+    const int64_t seed_arg = args.get_int("seed", 0);
+    RWKV_CHECK(seed_arg >= 0, "--seed expects a value >= 0, got ", seed_arg);
+    const uint64_t seed = static_cast<uint64_t>(seed_arg);
     rwkv::checkpoint::SafetensorsFile file(weights);
     const rwkv::Rwkv4Shape shape = rwkv::shape_of(file);
     auto tokenizer = rwkv::data::load_tokenizer(tokenizer_spec);
@@ -111,6 +82,9 @@ int main(int argc, char** argv) {
     return 0;
   } catch (const rwkv::Error& e) {
     std::fprintf(stderr, "rwkv-generate: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "rwkv-generate: internal error: %s\n", e.what());
     return 1;
   }
 }
