@@ -1,0 +1,85 @@
+// rwkv-ckpt as a user runs it: inspect, verify, export and import of a
+// committed checkpoint through the binary, and one clear line with a
+// non-zero exit for each bad command, flag or path (a damaged file fails
+// verify naming it).
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "checkpoint/checkpoint_store.h"
+#include "test_util.h"
+#include "trainer/rwkv4_model.h"
+
+namespace rwkv {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(CkptCli, EveryCommandWorksAndBadInputFailsClearly) {
+  const fs::path dir = fs::temp_directory_path() / ("rwkv_ckpt_cli_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  const Rwkv4Shape shape{2, 16, 37, 32};
+  ParameterStore params = declare_rwkv4_parameters(shape, DType::F32);
+  uint64_t seed = 9;
+  checkpoint::SaveRequest request;
+  request.step = 3;
+  for (NamedTensor& e : params.entries()) {
+    e.value.copy_from(test::random_tensor(e.value.shape(), DType::F32, seed++));
+    request.tensors.push_back({e.name, "param", e.value, {}, {}});
+    request.tensors.push_back({e.name, "adam_m", e.value, {}, {}});
+    request.tensors.push_back({e.name, "adam_v", e.value, {}, {}});
+  }
+  const std::string saved = checkpoint::CheckpointStore((dir / "ckpt").string(), 0, 0).save(request);
+  const std::string bin = RWKV_CKPT_BIN;
+
+  const test::CommandResult inspect = test::run_command(bin + " inspect " + saved);
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.output;
+  EXPECT_NE(inspect.output.find("step 3"), std::string::npos) << inspect.output;
+  EXPECT_NE(inspect.output.find("L2 C16 F32 V37"), std::string::npos) << inspect.output;
+  const test::CommandResult verify = test::run_command(bin + " verify " + saved);
+  ASSERT_EQ(verify.exit_code, 0) << verify.output;
+  EXPECT_NE(verify.output.find(": ok (step 3"), std::string::npos) << verify.output;
+  const std::string weights = (dir / "w.safetensors").string();
+  const test::CommandResult exported = test::run_command(bin + " export " + saved + " --out " + weights + " --dtype bf16");
+  ASSERT_EQ(exported.exit_code, 0) << exported.output;
+  EXPECT_NE(exported.output.find(str_cat("exported ", params.entries().size(), " tensors (bf16)")), std::string::npos)
+      << exported.output;
+  const test::CommandResult imported = test::run_command(bin + " import " + weights + " --out " + (dir / "back").string());
+  ASSERT_EQ(imported.exit_code, 0) << imported.output;
+  EXPECT_NE(imported.output.find("--resume "), std::string::npos) << imported.output;
+
+  for (const auto& [args, message, code] : std::vector<std::tuple<std::string, std::string, int>>{
+           {"", "usage: rwkv-ckpt COMMAND", 2},
+           {"frobnicate " + saved, "unknown command 'frobnicate'", 2},
+           {"inspect", "inspect needs a path", 2},
+           {"export " + saved, "export needs --out", 2},
+           {"export " + saved + " --out x.safetensors --dtype f16", "--dtype must be f32 or bf16", 2},
+           {"inspect " + saved + " --colour", "unexpected argument '--colour'", 2},
+           {"import " + weights, "import needs --out", 2},
+           {"verify " + (dir / "nowhere").string(), "nowhere", 1},
+           {"import " + (dir / "none.safetensors").string() + " --out " + (dir / "x").string(), "none.safetensors", 1}}) {
+    SCOPED_TRACE(args);
+    const test::CommandResult r = test::run_command(bin + " " + args);
+    EXPECT_EQ(r.exit_code, code) << r.output;
+    EXPECT_NE(r.output.find(message), std::string::npos) << r.output;
+  }
+  // A damaged shard fails verify, naming the file; the checkpoint is left as it was.
+  fs::path shard;
+  for (const fs::directory_entry& f : fs::directory_iterator(saved))
+    if (f.path().extension() == ".safetensors") shard = f.path();
+  ASSERT_FALSE(shard.empty());
+  {
+    std::fstream f(shard, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(fs::file_size(shard) - 1));
+    f.put('\x7f');
+  }
+  const test::CommandResult damaged = test::run_command(bin + " verify " + saved);
+  EXPECT_EQ(damaged.exit_code, 1) << damaged.output;
+  EXPECT_NE(damaged.output.find(shard.filename().string()), std::string::npos) << damaged.output;
+  EXPECT_NE(damaged.output.find("rwkv-ckpt: error: "), std::string::npos) << damaged.output;
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace rwkv
