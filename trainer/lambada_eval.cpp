@@ -32,33 +32,47 @@ std::vector<LambadaPassage> read_lambada(const std::string& path, const data::To
   return out;
 }
 
-PassageScore score_passage(Rwkv4Model& model, const LambadaPassage& passage, int32_t bos) {
-  // tokens = [bos] + context + target; logits row i predicts token i + 1, so
-  // the target's tokens are predicted by rows |context| .. |context| + |target| - 1.
-  std::vector<int32_t> tokens;
-  tokens.reserve(1 + passage.context.size() + passage.target.size());
-  tokens.push_back(bos);
-  tokens.insert(tokens.end(), passage.context.begin(), passage.context.end());
-  tokens.insert(tokens.end(), passage.target.begin(), passage.target.end());
-  tokens.pop_back();  // the last target token is predicted, never read
-  const int64_t T = static_cast<int64_t>(tokens.size()), V = model.shape().vocab_size;
-  Tensor input = Tensor::from_vector<int32_t>(tokens, {1, T});
-  Tensor logits = Tensor::empty({1, T, V}, DType::F32);  // [1, T, V]
-  model.forward_logits(input, logits);
-  PassageScore score;
-  score.correct = true;
-  for (size_t j = 0; j < passage.target.size(); ++j) {
-    const float* row = logits.data<float>() + (static_cast<int64_t>(passage.context.size()) + static_cast<int64_t>(j)) * V;
-    const int32_t want = passage.target[j];
-    RWKV_CHECK(want >= 0 && want < V, passage.position, ": token id ", want, " is outside the model's vocabulary of ", V);
-    const float* top = std::max_element(row, row + V);
-    // -log softmax(row)[want] = log sum exp(row - max) - (row[want] - max), in double.
-    double sum = 0;
-    for (int64_t v = 0; v < V; ++v) sum += std::exp(static_cast<double>(row[v]) - *top);
-    score.nll += std::log(sum) - (static_cast<double>(row[want]) - *top);
-    score.correct = score.correct && top - row == want;
+std::vector<PassageScore> score_passages(Rwkv4Model& model, const std::vector<const LambadaPassage*>& batch, int32_t bos) {
+  RWKV_CHECK(!batch.empty(), "score_passages: an empty batch");
+  // Row b = [bos] + context + target without its last token (predicted,
+  // never read), right-padded with bos to the longest row: logits row i
+  // predicts token i + 1, so the target's tokens are predicted by rows
+  // |context| .. |context| + |target| - 1, and the padding after them
+  // changes nothing (the model is causal; rows do not mix).
+  const int64_t B = static_cast<int64_t>(batch.size()), V = model.shape().vocab_size;
+  int64_t T = 0;
+  for (const LambadaPassage* p : batch) T = std::max<int64_t>(T, static_cast<int64_t>(p->context.size() + p->target.size()));
+  std::vector<int32_t> tokens(static_cast<size_t>(B * T), bos);  // [B, T]
+  for (int64_t b = 0; b < B; ++b) {
+    const LambadaPassage& p = *batch[static_cast<size_t>(b)];
+    int32_t* row = tokens.data() + b * T + 1;
+    row = std::copy(p.context.begin(), p.context.end(), row);
+    std::copy(p.target.begin(), p.target.end() - 1, row);
   }
-  return score;
+  Tensor logits = Tensor::empty({B, T, V}, DType::F32);  // [B, T, V]
+  model.forward_logits(Tensor::from_vector<int32_t>(tokens, {B, T}), logits);
+  std::vector<PassageScore> scores(batch.size());
+  for (int64_t b = 0; b < B; ++b) {
+    const LambadaPassage& p = *batch[static_cast<size_t>(b)];
+    PassageScore& score = scores[static_cast<size_t>(b)];
+    score.correct = true;
+    for (size_t j = 0; j < p.target.size(); ++j) {
+      const float* row = logits.data<float>() + (b * T + static_cast<int64_t>(p.context.size() + j)) * V;
+      const int32_t want = p.target[j];
+      RWKV_CHECK(want >= 0 && want < V, p.position, ": token id ", want, " is outside the model's vocabulary of ", V);
+      const float* top = std::max_element(row, row + V);
+      // -log softmax(row)[want] = log sum exp(row - max) - (row[want] - max), in double.
+      double sum = 0;
+      for (int64_t v = 0; v < V; ++v) sum += std::exp(static_cast<double>(row[v]) - *top);
+      score.nll += std::log(sum) - (static_cast<double>(row[want]) - *top);
+      score.correct = score.correct && top - row == want;
+    }
+  }
+  return scores;
+}
+
+PassageScore score_passage(Rwkv4Model& model, const LambadaPassage& passage, int32_t bos) {
+  return score_passages(model, {&passage}, bos)[0];
 }
 
 double LambadaScore::perplexity() const { return passages > 0 ? std::exp(nll_sum / static_cast<double>(passages)) : 0.0; }
@@ -74,13 +88,30 @@ void LambadaScore::add(const PassageScore& s, int64_t tokens) {
   correct += s.correct ? 1 : 0;
 }
 
-LambadaScore evaluate_lambada(Rwkv4Model& model, const std::vector<LambadaPassage>& passages, int32_t bos,
+LambadaScore evaluate_lambada(Rwkv4Model& model, const std::vector<LambadaPassage>& passages, int32_t bos, int64_t batch,
                               const std::function<void(int64_t, const LambadaScore&)>& progress) {
-  LambadaScore total;
-  for (const LambadaPassage& p : passages) {
-    total.add(score_passage(model, p, bos), static_cast<int64_t>(p.target.size()));
-    if (progress) progress(total.passages, total);
+  RWKV_CHECK(batch >= 1, "evaluate_lambada: batch must be >= 1, got ", batch);
+  // Batches of passages of about the same length (little padding), longest
+  // first; the total is summed in file order, so it does not depend on batch.
+  std::vector<size_t> order(passages.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  auto length = [&](size_t i) { return passages[i].context.size() + passages[i].target.size(); };
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return length(a) > length(b); });
+  std::vector<PassageScore> scores(passages.size());
+  LambadaScore running;
+  for (size_t first = 0; first < order.size(); first += static_cast<size_t>(batch)) {
+    const size_t end = std::min(order.size(), first + static_cast<size_t>(batch));
+    std::vector<const LambadaPassage*> group;
+    for (size_t k = first; k < end; ++k) group.push_back(&passages[order[k]]);
+    const std::vector<PassageScore> got = score_passages(model, group, bos);
+    for (size_t k = first; k < end; ++k) {
+      scores[order[k]] = got[k - first];
+      running.add(got[k - first], static_cast<int64_t>(passages[order[k]].target.size()));
+    }
+    if (progress) progress(running.passages, running);
   }
+  LambadaScore total;
+  for (size_t i = 0; i < passages.size(); ++i) total.add(scores[i], static_cast<int64_t>(passages[i].target.size()));
   return total;
 }
 

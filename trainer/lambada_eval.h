@@ -47,6 +47,9 @@ struct PassageScore {
 // One passage through the model (whole and unpadded on this rank). bos: the
 // token read before the context (the tokenizer's eod_id()).
 PassageScore score_passage(Rwkv4Model& model, const LambadaPassage& passage, int32_t bos);
+// Several in one forward ([B, T]: each row right-padded to the longest,
+// which the causal model never reads), one score per passage.
+std::vector<PassageScore> score_passages(Rwkv4Model& model, const std::vector<const LambadaPassage*>& batch, int32_t bos);
 
 struct LambadaScore {
   int64_t passages = 0;
@@ -58,9 +61,11 @@ struct LambadaScore {
   void add(const PassageScore& s, int64_t target_tokens);
 };
 
-// Every passage in order; progress (if set) is called after each with the
+// Every passage, `batch` at a time (grouped by length); the result is summed
+// in file order. progress (if set) is called after each batch with the
 // passages done and the running score.
 LambadaScore evaluate_lambada(Rwkv4Model& model, const std::vector<LambadaPassage>& passages, int32_t bos,
+                              int64_t batch = 1,
                               const std::function<void(int64_t done, const LambadaScore&)>& progress = {});
 
 }  // namespace rwkv

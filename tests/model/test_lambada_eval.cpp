@@ -110,6 +110,51 @@ TEST(Lambada, ScoreOfAModelThatAlwaysPredictsOneTokenHasAClosedForm) {
   EXPECT_EQ(total.correct, 1);
   EXPECT_DOUBLE_EQ(total.accuracy(), 0.5);
   EXPECT_NEAR(total.perplexity(), std::exp((s1.nll + s2.nll) / 2), 1e-9);
+  // Both in one forward: miss is padded to hit's length, which changes nothing.
+  const std::vector<PassageScore> both = score_passages(model, {&hit, &miss}, 0);
+  EXPECT_TRUE(both[0].correct);
+  EXPECT_FALSE(both[1].correct);
+  EXPECT_NEAR(both[0].nll, 2 * (log_z - a), 1e-5);
+  EXPECT_NEAR(both[1].nll, 2 * (log_z - a) + log_z, 1e-5);
+}
+
+TEST(Lambada, BatchedPassagesScoreAsOneAtATime) {
+  // Right padding is never read by a causal model, and rows do not mix: a
+  // batch of passages of different lengths scores each as alone.
+  const Rwkv4Shape shape{2, 16, 257, 32};
+  Rwkv4Model model(shape, DType::F32);
+  fill_random(model, 23);
+  const auto bytes = data::load_tokenizer("bytes");
+  std::vector<LambadaPassage> passages;
+  for (const std::string text : {"a b", "the cat sat on the mat", "one two three four five six seven", "x yz",
+                                 "Numbers 1 2 3 and then four", "short one"}) {
+    const size_t cut = text.find_last_of(' ');
+    passages.push_back({bytes->encode(text.substr(0, cut)), bytes->encode(text.substr(cut)), text});
+  }
+  std::vector<const LambadaPassage*> all;
+  for (const LambadaPassage& p : passages) all.push_back(&p);
+  const std::vector<PassageScore> batched = score_passages(model, all, bytes->eod_id());
+  for (size_t i = 0; i < passages.size(); ++i) {
+    const PassageScore alone = score_passage(model, passages[i], bytes->eod_id());
+    EXPECT_NEAR(batched[i].nll, alone.nll, 1e-5 * alone.nll) << passages[i].position;
+    EXPECT_EQ(batched[i].correct, alone.correct) << passages[i].position;
+  }
+  const LambadaScore one = evaluate_lambada(model, passages, bytes->eod_id(), 1);
+  for (int64_t batch : {2, 4, 8}) {
+    int64_t calls = 0, last_done = 0;
+    const LambadaScore got = evaluate_lambada(model, passages, bytes->eod_id(), batch, [&](int64_t done, const LambadaScore&) {
+      ++calls;
+      EXPECT_GT(done, last_done);
+      last_done = done;
+    });
+    EXPECT_EQ(calls, (6 + batch - 1) / batch) << "progress once per batch";
+    EXPECT_EQ(last_done, 6);
+    EXPECT_EQ(got.passages, one.passages);
+    EXPECT_EQ(got.target_tokens, one.target_tokens);
+    EXPECT_EQ(got.correct, one.correct);
+    EXPECT_NEAR(got.nll_sum, one.nll_sum, 1e-5 * one.nll_sum) << "batch " << batch;
+  }
+  test::expect_error([&] { evaluate_lambada(model, passages, bytes->eod_id(), 0); }, {"batch must be >= 1"});
 }
 
 TEST(Lambada, NllAndGreedyMatchTheRecurrentForm) {
@@ -194,6 +239,7 @@ TEST(Lambada, RwkvEvalPrintsTheScoreOfTheWeights) {
            {"--weights " + lambada + " --tokenizer bytes --lambada " + lambada, "l.jsonl"},
            {"--weights " + weights + " --tokenizer bytes --lambada " + (dir / "none.jsonl").string(), "none.jsonl"},
            {"--weights " + weights + " --tokenizer bytes --lambada " + lambada + " --device gpu", "--device expects cpu or cuda"},
+           {"--weights " + weights + " --tokenizer bytes --lambada " + lambada + " --batch 0", "--batch expects a count >= 1"},
            {"--weights " + weights + " --tokenizer bytes --lambada " + lambada + " --precision bf16",
             "--precision bf16 needs --device cuda"}}) {
     const std::string err = run(bin + " " + args, &status);

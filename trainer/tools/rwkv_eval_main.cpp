@@ -21,6 +21,7 @@ const std::vector<rwkv::cli::Flag> kFlags = {
     {"tokenizer", "SPEC", "bytes | PATH.json (Hugging Face) | PATH.txt (RWKV World); as the model was trained"},
     {"lambada", "FILE", "LAMBADA passages, one {\"text\": ...} per line (lambada_test.jsonl: 5153 passages)"},
     {"limit", "N", "score only the first N passages (default: all)"},
+    {"batch", "B", "passages per forward, grouped by length (default 8; the score does not depend on it)"},
     {"device", "cpu|cuda", "where the model runs (default cpu; cuda: the first GPU)"},
     {"precision", "fp32|bf16", "fp32 (default), or bf16 weights and activations on a GPU (train.precision's plan)"},
     {"json", "", "print the result as one JSON object"},
@@ -33,8 +34,8 @@ int main(int argc, char** argv) {
   try {
     const cli::Args args("rwkv-eval", kFlags, argc, argv, 1);
     if (args.help_requested()) {
-      std::printf("usage: rwkv-eval --weights FILE --tokenizer SPEC --lambada FILE [--limit N] [--device cpu|cuda]\n"
-                  "                 [--precision fp32|bf16] [--json]\n\n%s\n",
+      std::printf("usage: rwkv-eval --weights FILE --tokenizer SPEC --lambada FILE [--limit N] [--batch B]\n"
+                  "                 [--device cpu|cuda] [--precision fp32|bf16] [--json]\n\n%s\n",
                   args.usage().c_str());
       return 0;
     }
@@ -42,6 +43,8 @@ int main(int argc, char** argv) {
                args.usage());
     const int64_t limit = args.get_int("limit", 0);
     RWKV_CHECK(limit >= 0, "--limit expects a count >= 0, got ", limit);
+    const int64_t batch = args.get_int("batch", 8);
+    RWKV_CHECK(batch >= 1, "--batch expects a count >= 1, got ", batch);
     const checkpoint::SafetensorsFile file(args.require("weights"));
     const Rwkv4Shape shape = shape_of(file);
     const auto tokenizer = data::load_tokenizer(args.require("tokenizer"));
@@ -68,7 +71,7 @@ int main(int argc, char** argv) {
     // Progress about every 5 seconds: a 169M model takes ~10 minutes on two cores.
     const auto start = std::chrono::steady_clock::now();
     auto last_report = start;
-    const LambadaScore score = evaluate_lambada(model, passages, tokenizer->eod_id(), [&](int64_t done, const LambadaScore& s) {
+    const LambadaScore score = evaluate_lambada(model, passages, tokenizer->eod_id(), batch, [&](int64_t done, const LambadaScore& s) {
       const auto now = std::chrono::steady_clock::now();
       if (now - last_report < std::chrono::seconds(5) && done < static_cast<int64_t>(passages.size())) return;
       last_report = now;
