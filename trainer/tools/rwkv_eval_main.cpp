@@ -68,7 +68,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "rwkv-eval: %s (L%lld C%lld V%lld) on %s in %s, %zu LAMBADA passages\n", file.path().c_str(),
                  static_cast<long long>(shape.n_layer), static_cast<long long>(shape.n_embd),
                  static_cast<long long>(shape.vocab_size), device.str().c_str(), precision_name.c_str(), passages.size());
-    // Progress about every 5 seconds: a 169M model takes ~10 minutes on two cores.
+    // Progress about every 5 seconds: a 169M model reads all 5153 passages in
+    // ~40 minutes on two cores at --batch 8 (0.44 s a passage; 0.78 at --batch 1).
     const auto start = std::chrono::steady_clock::now();
     auto last_report = start;
     const LambadaScore score = evaluate_lambada(model, passages, tokenizer->eod_id(), batch, [&](int64_t done, const LambadaScore& s) {
