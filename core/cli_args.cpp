@@ -1,5 +1,8 @@
 #include "core/cli_args.h"
 
+#include <exception>
+#include <string>
+
 #include "core/error.h"
 
 namespace rwkv::cli {
@@ -59,33 +62,36 @@ std::vector<std::string> Args::get_all(const std::string& name) const {
   return it == values_.end() ? std::vector<std::string>{} : it->second;
 }
 
+namespace {
+// The whole of text as a number by parse (std::stoll or std::stod); false
+// for an empty text, trailing characters or a value out of range.
+template <typename T, typename Parse>
+bool parse_whole(const std::string& text, Parse parse, T& value) {
+  size_t used = 0;
+  try {
+    value = parse(text, &used);
+  } catch (const std::exception&) {
+    return false;
+  }
+  return !text.empty() && used == text.size();
+}
+}  // namespace
+
 int64_t Args::get_int(const std::string& name, int64_t fallback) const {
   if (!has(name)) return fallback;
-  std::string text = get(name);
-  size_t used = 0;
+  const std::string text = get(name);
   int64_t value = 0;
-  try {
-    value = std::stoll(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  RWKV_CHECK(used == text.size() && !text.empty(), command_, ": --", name, " expects an integer, got '",
-             text, "'");
+  const bool ok = parse_whole(text, [](const std::string& t, size_t* used) { return std::stoll(t, used); }, value);
+  RWKV_CHECK(ok, command_, ": --", name, " expects an integer, got '", text, "'");
   return value;
 }
 
 double Args::get_double(const std::string& name, double fallback) const {
   if (!has(name)) return fallback;
-  std::string text = get(name);
-  size_t used = 0;
+  const std::string text = get(name);
   double value = 0;
-  try {
-    value = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  RWKV_CHECK(used == text.size() && !text.empty(), command_, ": --", name, " expects a number, got '",
-             text, "'");
+  const bool ok = parse_whole(text, [](const std::string& t, size_t* used) { return std::stod(t, used); }, value);
+  RWKV_CHECK(ok, command_, ": --", name, " expects a number, got '", text, "'");
   return value;
 }
 

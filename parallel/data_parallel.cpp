@@ -127,16 +127,11 @@ void ZeroOneSync::reduce_not_flat() {
 
 void ZeroOneSync::all_gather_params(const Tensor& master_shard, ParameterStore& params,
                                     const std::vector<Tensor>& copies) {
-  gather_params(master_shard, params, copies, Tensor());
+  start_all_gather_params(master_shard, params, copies, Tensor());  // no flat copies: every bucket completes
 }
 
 void ZeroOneSync::start_all_gather_params(const Tensor& master_shard, ParameterStore& params,
                                           const std::vector<Tensor>& copies, const Tensor& copies_flat) {
-  gather_params(master_shard, params, copies, copies_flat);
-}
-
-void ZeroOneSync::gather_params(const Tensor& master_shard, ParameterStore& params, const std::vector<Tensor>& copies,
-                                const Tensor& copies_flat) {
   const char* op = "ZeroOneSync::all_gather_params";
   expect_shape(op, "master_shard", master_shard, {partition_.shard_numel()}, "[shard_numel]");
   expect_dtype(op, "master_shard", master_shard, layout_.dtype());

@@ -195,8 +195,6 @@ class ZeroOneSync final : public BucketedReduction {
   std::vector<Communicator::Ticket> tickets_;
   int first_in_flight_ = 0, in_flight_count_ = 0;
 
-  void gather_params(const Tensor& master_shard, ParameterStore& params, const std::vector<Tensor>& copies,
-                     const Tensor& copies_flat);
   // Gathers bucket b through staging (f32, or bf16 for a bf16 bucket) and unpacks it; complete on return.
   void gather_through_staging(int b, const Tensor& master_shard, ParameterStore& params, const std::vector<Tensor>& copies);
   // True when every copy of a bf16-only tensor is a view of copies_flat at its flat offset.

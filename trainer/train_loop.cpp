@@ -359,14 +359,11 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   // With the masters of the bf16-copied tensors released, the bf16 buckets
   // land in the copies in place and stay in flight into the next forward,
   // which waits for each block's buckets just before the block
-  // (ZeroOneSync::start_all_gather_params; docs/parallel.md).
+  // (ZeroOneSync::start_all_gather_params; docs/parallel.md). Without
+  // released masters (fp32) no bucket is bf16-only and all complete here.
   auto gather_weights = [&] {
-    if (model.masters_released()) {
-      zero_sync->start_all_gather_params(sharded->master_shard(), model.params(), model.compute_copies(),
-                                         model.compute_copies_flat());
-    } else {
-      zero_sync->all_gather_params(sharded->master_shard(), model.params(), model.compute_copies());
-    }
+    zero_sync->start_all_gather_params(sharded->master_shard(), model.params(), model.compute_copies(),
+                                       model.compute_copies_flat());
   };
   if (zero) {
     model.set_weights_needed_hook([sync = zero_sync](size_t end_entry) {

@@ -28,4 +28,16 @@ void read_weights(const checkpoint::SafetensorsFile& file, ParameterStore& param
   }
 }
 
+std::unique_ptr<Rwkv4Model> load_rwkv4(const checkpoint::SafetensorsFile& file, Device device, Precision precision) {
+  auto model = std::make_unique<Rwkv4Model>(shape_of(file), DType::F32, false, device, Rwkv4Partition{}, nullptr, precision);
+  read_weights(file, model->params());
+  model->refresh_compute_copies();  // bf16: the copies from the f32 weights
+  return model;
+}
+
+void expect_tokenizer_fits(const data::Tokenizer& tokenizer, const Rwkv4Shape& shape) {
+  RWKV_CHECK(tokenizer.vocab_size() <= shape.vocab_size, "tokenizer ", tokenizer.name(), " has ", tokenizer.vocab_size(),
+             " tokens but the model only ", shape.vocab_size, "\n  ---> HINT: use the tokenizer the model was trained with");
+}
+
 }  // namespace rwkv

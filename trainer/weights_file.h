@@ -4,7 +4,10 @@
 // imply, and the tensors read into a parameter store.
 #pragma once
 
+#include <memory>
+
 #include "checkpoint/safetensors.h"
+#include "data/tokenizer.h"
 #include "trainer/parameters.h"
 #include "trainer/rwkv4_model.h"
 
@@ -19,5 +22,13 @@ Rwkv4Shape shape_of(const checkpoint::SafetensorsFile& file);
 // params' dtype and from the reference's [1, 1, C] vectors where needed; a
 // missing tensor or a wrong shape is an error naming the file and tensor.
 void read_weights(const checkpoint::SafetensorsFile& file, ParameterStore& params);
+
+// The whole model of the file on `device` in `precision` (f32 masters, bf16
+// compute copies refreshed from them), for the tools that run weights.
+std::unique_ptr<Rwkv4Model> load_rwkv4(const checkpoint::SafetensorsFile& file, Device device = Device::cpu(),
+                                       Precision precision = Precision::FP32);
+
+// Throws unless every id of tokenizer is a row of the model's vocabulary.
+void expect_tokenizer_fits(const data::Tokenizer& tokenizer, const Rwkv4Shape& shape);
 
 }  // namespace rwkv

@@ -2,7 +2,7 @@
 // reference names and shapes, and back into a checkpoint, bit for bit.
 #include <filesystem>
 
-#include "test_util.h"
+#include "model_test_util.h"
 #include "trainer/checkpoint_export.h"
 
 namespace rwkv {
@@ -11,21 +11,11 @@ namespace {
 namespace fs = std::filesystem;
 
 TEST(CheckpointExport, ExportImportRoundTripWithReferenceNamesAndShapes) {
-  const fs::path dir = fs::temp_directory_path() / ("rwkv_export_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
+  const fs::path dir = test::fresh_temp_dir("rwkv_export");
   const Rwkv4Shape shape{3, 16, 37, 64};
   ParameterStore params = declare_rwkv4_parameters(shape, DType::F32);
-  uint64_t seed = 1;
-  checkpoint::SaveRequest request;
-  request.step = 7;
-  for (NamedTensor& e : params.entries()) {
-    e.value.copy_from(test::random_tensor(e.value.shape(), DType::F32, seed++));
-    request.tensors.push_back({e.name, "param", e.value, {}, {}});
-    request.tensors.push_back({e.name, "adam_m", e.value, {}, {}});
-    request.tensors.push_back({e.name, "adam_v", e.value, {}, {}});
-  }
-  checkpoint::CheckpointStore store((dir / "ckpt").string(), 0, 0);
-  const std::string saved = store.save(request);
+  test::fill_random(params, 1);
+  const std::string saved = test::save_checkpoint(params, (dir / "ckpt").string(), 7);
 
   const std::string exported = (dir / "model.safetensors").string();
   EXPECT_EQ(trainer::export_weights(checkpoint::LoadedCheckpoint(saved), exported, DType::F32),

@@ -2,14 +2,10 @@
 // committed checkpoint through the binary, and one clear line with a
 // non-zero exit for each bad command, flag or path (a damaged file fails
 // verify naming it).
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
 
-#include "checkpoint/checkpoint_store.h"
-#include "test_util.h"
-#include "trainer/rwkv4_model.h"
+#include "model_test_util.h"
 
 namespace rwkv {
 namespace {
@@ -17,20 +13,11 @@ namespace {
 namespace fs = std::filesystem;
 
 TEST(CkptCli, EveryCommandWorksAndBadInputFailsClearly) {
-  const fs::path dir = fs::temp_directory_path() / ("rwkv_ckpt_cli_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
+  const fs::path dir = test::fresh_temp_dir("rwkv_ckpt_cli");
   const Rwkv4Shape shape{2, 16, 37, 32};
   ParameterStore params = declare_rwkv4_parameters(shape, DType::F32);
-  uint64_t seed = 9;
-  checkpoint::SaveRequest request;
-  request.step = 3;
-  for (NamedTensor& e : params.entries()) {
-    e.value.copy_from(test::random_tensor(e.value.shape(), DType::F32, seed++));
-    request.tensors.push_back({e.name, "param", e.value, {}, {}});
-    request.tensors.push_back({e.name, "adam_m", e.value, {}, {}});
-    request.tensors.push_back({e.name, "adam_v", e.value, {}, {}});
-  }
-  const std::string saved = checkpoint::CheckpointStore((dir / "ckpt").string(), 0, 0).save(request);
+  test::fill_random(params, 9);
+  const std::string saved = test::save_checkpoint(params, (dir / "ckpt").string(), 3);
   const std::string bin = RWKV_CKPT_BIN;
 
   const test::CommandResult inspect = test::run_command(bin + " inspect " + saved);

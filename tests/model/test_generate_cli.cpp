@@ -1,13 +1,10 @@
 // rwkv-generate as a user runs it: greedy continuation is deterministic and
 // starts with the prompt; bad flags and files fail with one line naming the
 // flag or file and a non-zero exit.
-#include <unistd.h>
-
 #include <filesystem>
 
 #include "checkpoint/safetensors.h"
-#include "test_util.h"
-#include "trainer/rwkv4_model.h"
+#include "model_test_util.h"
 
 namespace rwkv {
 namespace {
@@ -15,17 +12,12 @@ namespace {
 namespace fs = std::filesystem;
 
 TEST(GenerateCli, GreedyIsDeterministicAndBadInputFailsClearly) {
-  const fs::path dir = fs::temp_directory_path() / ("rwkv_generate_cli_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  const fs::path dir = test::fresh_temp_dir("rwkv_generate_cli");
   const Rwkv4Shape shape{2, 16, 257, 32};
   Rwkv4Model model(shape, DType::F32);
-  uint64_t seed = 5;
+  test::fill_random(model.params(), 5, -0.5, 0.5);
   checkpoint::NamedTensors tensors;
-  for (NamedTensor& e : model.params().entries()) {
-    e.value.copy_from(test::random_tensor(e.value.shape(), DType::F32, seed++, -0.5, 0.5));
-    tensors.emplace_back(e.name, e.value);
-  }
+  for (const NamedTensor& e : model.params().entries()) tensors.emplace_back(e.name, e.value);
   const std::string weights = (dir / "w.safetensors").string();
   checkpoint::write_safetensors(weights, tensors);
   const std::string base = std::string(RWKV_GENERATE_BIN) + " --weights " + weights + " --tokenizer bytes";

@@ -2,8 +2,6 @@
 // the per-passage negative log-likelihood and greedy correctness against
 // closed forms and against the model's recurrent form, the perplexity and
 // accuracy formulas, and one clear error per bad input.
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -12,7 +10,7 @@
 
 #include "checkpoint/safetensors.h"
 #include "core/device.h"
-#include "test_util.h"
+#include "model_test_util.h"
 #include "trainer/lambada_eval.h"
 #include "trainer/rwkv4_recurrent.h"
 
@@ -21,26 +19,16 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path temp_dir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / (name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
 void write_lines(const fs::path& path, const std::vector<std::string>& lines) {
   std::ofstream out(path);
   for (const std::string& line : lines) out << line << "\n";
 }
 
 // A small random model whose logits vary from token to token.
-void fill_random(Rwkv4Model& model, uint64_t seed) {
-  for (NamedTensor& e : model.params().entries())
-    e.value.copy_from(test::random_tensor(e.value.shape(), DType::F32, seed++, -0.5, 0.5));
-}
+void fill_random(Rwkv4Model& model, uint64_t seed) { test::fill_random(model.params(), seed, -0.5, 0.5); }
 
 TEST(Lambada, PassagesAreCutAtTheLastSpace) {
-  const fs::path dir = temp_dir("rwkv_lambada_read");
+  const fs::path dir = test::fresh_temp_dir("rwkv_lambada_read");
   write_lines(dir / "l.jsonl", {R"({"text": "the cat sat on the mat"})", R"({"text": "He said \"no\"\n\nto   her"})", "",
                                 R"({"text": "one two"})"});
   const auto bytes = data::load_tokenizer("bytes");
@@ -57,7 +45,7 @@ TEST(Lambada, PassagesAreCutAtTheLastSpace) {
 }
 
 TEST(Lambada, BadPassagesAndFilesAreClearErrors) {
-  const fs::path dir = temp_dir("rwkv_lambada_bad");
+  const fs::path dir = test::fresh_temp_dir("rwkv_lambada_bad");
   const auto bytes = data::load_tokenizer("bytes");
   const std::string file = (dir / "l.jsonl").string();
   write_lines(file, {R"({"text": "fine passage"})", R"({"text": "nospace"})"});
@@ -205,7 +193,7 @@ std::string run(const std::string& command, int* status) {
 }
 
 TEST(Lambada, RwkvEvalPrintsTheScoreOfTheWeights) {
-  const fs::path dir = temp_dir("rwkv_eval_cli");
+  const fs::path dir = test::fresh_temp_dir("rwkv_eval_cli");
   const Rwkv4Shape shape{2, 16, 257, 32};
   Rwkv4Model model(shape, DType::F32);
   fill_random(model, 29);

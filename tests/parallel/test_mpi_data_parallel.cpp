@@ -325,7 +325,9 @@ void check_zero_gather_into_bf16_copies(Communicator& dp, bool in_place) {
       EXPECT_NE(std::count(in_bf16.begin(), in_bf16.end(), false), 0);
     }
     // The smallest buckets (dp x align elements) leave some inside emb.weight alone.
-    if (in_place && bucket_bytes == 1) EXPECT_GT(want_in_flight, 0);
+    if (in_place && bucket_bytes == 1) {
+      EXPECT_GT(want_in_flight, 0);
+    }
     // Forward waits tensor by tensor: after waiting for flat [0, offset of
     // tensor t), the buckets beginning at or after it are still in flight.
     for (int t = 0; t <= layout.tensors(); ++t) {

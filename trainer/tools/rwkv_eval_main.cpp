@@ -48,9 +48,7 @@ int main(int argc, char** argv) {
     const checkpoint::SafetensorsFile file(args.require("weights"));
     const Rwkv4Shape shape = shape_of(file);
     const auto tokenizer = data::load_tokenizer(args.require("tokenizer"));
-    RWKV_CHECK(tokenizer->vocab_size() <= shape.vocab_size, "tokenizer ", tokenizer->name(), " has ",
-               tokenizer->vocab_size(), " tokens but the model only ", shape.vocab_size,
-               "\n  ---> HINT: use the tokenizer the model was trained with");
+    expect_tokenizer_fits(*tokenizer, shape);
     const std::string device_name = args.get("device", "cpu"), precision_name = args.get("precision", "fp32");
     RWKV_CHECK(device_name == "cpu" || device_name == "cuda", "--device expects cpu or cuda, got '", device_name, "'");
     RWKV_CHECK(precision_name == "fp32" || precision_name == "bf16", "--precision expects fp32 or bf16, got '",
@@ -61,9 +59,7 @@ int main(int argc, char** argv) {
                "\n  ---> HINT: run on a GPU node, or use --device cpu");
     RWKV_CHECK(precision == Precision::FP32 || device.is_cuda(),
                "--precision bf16 needs --device cuda (the CPU kernels compute in f32)");
-    Rwkv4Model model(shape, DType::F32, false, device, Rwkv4Partition{}, nullptr, precision);
-    read_weights(file, model.params());
-    model.refresh_compute_copies();  // bf16: the copies from the f32 weights
+    const std::unique_ptr<Rwkv4Model> model = load_rwkv4(file, device, precision);
     const std::vector<LambadaPassage> passages = read_lambada(args.require("lambada"), *tokenizer, limit);
     std::fprintf(stderr, "rwkv-eval: %s (L%lld C%lld V%lld) on %s in %s, %zu LAMBADA passages\n", file.path().c_str(),
                  static_cast<long long>(shape.n_layer), static_cast<long long>(shape.n_embd),
@@ -72,7 +68,7 @@ int main(int argc, char** argv) {
     // ~40 minutes on two cores at --batch 8 (0.44 s a passage; 0.78 at --batch 1).
     const auto start = std::chrono::steady_clock::now();
     auto last_report = start;
-    const LambadaScore score = evaluate_lambada(model, passages, tokenizer->eod_id(), batch, [&](int64_t done, const LambadaScore& s) {
+    const LambadaScore score = evaluate_lambada(*model, passages, tokenizer->eod_id(), batch, [&](int64_t done, const LambadaScore& s) {
       const auto now = std::chrono::steady_clock::now();
       if (now - last_report < std::chrono::seconds(5) && done < static_cast<int64_t>(passages.size())) return;
       last_report = now;

@@ -53,15 +53,13 @@ int main(int argc, char** argv) {
     rwkv::checkpoint::SafetensorsFile file(weights);
     const rwkv::Rwkv4Shape shape = rwkv::shape_of(file);
     auto tokenizer = rwkv::data::load_tokenizer(tokenizer_spec);
-    RWKV_CHECK(tokenizer->vocab_size() <= shape.vocab_size, "tokenizer ", tokenizer->name(), " has ", tokenizer->vocab_size(),
-               " tokens but the model only ", shape.vocab_size, "\n  ---> HINT: use the tokenizer the model was trained with");
-    rwkv::Rwkv4Model model(shape, rwkv::DType::F32);
-    rwkv::read_weights(file, model.params());
+    rwkv::expect_tokenizer_fits(*tokenizer, shape);
+    const std::unique_ptr<rwkv::Rwkv4Model> model = rwkv::load_rwkv4(file);
     std::vector<int32_t> ids = tokenizer->encode(prompt);
     if (ids.empty()) ids.push_back(tokenizer->eod_id());  // start from a document boundary
     rwkv::Rwkv4State state = rwkv::Rwkv4State::fresh(shape, 1, rwkv::DType::F32);
     rwkv::Tensor logits = rwkv::Tensor::empty({1, static_cast<int64_t>(ids.size()), shape.vocab_size}, rwkv::DType::F32);
-    rwkv::rwkv4_forward_recurrent(model.tensors(), shape, rwkv::Tensor::from_vector<int32_t>(ids, {1, static_cast<int64_t>(ids.size())}), state, logits);
+    rwkv::rwkv4_forward_recurrent(model->tensors(), shape, rwkv::Tensor::from_vector<int32_t>(ids, {1, static_cast<int64_t>(ids.size())}), state, logits);
     std::mt19937_64 rng(seed);
     std::fputs(prompt.c_str(), stdout);
     rwkv::Tensor one = rwkv::Tensor::empty({1, 1}, rwkv::DType::I32);
@@ -75,7 +73,7 @@ int main(int argc, char** argv) {
       std::fputs(tokenizer->decode(std::span<const int32_t>(&next, 1)).c_str(), stdout);
       std::fflush(stdout);
       one.data<int32_t>()[0] = next;
-      rwkv::rwkv4_forward_recurrent(model.tensors(), shape, one, state, step_logits);
+      rwkv::rwkv4_forward_recurrent(model->tensors(), shape, one, state, step_logits);
       std::copy(step_logits.data<float>(), step_logits.data<float>() + shape.vocab_size, current.begin());
     }
     std::fputs("\n", stdout);
