@@ -129,6 +129,12 @@ CheckpointRecord* ControllerState::open_checkpoint(Job& job) {
   return nullptr;
 }
 
+CheckpointRecord* ControllerState::requested_checkpoint(Job& job) {
+  for (auto& [step, c] : job.checkpoints)
+    if (c.state == "requested") return &c;
+  return nullptr;
+}
+
 int64_t ControllerState::max_step(const Job& job) const {
   int64_t step = 0;
   for (const Rank& r : job.ranks)
@@ -196,7 +202,7 @@ Command ControllerState::command_for(const Job& job, const Rank& rank) const {
       if (!open_state(c.state)) continue;
       auto acks = job.acks.find(step);
       const bool acked = acks != job.acks.end() && acks->second.count(rank.rec.rank) > 0;
-      if (acked) break;
+      if (acked) continue;  // this rank's part is done (e.g. committing while the final one is requested)
       cmd.set_kind(job.rec.stop_step == step ? Command::STOP : Command::CHECKPOINT);
       cmd.set_step(step);
       cmd.set_reason(str_cat(c.trigger, " checkpoint"));
@@ -243,27 +249,35 @@ void ControllerState::schedule_checkpoints(Job& job) {
   if (job.rec.state != "running" && job.rec.state != "stopping") return;
   if (job.rec.checkpoint_dir.empty() || job.rec.stop_step == 0) return;
   const int64_t at = max_step(job);
-  CheckpointRecord* open = open_checkpoint(job);
-  if (open != nullptr && open->state == "requested") {
+  if (CheckpointRecord* requested = requested_checkpoint(job)) {
     // A rank already past the step that never began the shard heard of the
     // request too late: this checkpoint can never be complete.
     for (const Rank& r : job.ranks) {
-      const bool acked = job.acks[open->step].count(r.rec.rank) > 0;
-      if (r.rec.state == "alive" && r.rec.step > open->step && r.rec.checkpoint_started < open->step && !acked) {
-        abort_checkpoint(job, *open, str_cat("rank ", r.rec.rank, " reached step ", r.rec.step,
-                                             " without writing its shard (it heard of the request too late)"));
-        open = nullptr;
+      const bool acked = job.acks[requested->step].count(r.rec.rank) > 0;
+      if (r.rec.state == "alive" && r.rec.step > requested->step && r.rec.checkpoint_started < requested->step &&
+          !acked) {
+        abort_checkpoint(job, *requested, str_cat("rank ", r.rec.rank, " reached step ", r.rec.step,
+                                                  " without writing its shard (it heard of the request too late)"));
         break;
       }
     }
   }
-  if (open != nullptr || clock_.steady() < job.no_request_before) return;
+  // One checkpoint at a time, but for the final one once a rank is at the
+  // last step: that rank waits on this heartbeat's command, and would
+  // finish without a final checkpoint if it had to wait for an earlier
+  // one's commit (a fast rank right after the last interval checkpoint).
+  const bool at_the_end = job.rec.total_steps > 0 && at == job.rec.total_steps;
+  if (CheckpointRecord* open = open_checkpoint(job); open != nullptr && !(at_the_end && open->state == "committing" &&
+                                                                          requested_checkpoint(job) == nullptr))
+    return;
+  const bool backing_off = clock_.steady() < job.no_request_before;
   const int64_t lead = lead_steps(job);
   int64_t target = -1;
   std::string trigger;
   if (job.rec.stop_step > 0) {
     auto last_stop = job.checkpoints.find(job.rec.stop_step);
     if (last_stop != job.checkpoints.end() && last_stop->second.state == "committed") return;  // done: ranks exit
+    if (backing_off) return;
     // A graceful stop whose checkpoint was aborted: ask again further ahead.
     target = std::max(job.rec.stop_step + 1, at + lead);
     if (job.rec.total_steps > 0) target = std::min(target, job.rec.total_steps);
@@ -281,6 +295,12 @@ void ControllerState::schedule_checkpoints(Job& job) {
       target = job.rec.total_steps;
       trigger = "final";
     }
+    // The back-off after an abort holds the next request back, but not the
+    // final checkpoint once a rank is at the last step: that rank waits on
+    // this heartbeat's command and would otherwise finish without one (a
+    // fast rank that ran past the last interval checkpoint). It is still
+    // asked for at most once per generation (below).
+    if (backing_off && !(trigger == "final" && target == at)) return;
   }
   if (target <= at && !(target == at && trigger == "final")) return;
   auto last = job.checkpoints.find(target);
@@ -300,8 +320,7 @@ void ControllerState::fail_job(Job& job, const std::string& why) {
   if (job.rec.state == "failed") return;
   job.rec.state = "failed";
   job.rec.reason = why;
-  if (CheckpointRecord* open = open_checkpoint(job); open != nullptr && open->state == "requested")
-    abort_checkpoint(job, *open, "the job failed: " + why);
+  if (CheckpointRecord* open = requested_checkpoint(job)) abort_checkpoint(job, *open, "the job failed: " + why);
   save_job(job);
   log_error("controller: job ", job.rec.id, " failed: ", why, "; the other ranks are told to stop");
 }
@@ -538,8 +557,8 @@ void ControllerState::finish(const FinishRequest& q) {
   log_info("controller: job ", job.rec.id, " rank ", q.rank(), " finished at step ", q.step(), " (", rank.rec.reason, ")");
   if (q.outcome() == FinishRequest::FAILED) {
     fail_job(job, str_cat("rank ", q.rank(), " on ", rank.rec.host, " failed at step ", q.step(), ": ", q.message()));
-  } else if (CheckpointRecord* open = open_checkpoint(job);
-             open != nullptr && open->state == "requested" && job.acks[open->step].count(q.rank()) == 0) {
+  } else if (CheckpointRecord* open = requested_checkpoint(job);
+             open != nullptr && job.acks[open->step].count(q.rank()) == 0) {
     abort_checkpoint(job, *open, str_cat("rank ", q.rank(), " finished without writing its shard"));
   }
   maybe_finish_job(job);
@@ -576,8 +595,8 @@ void ControllerState::tick() {
                           o.rec.step, ") for ", static_cast<int64_t>(now - o.last_seen), " s");
       fail_job(job, also.empty() ? why : str_cat(why, "; also silent: ", also));
     }
-    CheckpointRecord* open = open_checkpoint(job);
-    if (open != nullptr && open->state == "requested" && now - job.open_since > options_.checkpoint_timeout_s) {
+    CheckpointRecord* open = requested_checkpoint(job);
+    if (open != nullptr && now - job.open_since > options_.checkpoint_timeout_s) {
       std::string missing;
       for (int r = 0; r < job.rec.world_size; ++r)
         if (job.acks[open->step].count(r) == 0) missing += (missing.empty() ? "" : ", ") + std::to_string(r);
@@ -601,6 +620,7 @@ void ControllerState::commit_worker() {
       commit_queue_.pop_front();
       ++commits_running_;
     }
+    if (options_.before_commit) options_.before_commit(task.step);
     const CommitResult result =
         commit_checkpoint(task.dir, task.step, task.world_size, task.acks, options_.verify_hashes);
     try {
@@ -787,8 +807,7 @@ StopReply ControllerState::stop(const std::string& id, bool now) {
   if (now || job.rec.checkpoint_dir.empty()) {
     job.rec.stop_step = 0;
     job.rec.reason = "stop requested (now, without a checkpoint)";
-    if (CheckpointRecord* open = open_checkpoint(job); open != nullptr && open->state == "requested")
-      abort_checkpoint(job, *open, "the job was stopped");
+    if (CheckpointRecord* open = requested_checkpoint(job)) abort_checkpoint(job, *open, "the job was stopped");
     reply.set_message("stopping now, without a checkpoint");
   } else {
     // The open checkpoint becomes the last one when it is near; one far
@@ -796,7 +815,8 @@ StopReply ControllerState::stop(const std::string& id, bool now) {
     const int64_t at = max_step(job);
     int64_t target = at + lead_steps(job);
     if (job.rec.total_steps > 0) target = std::min(target, std::max(job.rec.total_steps, at));
-    CheckpointRecord* open = open_checkpoint(job);
+    CheckpointRecord* open = requested_checkpoint(job);  // the latest open one
+    if (open == nullptr) open = open_checkpoint(job);
     if (open != nullptr && open->state == "requested" && open->step > target) {
       abort_checkpoint(job, *open, str_cat("replaced by the stop checkpoint at step ", target));
       open = nullptr;

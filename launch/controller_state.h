@@ -60,6 +60,9 @@ struct ControllerOptions {
   double checkpoint_timeout_s = 1800.0; // a checkpoint not acked by every rank in this time is aborted
   bool verify_hashes = false;           // recompute every shard's XXH3 before a commit
   int64_t min_lead_steps = 2;           // a checkpoint asked for now is placed at least this far ahead
+  // Tests: called on the commit thread before each commit's verification
+  // (a test holds a checkpoint in "committing" by blocking here).
+  std::function<void(int64_t step)> before_commit;
 };
 
 class ControllerState {
@@ -121,7 +124,11 @@ class ControllerState {
   Rank& find_rank(Job& job, int rank, const std::string& session);
   void start_generation(Job& job, const RegisterRequest& request, const std::string& why);
   Command command_for(const Job& job, const Rank& rank) const;
-  CheckpointRecord* open_checkpoint(Job& job);  // requested or committing
+  CheckpointRecord* open_checkpoint(Job& job);  // the earliest requested or committing
+  // The one waiting for acks (at most one: a new request waits until the
+  // open one is committed or aborted, but for the final checkpoint, which
+  // may be asked for while an earlier one is committing).
+  CheckpointRecord* requested_checkpoint(Job& job);
   void schedule_checkpoints(Job& job);
   bool request_at(Job& job, int64_t step, const std::string& trigger);
   void abort_checkpoint(Job& job, CheckpointRecord& checkpoint, const std::string& why);

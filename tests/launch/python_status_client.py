@@ -109,7 +109,11 @@ def main():
             status = admin.Status(pb.StatusRequest(job=JOB), metadata=as_job, timeout=10)
             return status.last_committed.step == STEPS
 
-        wait_for(final_committed, 30, "the final checkpoint's commit")
+        try:
+            wait_for(final_committed, 30, "the final checkpoint's commit")
+        except SystemExit:
+            print("last Status:\n%s\ncontroller log:\n%s" % (status, open(os.path.join(work, "controller.log")).read()))
+            raise
         checks = {
             "job": (status.job, JOB),
             "state": (status.state, "completed"),

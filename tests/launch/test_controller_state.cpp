@@ -5,7 +5,11 @@
 // ControllerState on the same database carries on).
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
+#include <future>
+#include <thread>
 
 #include "checkpoint/checkpoint_store.h"
 #include "checkpoint/manifest.h"
@@ -332,10 +336,58 @@ TEST_F(StateTest, ARankPastTheStepWithoutItsShardAbortsAndTheNextIsScheduled) {
   EXPECT_EQ(checkpoint(10).state(), "aborted");
   EXPECT_NE(checkpoint(10).error().find("too late"), std::string::npos);
   EXPECT_EQ(c.kind(), Command::NONE);
+  EXPECT_EQ(heartbeat(0, s[0], 13).kind(), Command::NONE);  // short of the end, the back-off holds
   clock.advance(6);  // the back-off after an abort
   const Command next = heartbeat(0, s[0], 13);
   EXPECT_EQ(next.kind(), Command::CHECKPOINT);
   EXPECT_EQ(next.step(), 20);
+}
+
+// A fast rank that missed the interval checkpoint before the end must still
+// get the final one: at the last step it waits on this heartbeat's command,
+// and a request held back by the abort's back-off would come after it exits.
+TEST_F(StateTest, ARankThatMissedTheLastIntervalCheckpointStillGetsTheFinalOne) {
+  const auto s = register_all(1, 0, 10, 12);
+  const Command c = heartbeat(0, s[0], 12, /*started=*/0);  // ran past step 10 before hearing of it
+  EXPECT_EQ(checkpoint(10).state(), "aborted");
+  ASSERT_EQ(c.kind(), Command::CHECKPOINT) << c.reason();
+  EXPECT_EQ(c.step(), 12);
+  EXPECT_EQ(write_and_ack(0, s[0], 12, 1).state(), "committing");
+  state->wait_for_commits();
+  EXPECT_EQ(checkpoint(12).state(), "committed");
+}
+
+// The same when the last interval checkpoint is still committing as the
+// rank reaches the end: the final one is asked for beside it.
+TEST_F(StateTest, TheFinalCheckpointIsAskedForWhileTheLastIntervalOneIsStillCommitting) {
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<int> waiting{0};
+  ControllerOptions o;
+  o.db_path = dir.file("held.db");
+  o.checkpoint_timeout_s = 100;
+  o.before_commit = [&, released](int64_t step) {
+    if (step != 10) return;
+    ++waiting;
+    released.wait();
+  };
+  state = std::make_unique<ControllerState>(o, clock.clock());
+  const auto s = register_all(1, 0, 10, 12);
+  ASSERT_EQ(heartbeat(0, s[0], 9).step(), 10);
+  EXPECT_EQ(write_and_ack(0, s[0], 10, 1).state(), "committing");
+  while (waiting.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const Command c = heartbeat(0, s[0], 12, /*started=*/10);
+  EXPECT_EQ(checkpoint(10).state(), "committing");
+  ASSERT_EQ(c.kind(), Command::CHECKPOINT) << c.reason();
+  EXPECT_EQ(c.step(), 12);
+  EXPECT_EQ(write_and_ack(0, s[0], 12, 1).state(), "committing");
+  release.set_value();
+  state->wait_for_commits();
+  EXPECT_EQ(checkpoint(10).state(), "committed");
+  EXPECT_EQ(checkpoint(12).state(), "committed");
+  finish(0, s[0], FinishRequest::COMPLETED, 12);
+  EXPECT_EQ(state->status("").state(), "completed");
+  EXPECT_EQ(testing::committed_steps(ckpt), (std::vector<int64_t>{10, 12}));
 }
 
 TEST_F(StateTest, ARestartedControllerKnowsEverythingAndFinishesTheCheckpoint) {
