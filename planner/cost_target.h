@@ -44,7 +44,7 @@ struct CostTarget {
   double memory_usable = 0.9;   // share of a device's memory a plan may fill (allocator fragmentation, OS)
   // --- rwkv-train's habits that its measured peak shows
   // rwkv-train's start-up in host memory (init_rwkv4_reference): the head's
-  // orthogonal init runs in double (28 V C bytes), and a partitioned rank
+  // orthogonal init runs in double (16 V C bytes), and a partitioned rank
   // makes one global tensor at a time whole to cut its slice (4 V C more).
   bool init_whole_model = false;
   // --- time

@@ -61,14 +61,15 @@ MemoryBreakdown stage_memory(const ModelSpec& m, const Layout& l, const CostTarg
 
   if (t.init_whole_model) {
     // Start-up (train_loop.cpp, init_rwkv4_reference): params and grads exist;
-    // the head's orthogonal init holds a [V, C] double buffer of values, the
-    // QR matrix and Q (3 x 8 bytes) and Q in f32 (4): 28 V C bytes (or
-    // ffn.key's 28 F C when that is larger). A partitioned rank makes one
-    // global tensor at a time whole in f32 and cuts its slice from it: at most
-    // 4 max(V, F) C bytes more.
+    // the head's orthogonal init holds the Gaussian matrix (made Q in place)
+    // and Q in the tensor's layout, both in double, then frees the first
+    // before rounding the second to f32 (8 + 4): 16 V C bytes (or ffn.key's
+    // 16 F C when that is larger). A partitioned rank makes one global tensor
+    // at a time whole in f32 and cuts its slice from it: at most 4 max(V, F)
+    // C bytes more.
     const bool partitioned = l.tp > 1 || l.pp > 1 || part.padded_vocab != m.vocab_size;
     const double V = static_cast<double>(m.vocab_size), F = static_cast<double>(m.dim_ffn);
-    b.init_peak = b.params + b.grads + b.overhead + (28.0 + (partitioned ? 4.0 : 0.0)) * std::max(V, F) * C;
+    b.init_peak = b.params + b.grads + b.overhead + (16.0 + (partitioned ? 4.0 : 0.0)) * std::max(V, F) * C;
   }
   b.total = std::max(b.steady, b.init_peak);
   return b;

@@ -1,20 +1,19 @@
 // RWKV-4 parameters: names, shapes, optimizer flags and the reference init.
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <random>
 #include <string>
+#include <vector>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 #include "core/error.h"
 #include "kernels/tensor_parallel.h"
+#include "trainer/orthogonal_init.h"
 #include "trainer/rwkv4_model.h"
 
-extern "C" {
-// LAPACK (shipped inside OpenBLAS): QR factorisation and forming Q.
-void dgeqrf_(const int* m, const int* n, double* a, const int* lda, double* tau, double* work, const int* lwork,
-             int* info);
-void dorgqr_(const int* m, const int* n, const int* k, double* a, const int* lda, const double* tau, double* work,
-             const int* lwork, int* info);
-}
 
 namespace rwkv {
 
@@ -157,37 +156,55 @@ void copy_partition_slices(const ParameterStore& whole, ParameterStore& local) {
 
 namespace {
 
+// The random draws of the init come in stretches of kDrawStretch values, each
+// from its own stream seeded by (seed, tensor name, stretch): a tensor's
+// values depend on the seed and its name alone. So a rank makes only the
+// tensors it holds (a stream shared by the whole model would have to be
+// drawn through every tensor before: at 14B, 5.2e9 normals, minutes per
+// rank), and the stretches fill in parallel with results that do not depend
+// on the thread count.
+constexpr int64_t kDrawStretch = int64_t{1} << 20;
+
+std::mt19937_64 draw_stream(uint64_t seed, const std::string& tensor, int64_t stretch) {
+  const uint64_t name_hash = XXH3_64bits_withSeed(tensor.data(), tensor.size(), seed);
+  const auto at = static_cast<uint64_t>(stretch);
+  auto lo = [](uint64_t x) { return static_cast<uint32_t>(x); };
+  auto hi = [](uint64_t x) { return static_cast<uint32_t>(x >> 32); };
+  std::seed_seq seq{lo(seed), hi(seed), lo(name_hash), hi(name_hash), lo(at), hi(at)};
+  return std::mt19937_64(seq);
+}
+
+// out[i] <- draws of dist, stretch k of the tensor's streams filling
+// [k kDrawStretch, (k+1) kDrawStretch) with a fresh copy of dist (so a
+// normal's cached spare never crosses stretches).
+template <class Distribution>
+void fill_draws(std::vector<double>& out, uint64_t seed, const std::string& tensor, const Distribution& dist) {
+  const auto n = static_cast<int64_t>(out.size());
+  const int64_t stretches = (n + kDrawStretch - 1) / kDrawStretch;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t k = 0; k < stretches; ++k) {
+    std::mt19937_64 rng = draw_stream(seed, tensor, k);
+    Distribution d = dist;
+    const int64_t end = std::min(n, (k + 1) * kDrawStretch);
+    for (int64_t i = k * kDrawStretch; i < end; ++i) out[static_cast<size_t>(i)] = d(rng);
+  }
+}
+
 // Writes into t [rows, cols] a matrix with orthonormal rows or columns (the
 // smaller count), times gain: the QR of a Gaussian matrix with Q's column signs
 // fixed by R's diagonal, as torch.nn.init.orthogonal_ defines it.
-void fill_orthogonal(Tensor& t, double gain, std::mt19937_64& rng) {
+void fill_orthogonal(Tensor& t, double gain, uint64_t seed, const std::string& tensor) {
   const int64_t rows = t.dim(0), cols = t.dim(1);
   const bool transposed = rows < cols;
   const int m = static_cast<int>(transposed ? cols : rows), n = static_cast<int>(transposed ? rows : cols);
-  std::normal_distribution<double> normal(0.0, 1.0);
   std::vector<double> a(static_cast<size_t>(m) * n);  // column-major [m, n], m >= n
-  for (double& x : a) x = normal(rng);
-  std::vector<double> tau(static_cast<size_t>(n));
-  int info = 0, lwork = -1;
-  double query = 0;
-  dgeqrf_(&m, &n, a.data(), &m, tau.data(), &query, &lwork, &info);
-  lwork = static_cast<int>(query);
-  std::vector<double> work(static_cast<size_t>(std::max(1, lwork)));
-  dgeqrf_(&m, &n, a.data(), &m, tau.data(), work.data(), &lwork, &info);
-  RWKV_CHECK(info == 0, "orthogonal init: dgeqrf failed (info ", info, ")");
-  std::vector<double> diag_sign(static_cast<size_t>(n));
-  for (int j = 0; j < n; ++j) diag_sign[static_cast<size_t>(j)] = a[static_cast<size_t>(j) * m + j] < 0 ? -1.0 : 1.0;
-  lwork = -1;
-  dorgqr_(&m, &n, &n, a.data(), &m, tau.data(), &query, &lwork, &info);
-  lwork = static_cast<int>(query);
-  work.assign(static_cast<size_t>(std::max(1, lwork)), 0.0);
-  dorgqr_(&m, &n, &n, a.data(), &m, tau.data(), work.data(), &lwork, &info);
-  RWKV_CHECK(info == 0, "orthogonal init: dorgqr failed (info ", info, ")");
+  fill_draws(a, seed, tensor, std::normal_distribution<double>(0.0, 1.0));
+  orthonormalise_columns(a, m, n);
   Tensor out = Tensor::empty({rows, cols}, DType::F64);
   double* o = out.data<double>();
   for (int i = 0; i < m; ++i) {
     for (int j = 0; j < n; ++j) {
-      const double q = a[static_cast<size_t>(j) * m + i] * diag_sign[static_cast<size_t>(j)] * gain;
+      const double q = a[static_cast<size_t>(j) * m + i] * gain;
       if (transposed) {
         o[j * cols + i] = q;  // Q^T: rows of t are orthonormal
       } else {
@@ -195,6 +212,7 @@ void fill_orthogonal(Tensor& t, double gain, std::mt19937_64& rng) {
       }
     }
   }
+  std::vector<double>().swap(a);  // freed before the rounding copy: the peak is 16 rows cols bytes
   t.copy_from(out.to_dtype(t.dtype()));
 }
 
@@ -223,10 +241,9 @@ RandomInit random_init_of(const std::string& name) {
 }
 
 // The reference rule for one whole (global) tensor t named `name`; the
-// random ones (emb, head, att.value, ffn.key) draw from rng, in the order
-// the caller visits them.
-void init_reference_tensor(const std::string& name, Tensor& t, const Rwkv4Shape& s, double emb_range,
-                           std::mt19937_64& rng) {
+// random ones (emb, head, att.value, ffn.key) draw from their own streams
+// (draw_stream), so the order tensors are made in does not matter.
+void init_reference_tensor(const std::string& name, Tensor& t, const Rwkv4Shape& s, double emb_range, uint64_t seed) {
   const int64_t C = s.n_embd, L = s.n_layer;
   auto ends_with = [&](const char* suffix) { return name_ends_with(name, suffix); };
   int64_t layer = 0;
@@ -234,17 +251,19 @@ void init_reference_tensor(const std::string& name, Tensor& t, const Rwkv4Shape&
   // Per-layer curves of the reference: ratio_0_to_1 = l/(L-1), ratio_1_to_almost0 = 1 - l/L.
   const double r01 = L > 1 ? static_cast<double>(layer) / static_cast<double>(L - 1) : 0.0;
   const double r10 = 1.0 - static_cast<double>(layer) / static_cast<double>(L);
-  std::vector<double> v(static_cast<size_t>(t.numel()));
   const RandomInit random = random_init_of(name);
+  // Values for fill_values; the orthogonal and zero matrices need none (a
+  // [V, C] buffer here would hold 8 V C bytes idle through the head's QR).
+  const bool zero_matrix = random == RandomInit::None && ends_with(".weight") && t.ndim() == 2;
+  std::vector<double> v(random == RandomInit::Orthogonal || zero_matrix ? 0 : static_cast<size_t>(t.numel()));
   if (random == RandomInit::Uniform) {  // emb
-    std::uniform_real_distribution<double> u(-emb_range, emb_range);
-    for (double& x : v) x = u(rng);
+    fill_draws(v, seed, name, std::uniform_real_distribution<double>(-emb_range, emb_range));
     fill_values(t, v);
   } else if (random == RandomInit::Orthogonal && name == "head.weight") {
-    fill_orthogonal(t, 0.5 * std::sqrt(static_cast<double>(s.vocab_size) / static_cast<double>(C)), rng);
+    fill_orthogonal(t, 0.5 * std::sqrt(static_cast<double>(s.vocab_size) / static_cast<double>(C)), seed, name);
   } else if (random == RandomInit::Orthogonal) {  // att.value, ffn.key
     const double rows = static_cast<double>(t.dim(0)), cols = static_cast<double>(t.dim(1));
-    fill_orthogonal(t, rows > cols ? std::sqrt(rows / cols) : 1.0, rng);
+    fill_orthogonal(t, rows > cols ? std::sqrt(rows / cols) : 1.0, seed, name);
   } else if (ends_with(".weight") && t.ndim() == 2) {
     t.zero_();  // att.key/receptance/output, ffn.receptance/value start at zero
   } else if (ends_with("ln0.weight") || ends_with("ln1.weight") || ends_with("ln2.weight") || name == "ln_out.weight") {
@@ -277,67 +296,31 @@ void init_reference_tensor(const std::string& name, Tensor& t, const Rwkv4Shape&
   }
 }
 
-// Advances rng exactly as init_reference_tensor would for a random tensor
-// of `shape`, without building it: the same distributions drawn the same
-// number of times (emb: uniform per element; the orthogonal ones: a normal
-// per element of the Gaussian matrix, from a fresh normal_distribution, whose
-// cached spare value dies with it as in fill_orthogonal). What it skips is
-// the QR, which at 14B is most of the start-up of a rank that holds a few
-// blocks: every rank used to orthogonalise every block of the model.
-void skip_random_draws(const std::string& name, const Shape& shape, std::mt19937_64& rng) {
-  int64_t count = 1;
-  for (int64_t d : shape) count *= d;
-  switch (random_init_of(name)) {
-    case RandomInit::None:
-      return;
-    case RandomInit::Uniform: {
-      std::uniform_real_distribution<double> u(0.0, 1.0);  // the range does not change what is consumed
-      for (int64_t i = 0; i < count; ++i) (void)u(rng);
-      return;
-    }
-    case RandomInit::Orthogonal: {
-      std::normal_distribution<double> normal(0.0, 1.0);
-      for (int64_t i = 0; i < count; ++i) (void)normal(rng);
-      return;
-    }
-  }
-}
-
 }  // namespace
 
 void init_rwkv4_reference(ParameterStore& params, const Rwkv4Shape& s, uint64_t seed, double emb_range) {
-  std::mt19937_64 rng(seed);
-  bool whole = static_cast<int64_t>(params.entries().size()) == 18 * s.n_layer + 6;  // emb, ln0 (2), ln_out (2), head
-  for (const NamedTensor& e : params.entries()) whole = whole && e.global() == e.value.shape();
-  if (whole) {
-    for (NamedTensor& e : params.entries()) init_reference_tensor(e.name, e.value, s, emb_range, rng);
-    return;
-  }
-  // A slice of the model (tensor or pipeline parallel) gets exactly the values
-  // the whole model would: the whole model's tensors are visited in its order
-  // with the same random stream, one at a time; each one this rank holds is
-  // made whole in host memory and its slice cut from it; the random draws of
-  // the others are only skipped over, so the stream stays in step. The peak
-  // is one global tensor (and the orthogonal init's workspace), not the
-  // model: 14B would otherwise need 57 GB of host memory per rank at start-up.
-  std::map<std::string, NamedTensor*> mine;
-  for (NamedTensor& e : params.entries()) mine[e.name] = &e;
-  const DType dtype = params.entries().front().value.dtype();
-  for (const Rwkv4TensorSpec& spec : rwkv4_tensor_specs(s, Rwkv4Partition::whole(s))) {
-    auto held = mine.find(spec.name);
-    if (held == mine.end()) {
-      skip_random_draws(spec.name, spec.global_shape, rng);
+  // A tensor's init depends on the seed and its name alone, so each rank
+  // makes just the tensors it holds: a whole one in place, a slice (tensor
+  // parallel, padded vocabulary) by making the whole tensor in host memory
+  // and cutting the slice from it. The peak is one global tensor (and the
+  // orthogonal init's workspace), not the model: 14B would otherwise need
+  // 57 GB of host memory per rank at start-up.
+  std::map<std::string, Shape> global_shapes;
+  for (const Rwkv4TensorSpec& spec : rwkv4_tensor_specs(s, Rwkv4Partition::whole(s)))
+    global_shapes[spec.name] = spec.global_shape;
+  for (NamedTensor& e : params.entries()) {
+    auto spec = global_shapes.find(e.name);
+    RWKV_CHECK(spec != global_shapes.end() && spec->second == e.global(), "init_rwkv4_reference: '", e.name,
+               "' of global shape ", shape_str(e.global()), " is not a parameter of the RWKV-4 model L", s.n_layer,
+               " C", s.n_embd, " V", s.vocab_size);
+    if (e.value.shape() == e.global()) {
+      init_reference_tensor(e.name, e.value, s, emb_range, seed);
       continue;
     }
-    Tensor full = Tensor::zeros(spec.global_shape, dtype, Device::cpu());
-    init_reference_tensor(spec.name, full, s, emb_range, rng);
-    if (held != mine.end()) {
-      cut_partition_slice(full, *held->second, held->second->value);
-      mine.erase(held);
-    }
+    Tensor full = Tensor::zeros(e.global(), e.value.dtype(), Device::cpu());
+    init_reference_tensor(e.name, full, s, emb_range, seed);
+    cut_partition_slice(full, e, e.value);
   }
-  RWKV_CHECK(mine.empty(), "init_rwkv4_reference: '", mine.empty() ? "" : mine.begin()->first,
-             "' is not a parameter of the RWKV-4 model L", s.n_layer, " C", s.n_embd);
 }
 
 }  // namespace rwkv

@@ -50,7 +50,7 @@ TEST(PlannerMemory, EveryLineOfASmallCase) {
   EXPECT_DOUBLE_EQ(b.activations, activation_set_bytes(m, l.part(m, 0), 2, 8, false, 4.0));
   EXPECT_DOUBLE_EQ(b.steady, b.params + b.grads + b.optimizer + b.activations + b.comm_buffers + 1000);
   // Start-up: params + grads + the larger orthogonal init in double, 28 max(V, F) C (ffn.key's here: F 128 > V 100)
-  EXPECT_DOUBLE_EQ(b.init_peak, 2 * 33856.0 * 4 + 1000 + 28.0 * 128 * 32);
+  EXPECT_DOUBLE_EQ(b.init_peak, 2 * 33856.0 * 4 + 1000 + 16.0 * 128 * 32);
   EXPECT_DOUBLE_EQ(b.total, std::max(b.steady, b.init_peak));
 }
 
