@@ -127,10 +127,7 @@ TEST(MpiLayouts, EveryLayoutTrainsLikeOneRank) {
     const trainer::TrainConfig config = config_for(layout.dp, layout.tp, layout.pp, layout.schedule, layout.zero);
     const trainer::RankCoordinates coords{groups.tp().rank(), groups.dp().rank(), groups.pp().rank(), groups.mp().rank()};
     const trainer::StepCommBytes want = trainer::expected_step_bytes(config, coords, mine);
-    // NCCL counts its nominal ring volumes, not the MPI algorithms' bytes.
-    if (!on_gpu) {
-      EXPECT_EQ(got.last_step_sent, want) << "sent " << got.last_step_sent.str() << "\n  formula " << want.str();
-    }
+    EXPECT_EQ(got.last_step_sent, want) << "sent " << got.last_step_sent.str() << "\n  formula " << want.str();
     EXPECT_EQ(got.last_step_sent.total() > 0, test::world_size() > 1);
     std::printf("rank %d sent in the last step: %s\n", test::world_rank(), got.last_step_sent.str().c_str());
   }
@@ -299,6 +296,10 @@ TEST(MpiLayouts, EveryLayoutTrainsLikeOneRank) {
             << "bucket_mib " << bucket_mib << " step " << i + 3;
     }
   }
+  // A resume across layouts starts from the other layout's weights, which in
+  // bf16 differ from the reference's by bf16 noise: its later losses then
+  // differ by about as much (measured under the emulator: 7e-4 relative).
+  const double cross_layout_rtol = bf16 ? 5e-3 : 2e-4;
   // And back: the single-rank run's checkpoint of step 2 reshards into this layout.
   {
     trainer::TrainConfig resuming = saving;
@@ -307,7 +308,8 @@ TEST(MpiLayouts, EveryLayoutTrainsLikeOneRank) {
     const trainer::TrainSummary resumed = trainer::run_training(resuming, trainer::TrainOptions{}, &groups);
     ASSERT_EQ(resumed.losses.size(), 2u);
     for (size_t i = 0; i < 2; ++i)
-      EXPECT_NEAR(resumed.losses[i], expected.losses[i + 2], 2e-4 * std::abs(expected.losses[i + 2])) << "step " << i + 3;
+      EXPECT_NEAR(resumed.losses[i], expected.losses[i + 2], cross_layout_rtol * std::abs(expected.losses[i + 2]))
+          << "step " << i + 3;
   }
   if (test::world_rank() == 0) {
     fs::remove_all(shared / "step_00000004");
@@ -317,7 +319,8 @@ TEST(MpiLayouts, EveryLayoutTrainsLikeOneRank) {
     const trainer::TrainSummary resumed = trainer::run_training(resuming, trainer::TrainOptions{}, nullptr);
     ASSERT_EQ(resumed.losses.size(), 2u);
     for (size_t i = 0; i < 2; ++i)
-      EXPECT_NEAR(resumed.losses[i], expected.losses[i + 2], 2e-4 * std::abs(expected.losses[i + 2])) << "resumed step " << i + 3;
+      EXPECT_NEAR(resumed.losses[i], expected.losses[i + 2], cross_layout_rtol * std::abs(expected.losses[i + 2]))
+          << "resumed step " << i + 3;
   }
   MPI_Barrier(MPI_COMM_WORLD);
   if (test::world_rank() == 0) fs::remove_all(dir);
