@@ -87,6 +87,10 @@ void cut_partition_slice(const Tensor& global, const NamedTensor& local, Tensor&
 // orthogonal matrices, uniform embedding in +-emb_range), seeded. A partial
 // store gets the slices of the whole model's initialisation.
 void init_rwkv4_reference(ParameterStore& params, const Rwkv4Shape& shape, uint64_t seed, double emb_range);
+// The random values that init draws for the whole tensor `name` of
+// global_shape: one per element of emb (uniform) and of the orthogonal
+// matrices' Gaussian (head, att.value, ffn.key), 0 for the others.
+int64_t reference_init_draws(const std::string& name, const Shape& global_shape);
 
 class Rwkv4Model {
  public:

@@ -298,6 +298,13 @@ void init_reference_tensor(const std::string& name, Tensor& t, const Rwkv4Shape&
 
 }  // namespace
 
+int64_t reference_init_draws(const std::string& name, const Shape& global_shape) {
+  if (random_init_of(name) == RandomInit::None) return 0;
+  int64_t n = 1;
+  for (int64_t d : global_shape) n *= d;
+  return n;
+}
+
 void init_rwkv4_reference(ParameterStore& params, const Rwkv4Shape& s, uint64_t seed, double emb_range) {
   // A tensor's init depends on the seed and its name alone, so each rank
   // makes just the tensors it holds: a whole one in place, a slice (tensor

@@ -125,5 +125,15 @@ TEST(OrthogonalInit, EachTensorsInitDependsOnTheSeedAndItsNameAlone) {
             std::vector<double>(emb.begin() + stretch, emb.begin() + stretch + 8));
 }
 
+TEST(OrthogonalInit, RandomDrawsPerTensor) {
+  EXPECT_EQ(reference_init_draws("emb.weight", {10, 4}), 40);
+  EXPECT_EQ(reference_init_draws("head.weight", {10, 4}), 40);
+  EXPECT_EQ(reference_init_draws("blocks.3.ffn.key.weight", {16, 4}), 64);
+  EXPECT_EQ(reference_init_draws("blocks.0.att.value.weight", {4, 4}), 16);
+  for (const char* fixed : {"blocks.0.att.key.weight", "blocks.1.ffn.value.weight", "blocks.0.att.time_decay",
+                            "ln_out.weight", "blocks.0.ln0.bias"})
+    EXPECT_EQ(reference_init_draws(fixed, {4, 4}), 0) << fixed;
+}
+
 }  // namespace
 }  // namespace rwkv
