@@ -3,7 +3,6 @@
 #pragma once
 
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <zstd.h>
 
 #include <cstdio>
@@ -14,6 +13,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "tests/unit/test_util.h"
 
 namespace rwkv::data::testing {
 
@@ -78,21 +78,11 @@ inline void write_zstd(const std::string& path, const std::string& content, int 
   write_text(path, compressed);
 }
 
-struct CommandResult {
-  int exit_code;
-  std::string output;  // stdout and stderr together
-};
+using CommandResult = rwkv::test::CommandResult;
 
 // Runs the rwkv-data binary with `arguments` (already shell-quoted as needed).
 inline CommandResult run_cli(const std::string& arguments) {
-  std::string command = std::string("'") + RWKV_DATA_CLI + "' " + arguments + " 2>&1";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) throw std::runtime_error("popen failed");
-  std::string output;
-  char buffer[4096];
-  while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
-  int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+  return rwkv::test::run_command(std::string("'") + RWKV_DATA_CLI + "' " + arguments);
 }
 
 inline std::vector<std::string> read_lines(const std::string& path) {

@@ -2,30 +2,16 @@
 // clear error line (plus its hint) and a non-zero exit instead of an empty table.
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
-
-#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "tests/unit/test_util.h"
+
 namespace {
 
-struct Result {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
+using Result = rwkv::test::CommandResult;
 
-Result run(const std::string& args) {
-  Result r;
-  const std::string cmd = std::string(RWKV_PLAN) + " " + args + " 2>&1";
-  std::FILE* pipe = ::popen(cmd.c_str(), "r");
-  if (!pipe) return r;
-  char buf[4096];
-  while (std::fgets(buf, sizeof buf, pipe)) r.output += buf;
-  const int status = ::pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+Result run(const std::string& args) { return rwkv::test::run_command(std::string(RWKV_PLAN) + " " + args); }
 
 // The message is one line "rwkv-plan: error: ..." followed by at most its hint.
 void expect_one_line_error(const Result& r, const std::string& text) {

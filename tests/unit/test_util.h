@@ -17,8 +17,9 @@
 
 namespace rwkv::test {
 
-// A shell command's exit code (-1 when it did not exit normally) and its
-// stdout and stderr together, for tests that run the tools as a user does.
+// A shell command's exit code (128 + the signal when one killed it, as a
+// shell reports it; -1 when it could not start) and its stdout and stderr
+// together, for tests that run the tools as a user does.
 struct CommandResult {
   int exit_code = -1;
   std::string output;
@@ -30,7 +31,7 @@ inline CommandResult run_command(const std::string& command) {
   char buffer[4096];
   while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) r.output.append(buffer, n);
   const int status = ::pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
   return r;
 }
 
