@@ -10,4 +10,17 @@ void set_num_threads(int threads);
 int num_threads();
 int hardware_threads();
 
+// OpenBLAS runs on `threads` threads within this scope (OpenMP is left as
+// it is), e.g. 1 around LAPACK calls whose bits depend on the thread count.
+class ScopedBlasThreads {
+ public:
+  explicit ScopedBlasThreads(int threads);
+  ~ScopedBlasThreads();
+  ScopedBlasThreads(const ScopedBlasThreads&) = delete;
+  ScopedBlasThreads& operator=(const ScopedBlasThreads&) = delete;
+
+ private:
+  int saved_;
+};
+
 }  // namespace rwkv

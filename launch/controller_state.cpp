@@ -262,10 +262,12 @@ void ControllerState::schedule_checkpoints(Job& job) {
       }
     }
   }
-  // One checkpoint at a time, but for the final one once a rank is at the
-  // last step: that rank waits on this heartbeat's command, and would
-  // finish without a final checkpoint if it had to wait for an earlier
-  // one's commit (a fast rank right after the last interval checkpoint).
+  // One checkpoint at a time, and none during the back-off after an abort,
+  // but for the final one once a rank is at the last step: that rank waits
+  // on this heartbeat's command and would otherwise finish without one (a
+  // fast rank that ran past the last interval checkpoint, or one right
+  // after it while it commits). It is still asked for at most once per
+  // generation (below).
   const bool at_the_end = job.rec.total_steps > 0 && at == job.rec.total_steps;
   if (CheckpointRecord* open = open_checkpoint(job); open != nullptr && !(at_the_end && open->state == "committing" &&
                                                                           requested_checkpoint(job) == nullptr))
@@ -295,12 +297,7 @@ void ControllerState::schedule_checkpoints(Job& job) {
       target = job.rec.total_steps;
       trigger = "final";
     }
-    // The back-off after an abort holds the next request back, but not the
-    // final checkpoint once a rank is at the last step: that rank waits on
-    // this heartbeat's command and would otherwise finish without one (a
-    // fast rank that ran past the last interval checkpoint). It is still
-    // asked for at most once per generation (below).
-    if (backing_off && !(trigger == "final" && target == at)) return;
+    if (backing_off && !at_the_end) return;  // at the end the target is the final step
   }
   if (target <= at && !(target == at && trigger == "final")) return;
   auto last = job.checkpoints.find(target);

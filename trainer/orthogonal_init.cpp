@@ -4,6 +4,7 @@
 #include <cstddef>
 
 #include "core/error.h"
+#include "core/threads.h"
 
 extern "C" {
 // LAPACK (shipped inside OpenBLAS): QR factorisation and forming Q.
@@ -19,8 +20,6 @@ void dtrtri_(const char* uplo, const char* diag, const int* n, double* a, const 
 void dgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k, const double* alpha,
             const double* a, const int* lda, const double* b, const int* ldb, const double* beta, double* c,
             const int* ldc);
-void openblas_set_num_threads(int num_threads);
-int openblas_get_num_threads(void);
 }
 
 namespace rwkv {
@@ -29,24 +28,14 @@ namespace {
 
 // OpenBLAS's gemm and syrk give the same bits for any thread count (each
 // output element is one thread's sum, in one order); its geqrf, orgqr, potrf
-// and trtri do not. Those run on one thread inside this scope, so the init
+// and trtri do not. Those run on one thread (ScopedBlasThreads), so the init
 // does not depend on how many threads a rank has.
-class OneBlasThread {
- public:
-  OneBlasThread() : saved_(openblas_get_num_threads()) { openblas_set_num_threads(1); }
-  ~OneBlasThread() { openblas_set_num_threads(saved_); }
-  OneBlasThread(const OneBlasThread&) = delete;
-  OneBlasThread& operator=(const OneBlasThread&) = delete;
-
- private:
-  int saved_;
-};
 
 // Q of a = QR for column-major a [m, n] (m >= n), in place, by Householder
 // reflections (LAPACK); diag_sign[j] <- the sign of R[j, j], which turns Q
 // into the Q of the QR whose R has a positive diagonal.
 void householder_q(std::vector<double>& a, int m, int n, std::vector<double>& diag_sign) {
-  const OneBlasThread one_thread;
+  const ScopedBlasThreads one_thread(1);
   std::vector<double> tau(static_cast<size_t>(n));
   int info = 0, lwork = -1;
   double query = 0;
@@ -78,7 +67,7 @@ bool cholesky_q(std::vector<double>& a, int m, int n) {
   const double one = 1.0, zero = 0.0;
   dsyrk_("U", "T", &n, &m, &one, a.data(), &m, &zero, r.data(), &n);
   {
-    const OneBlasThread one_thread;
+    const ScopedBlasThreads one_thread(1);
     int info = 0;
     dpotrf_("U", &n, r.data(), &n, &info);
     if (info != 0) return false;

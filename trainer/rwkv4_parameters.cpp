@@ -160,8 +160,8 @@ namespace {
 // from its own stream seeded by (seed, tensor name, stretch): a tensor's
 // values depend on the seed and its name alone. So a rank makes only the
 // tensors it holds (a stream shared by the whole model would have to be
-// drawn through every tensor before: at 14B, 5.2e9 normals, minutes per
-// rank), and the stretches fill in parallel with results that do not depend
+// drawn through every tensor before: at 14B up to 5.6e9 draws, minutes
+// per rank), and the stretches fill in parallel with results that do not depend
 // on the thread count.
 constexpr int64_t kDrawStretch = int64_t{1} << 20;
 
