@@ -9,7 +9,8 @@ namespace rwkv {
 
 enum class QrMethod {
   Auto,         // Cholesky for tall matrices (m >= kCholeskyQrRatio n), else Householder
-  Householder,  // LAPACK dgeqrf + dorgqr, 4 m n^2 flops
+  Householder,  // blocked Householder with dgemm trailing updates (threaded), 4 m n^2 - 4 n^3 / 3 flops
+  LapackHouseholder,  // LAPACK dgeqrf + dorgqr on one thread: the same Q, for reference
   Cholesky,     // A^T A = R^T R, Q = A R^-1: 3 m n^2 flops of syrk + gemm; only for well-conditioned A
 };
 
@@ -21,8 +22,9 @@ inline constexpr int kCholeskyQrRatio = 4;
 // a: column-major [m, n] with m >= n and full rank, replaced by Q of a = QR
 // with R's diagonal positive (orthonormal columns). Auto falls back to
 // Householder when the Cholesky factorisation fails; Cholesky alone throws.
-// The result does not depend on the thread count (the LAPACK steps whose
-// bits would run on one thread).
+// The result does not depend on the thread count: the threaded products are
+// fixed-split (trainer/fixed_split_blas.h) and the LAPACK steps run on one
+// thread.
 void orthonormalise_columns(std::vector<double>& a, int m, int n, QrMethod method = QrMethod::Auto);
 
 }  // namespace rwkv

@@ -42,6 +42,21 @@ void expect_positive_qr(const std::vector<double>& a, const std::vector<double>&
     }
 }
 
+// Q of a by `method` on 1 and on 2 threads: a positive QR, the same bits.
+std::vector<double> expect_same_q_on_one_and_two_threads(const std::vector<double>& a, int m, int n,
+                                                         QrMethod method) {
+  const int threads = num_threads();
+  std::vector<double> one_thread = a, two_threads = a;
+  set_num_threads(1);
+  orthonormalise_columns(one_thread, m, n, method);
+  set_num_threads(2);
+  orthonormalise_columns(two_threads, m, n, method);
+  set_num_threads(threads);
+  expect_positive_qr(a, one_thread, m, n, 1e-12);
+  EXPECT_EQ(one_thread, two_threads) << "[" << m << ", " << n << "]";
+  return one_thread;
+}
+
 TEST(OrthogonalInit, HouseholderAndCholeskyGiveTheSameQWithRsDiagonalPositive) {
   for (const auto& [m, n] : std::vector<std::pair<int, int>>{{400, 100}, {1000, 37}, {64, 16}}) {
     const std::vector<double> a = gaussian(m, n, static_cast<uint64_t>(m + n));
@@ -63,6 +78,31 @@ TEST(OrthogonalInit, HouseholderAndCholeskyGiveTheSameQWithRsDiagonalPositive) {
   orthonormalise_columns(householder, 50, 50, QrMethod::Householder);
   EXPECT_EQ(q, householder);
   expect_positive_qr(a, q, 50, 50, 1e-12);
+}
+
+// The blocked Householder QR (dgemm trailing updates over panels of 64
+// columns) against LAPACK's dgeqrf + dorgqr: shapes with one panel, a panel
+// edge exactly at n, a ragged last panel, square and tall; and the same bits
+// on 1 and 2 threads, so the init stays independent of the thread count.
+TEST(OrthogonalInit, BlockedHouseholderMatchesLapackAndDoesNotDependOnTheThreadCount) {
+  for (const auto& [m, n] : std::vector<std::pair<int, int>>{{40, 40}, {128, 64}, {200, 129}, {300, 300}, {700, 190}}) {
+    const std::vector<double> a = gaussian(m, n, static_cast<uint64_t>(7 * m + n));
+    std::vector<double> lapack = a;
+    orthonormalise_columns(lapack, m, n, QrMethod::LapackHouseholder);
+    const std::vector<double> q = expect_same_q_on_one_and_two_threads(a, m, n, QrMethod::Householder);
+    double worst = 0;
+    for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::fabs(q[i] - lapack[i]));
+    // Q is a smooth function of a: the two orders of the same reflections
+    // differ by ~cond(a) eps (cond of a square Gaussian matrix ~ n).
+    EXPECT_LT(worst, 1e-11) << "[" << m << ", " << n << "]";
+  }
+}
+
+// Cholesky QR on shapes whose widths end off OpenBLAS's tiles (65, 130):
+// the bits on 1 and 2 threads agree.
+TEST(OrthogonalInit, CholeskyDoesNotDependOnTheThreadCount) {
+  for (const auto& [m, n] : std::vector<std::pair<int, int>>{{400, 65}, {1300, 130}, {2100, 33}})
+    expect_same_q_on_one_and_two_threads(gaussian(m, n, static_cast<uint64_t>(m + 3 * n)), m, n, QrMethod::Cholesky);
 }
 
 TEST(OrthogonalInit, RankDeficientMatricesFailCholeskyAndAutoFallsBackToHouseholder) {
