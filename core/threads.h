@@ -1,7 +1,9 @@
 // CPU threads used by our loops (OpenMP) and by OpenBLAS. A rank should use
 // (cores on its node / ranks on its node) threads so that several ranks on one
 // machine do not oversubscribe it. Results never depend on the thread count:
-// every reduction in the kernels runs in a fixed order per output element.
+// every reduction in the kernels runs in a fixed order per output element,
+// and BLAS products run as fixed tiles on OpenMP threads, OpenBLAS on one
+// thread per call (kernels/cpu/gemm_cpu.cpp, trainer/fixed_split_blas.h).
 #pragma once
 
 namespace rwkv {
