@@ -96,6 +96,7 @@ double Args::get_double(const std::string& name, double fallback) const {
 }
 
 std::string Args::usage() const {
+  if (flags_.empty()) return "`" + command_ + "` takes no flags";
   std::string out = "flags of `" + command_ + "`:";
   for (const Flag& flag : flags_) {
     out += "\n      --" + flag.name + (flag.value_name.empty() ? "" : " " + flag.value_name);

@@ -42,7 +42,12 @@ TEST(CkptCli, EveryCommandWorksAndBadInputFailsClearly) {
            {"inspect", "inspect needs a path", 2},
            {"export " + saved, "export needs --out", 2},
            {"export " + saved + " --out x.safetensors --dtype f16", "--dtype must be f32 or bf16", 2},
-           {"inspect " + saved + " --colour", "unexpected argument '--colour'", 2},
+           {"inspect " + saved + " --colour", "unknown flag --colour", 2},
+           {"verify " + saved + " --json", "`rwkv-ckpt verify` takes no flags", 2},
+           {"inspect " + saved + " " + saved, "unexpected argument '" + saved + "'", 2},
+           {"inspect " + saved + " --out x", "unknown flag --out", 2},  // --out means nothing to inspect
+           {"export " + saved + " --out", "--out needs a value", 2},
+           {"verify -x", "unexpected argument '-x'", 2},
            {"import " + weights, "import needs --out", 2},
            {"verify " + (dir / "nowhere").string(), "nowhere", 1},
            {"import " + (dir / "none.safetensors").string() + " --out " + (dir / "x").string(), "none.safetensors", 1}}) {

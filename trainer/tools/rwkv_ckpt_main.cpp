@@ -6,8 +6,10 @@
 //   rwkv-ckpt import FILE.safetensors --out ROOT     (then: rwkv-train ... --resume ROOT/step_00000000)
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "checkpoint/checkpoint_store.h"
+#include "core/cli_args.h"
 #include "core/error.h"
 #include "trainer/checkpoint_export.h"
 
@@ -35,18 +37,29 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   const std::string command = argv[1];
-  std::string target, out, dtype = "f32";
-  for (int i = 2; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--out" && i + 1 < argc) {
-      out = argv[++i];
-    } else if (a == "--dtype" && i + 1 < argc) {
-      dtype = argv[++i];
-    } else if (!a.empty() && a[0] != '-' && target.empty()) {
-      target = a;
-    } else {
-      usage_error("unexpected argument '" + a + "'");
+  if (command != "inspect" && command != "verify" && command != "export" && command != "import")
+    usage_error("unknown command '" + command + "'");
+  std::string target, out, dtype;
+  try {
+    // Flags apply where they mean something (--out: export, import; --dtype:
+    // export); elsewhere they are refused rather than ignored.
+    std::vector<rwkv::cli::Flag> flags;
+    if (command == "export" || command == "import") flags.push_back({"out", "PATH", "the file or root to write"});
+    if (command == "export") flags.push_back({"dtype", "f32|bf16", "the exported tensors' dtype (default f32)"});
+    const rwkv::cli::Args args("rwkv-ckpt " + command, flags, argc, argv, 2);
+    if (args.help_requested()) {
+      std::fputs(kUsage, stdout);
+      return 0;
     }
+    for (size_t i = 0; i < args.positional().size(); ++i) {
+      const std::string& a = args.positional()[i];
+      if (i > 0 || a.empty() || a[0] == '-') usage_error("unexpected argument '" + a + "'");
+    }
+    if (!args.positional().empty()) target = args.positional()[0];
+    out = args.get("out");
+    dtype = args.get("dtype", "f32");
+  } catch (const rwkv::Error& e) {
+    usage_error(e.what());
   }
   if (target.empty()) usage_error(command + " needs a path");
   try {
@@ -90,7 +103,7 @@ int main(int argc, char** argv) {
                   dir.c_str(), dir.c_str());
       return 0;
     }
-    usage_error("unknown command '" + command + "'");
+    return 2;  // (every command returned above)
   } catch (const rwkv::Error& e) {
     std::fprintf(stderr, "rwkv-ckpt: error: %s\n", e.what());
     return 1;
