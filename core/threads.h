@@ -25,4 +25,16 @@ class ScopedBlasThreads {
   int saved_;
 };
 
+// body(block) for block in [0, blocks), the blocks spread over the OpenMP
+// threads (dynamic: blocks may differ in cost), OpenBLAS on one thread per
+// call: the way every BLAS product here is threaded (kernels/cpu/gemm_cpu.cpp,
+// trainer/fixed_split_blas.h), so that which blocks there are, and so every
+// element's sum, depends on the shape alone and never on the thread count.
+template <typename Body>
+void for_each_blas_block(int blocks, const Body& body) {
+  const ScopedBlasThreads one_thread_per_call(1);
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int block = 0; block < blocks; ++block) body(block);
+}
+
 }  // namespace rwkv

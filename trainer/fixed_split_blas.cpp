@@ -14,20 +14,17 @@ namespace rwkv {
 
 namespace {
 
-// body(j0, cols) for each block of kFixedSplitColumns columns of n, the
-// blocks over the OpenMP threads, OpenBLAS on one thread per call. With
-// `last_first`, the last blocks go first: where a block's cost grows with
-// its column, they do not leave one thread finishing alone.
+// body(j0, cols) for each block of kFixedSplitColumns columns of n
+// (for_each_blas_block). With `last_first`, the last blocks go first: where
+// a block's cost grows with its column, they do not leave one thread
+// finishing alone.
 template <typename Body>
 void for_each_column_block(int n, bool last_first, const Body& body) {
   const int blocks = (n + kFixedSplitColumns - 1) / kFixedSplitColumns;
-  const ScopedBlasThreads one_thread_per_call(1);
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int step = 0; step < blocks; ++step) {
-    const int block = last_first ? blocks - 1 - step : step;
-    const int j0 = block * kFixedSplitColumns;
+  for_each_blas_block(blocks, [&](int step) {
+    const int j0 = (last_first ? blocks - 1 - step : step) * kFixedSplitColumns;
     body(j0, std::min(kFixedSplitColumns, n - j0));
-  }
+  });
 }
 
 }  // namespace

@@ -59,14 +59,15 @@ void lapack_householder_q(std::vector<double>& a, int m, int n, std::vector<doub
 // The blocked Householder QR of dgeqrf + dorgqr, with every O(m n^2) step a
 // fixed-split dgemm so that it runs threaded and its bits still do not depend
 // on the thread count (LAPACK's own trailing updates go through dtrmm and
-// dgemm on OpenBLAS's threads, whose bits do). Panels of kPanel columns: panel p's reflectors H_i = I - tau_i v_i v_i^T
-// multiply to H = I - V T V^T (dlarft: T upper [jb, jb], V unit lower
-// [rows, jb]), and
+// dgemm on OpenBLAS's threads, whose bits do). Panels of kPanel columns:
+// panel p's reflectors H_i = I - tau_i v_i v_i^T multiply to H = I - V T V^T
+// (dlarft: T upper [jb, jb], V unit lower [rows, jb]), and
 //   factor:  C <- H^T C = C - V (T^T (V^T C))   for the columns right of p,
 //   form Q:  C <- H C   = C - V (T   (V^T C))   panels last to first, then
 //            the panel's own columns from its reflectors (dorg2r),
 // 4 m n^2 - 4 n^3 / 3 flops in all as in LAPACK; the panels (dgeqr2, dlarft,
-// dorg2r: ~6 m n kPanel flops) stay on one thread.
+// dorg2r: ~6 m n kPanel flops) stay on one thread. Each panel's T is made
+// once, in the factor pass, and kept for forming Q (n kPanel doubles).
 constexpr int kPanel = 64;
 
 // V of the panel at a [rows, jb] (leading dimension lda) as a dense
@@ -82,27 +83,32 @@ void explicit_v(const double* panel, int rows, int jb, int lda, std::vector<doub
 
 // c [rows, cols] (leading dimension ldc) <- (I - V T V^T) c, or its transpose
 // when `transpose`; T upper [jb, jb] (zeros below), w a scratch buffer.
-void apply_block_reflector(bool transpose, const std::vector<double>& v, const std::vector<double>& t, int rows,
-                           int jb, double* c, int cols, int ldc, std::vector<double>& w) {
+void apply_block_reflector(bool transpose, const std::vector<double>& v, const double* t, int rows, int jb, double* c,
+                           int cols, int ldc, std::vector<double>& w) {
   w.resize(2 * static_cast<size_t>(jb) * cols);
   double* vtc = w.data();                                    // [jb, cols]: V^T c
   double* tvtc = w.data() + static_cast<size_t>(jb) * cols;  // [jb, cols]: T (or T^T) V^T c
   gemm_fixed_split('T', 'N', jb, cols, rows, 1.0, v.data(), rows, c, ldc, 0.0, vtc, jb);
-  gemm_fixed_split(transpose ? 'T' : 'N', 'N', jb, cols, jb, 1.0, t.data(), jb, vtc, jb, 0.0, tvtc, jb);
+  gemm_fixed_split(transpose ? 'T' : 'N', 'N', jb, cols, jb, 1.0, t, jb, vtc, jb, 0.0, tvtc, jb);
   gemm_fixed_split('N', 'N', rows, cols, jb, -1.0, v.data(), rows, tvtc, jb, 1.0, c, ldc);
 }
 
-// T of the panel's block reflector from v and tau, upper with zeros below.
-void block_reflector_t(const std::vector<double>& v, const double* tau, int rows, int jb, std::vector<double>& t) {
-  t.assign(static_cast<size_t>(jb) * jb, 0.0);
-  const ScopedBlasThreads one_thread(1);
-  dlarft_("F", "C", &rows, &jb, v.data(), &rows, tau, t.data(), &jb);
+// t [jb, jb] <- T of the panel's block reflector from v and tau: dlarft
+// writes the upper triangle, the strict lower one is zeroed here.
+void block_reflector_t(const std::vector<double>& v, const double* tau, int rows, int jb, double* t) {
+  {
+    const ScopedBlasThreads one_thread(1);
+    dlarft_("F", "C", &rows, &jb, v.data(), &rows, tau, t, &jb);
+  }
   for (int j = 0; j < jb; ++j)
-    for (int i = j + 1; i < jb; ++i) t[static_cast<size_t>(j) * jb + i] = 0.0;
+    std::fill(t + static_cast<size_t>(j) * jb + j + 1, t + static_cast<size_t>(j + 1) * jb, 0.0);
 }
 
 void blocked_householder_q(std::vector<double>& a, int m, int n, std::vector<double>& diag_sign) {
-  std::vector<double> tau(static_cast<size_t>(n)), work(static_cast<size_t>(n)), v, t, w;
+  std::vector<double> tau(static_cast<size_t>(n)), work(static_cast<size_t>(n)), v, w;
+  // Panel p's T at ts + p kPanel^2 ([jb, jb]); the last panel has none.
+  std::vector<double> ts(static_cast<size_t>((n + kPanel - 1) / kPanel) * kPanel * kPanel);
+  auto panel_t = [&](int j0) { return ts.data() + static_cast<size_t>(j0 / kPanel) * kPanel * kPanel; };
   int info = 0;
   for (int j0 = 0; j0 < n; j0 += kPanel) {
     const int jb = std::min(kPanel, n - j0), rows = m - j0;
@@ -116,16 +122,15 @@ void blocked_householder_q(std::vector<double>& a, int m, int n, std::vector<dou
       diag_sign[static_cast<size_t>(j)] = a[static_cast<size_t>(j) * m + j] < 0 ? -1.0 : 1.0;
     if (j0 + jb == n) break;
     explicit_v(panel, rows, jb, m, v);
-    block_reflector_t(v, tau.data() + j0, rows, jb, t);
-    apply_block_reflector(true, v, t, rows, jb, panel + static_cast<size_t>(jb) * m, n - j0 - jb, m, w);
+    block_reflector_t(v, tau.data() + j0, rows, jb, panel_t(j0));
+    apply_block_reflector(true, v, panel_t(j0), rows, jb, panel + static_cast<size_t>(jb) * m, n - j0 - jb, m, w);
   }
   for (int j0 = (n - 1) / kPanel * kPanel; j0 >= 0; j0 -= kPanel) {
     const int jb = std::min(kPanel, n - j0), rows = m - j0;
     double* panel = a.data() + static_cast<size_t>(j0) * m + j0;
     if (j0 + jb < n) {  // the columns right of the panel hold H_(p+1) ... H_last [I; 0] in rows j0.. (zero above)
       explicit_v(panel, rows, jb, m, v);
-      block_reflector_t(v, tau.data() + j0, rows, jb, t);
-      apply_block_reflector(false, v, t, rows, jb, panel + static_cast<size_t>(jb) * m, n - j0 - jb, m, w);
+      apply_block_reflector(false, v, panel_t(j0), rows, jb, panel + static_cast<size_t>(jb) * m, n - j0 - jb, m, w);
     }
     {
       const ScopedBlasThreads one_thread(1);
@@ -141,11 +146,11 @@ void blocked_householder_q(std::vector<double>& a, int m, int n, std::vector<dou
 // (m n^2 flops each: the upper triangle only, R^-1's zeros skipped; threaded,
 // fixed split) carry the work; potrf and trtri (n^3 / 3 each, one thread)
 // are small beside them for m >= 4n: 3.1x faster than Householder for
-// [8192, 2048] on 2 cores. R^-1 explicitly rather than a
-// trsm, whose bits depend on the thread count; its error is cond(R) eps =
-// cond(A) eps. A R^-1 goes row block by row block through a small buffer,
-// each block written back over the rows it was made from. False, with a
-// untouched, when the Cholesky factorisation fails.
+// [8192, 2048] on 2 cores. R^-1 explicitly rather than a trsm, whose bits
+// depend on the thread count; its error is cond(R) eps = cond(A) eps. A R^-1
+// goes row block by row block through a small buffer, each block written
+// back over the rows it was made from. False, with a untouched, when the
+// Cholesky factorisation fails.
 bool cholesky_q(std::vector<double>& a, int m, int n) {
   std::vector<double> r(static_cast<size_t>(n) * n, 0.0);  // column-major [n, n], upper triangle: R, then R^-1
   upper_gram_fixed_split(m, n, a.data(), m, r.data(), n);

@@ -35,9 +35,7 @@ void tiled_gemm(Gemm gemm, bool transpose_a, bool transpose_b, int m, int n, int
   const CBLAS_TRANSPOSE tb = transpose_b ? CblasTrans : CblasNoTrans;
   const int row_tiles = (m + kGemmTileRows - 1) / kGemmTileRows;
   const int col_tiles = (n + kGemmTileCols - 1) / kGemmTileCols;
-  const ScopedBlasThreads one_thread_per_call(1);
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int tile = 0; tile < row_tiles * col_tiles; ++tile) {
+  for_each_blas_block(row_tiles * col_tiles, [&](int tile) {
     const int i0 = tile / col_tiles * kGemmTileRows, j0 = tile % col_tiles * kGemmTileCols;
     const int rows = std::min(kGemmTileRows, m - i0), cols = std::min(kGemmTileCols, n - j0);
     // Rows i0.. of op(a): rows of a, or its columns when transposed; columns
@@ -46,7 +44,7 @@ void tiled_gemm(Gemm gemm, bool transpose_a, bool transpose_b, int m, int n, int
     const T* b_tile = b + (transpose_b ? static_cast<size_t>(j0) * ldb : static_cast<size_t>(j0));
     gemm(CblasRowMajor, ta, tb, rows, cols, k, alpha, a_tile, lda, b_tile, ldb, beta,
          c + static_cast<size_t>(i0) * n + j0, n);
-  }
+  });
 }
 
 }  // namespace

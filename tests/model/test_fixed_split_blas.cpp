@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "core/threads.h"
+#include "test_util.h"
 #include "trainer/fixed_split_blas.h"
 
 namespace rwkv {
@@ -29,17 +29,13 @@ std::string shape_name(int m, int n) {
   return text.str();
 }
 
-// The same call on 1, 2 and 3 threads; the thread count is restored after.
+// The call on 1, 2 and 3 threads; each result's bits equal the first's.
 template <class Call>
-std::vector<std::vector<double>> on_thread_counts(const Call& call) {
-  const int threads = num_threads();
-  std::vector<std::vector<double>> results;
-  for (int t : {1, 2, 3}) {
-    set_num_threads(t);
-    results.push_back(call());
-  }
-  set_num_threads(threads);
-  return results;
+std::vector<double> expect_same_bits_on_1_2_3_threads(const std::string& what, const Call& call) {
+  const std::vector<std::vector<double>> results = test::on_thread_counts({1, 2, 3}, call);
+  EXPECT_EQ(results[0], results[1]) << what << ": 1 and 2 threads";
+  EXPECT_EQ(results[0], results[2]) << what << ": 1 and 3 threads";
+  return results[0];
 }
 
 struct GemmCase {
@@ -62,16 +58,14 @@ TEST(FixedSplitBlas, GemmIsTheSumOverKAndItsBitsDoNotDependOnTheThreadCount) {
     const std::vector<double> b = uniform(static_cast<size_t>(ldb) * b_cols, 2);
     const std::vector<double> c0 = uniform(static_cast<size_t>(ldc) * g.n, 3);
     const double alpha = -0.75, beta = 0.5;
-    auto results = on_thread_counts([&] {
+    std::ostringstream shape_text;
+    shape_text << g.trans_a << g.trans_b << " [" << g.m << ", " << g.n << ", " << g.k << "]";
+    const std::string shape = shape_text.str();
+    const std::vector<double> got = expect_same_bits_on_1_2_3_threads(shape, [&] {
       std::vector<double> c = c0;
       gemm_fixed_split(g.trans_a, g.trans_b, g.m, g.n, g.k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
       return c;
     });
-    std::ostringstream shape_text;
-    shape_text << g.trans_a << g.trans_b << " [" << g.m << ", " << g.n << ", " << g.k << "]";
-    const std::string shape = shape_text.str();
-    EXPECT_EQ(results[0], results[1]) << shape;
-    EXPECT_EQ(results[0], results[2]) << shape;
     for (int j = 0; j < g.n; ++j)
       for (int i = 0; i < g.m; ++i) {
         double sum = 0;
@@ -81,12 +75,12 @@ TEST(FixedSplitBlas, GemmIsTheSumOverKAndItsBitsDoNotDependOnTheThreadCount) {
           sum += x * y;
         }
         const size_t at = static_cast<size_t>(j) * ldc + i;
-        ASSERT_NEAR(results[0][at], alpha * sum + beta * c0[at], 1e-13 * (g.k + 1)) << shape << " at " << i << ", " << j;
+        ASSERT_NEAR(got[at], alpha * sum + beta * c0[at], 1e-13 * (g.k + 1)) << shape << " at " << i << ", " << j;
       }
     // The padding row of each column of C is not written.
     for (int j = 0; j < g.n; ++j) {
       const size_t pad = static_cast<size_t>(j) * ldc + g.m;
-      ASSERT_EQ(results[0][pad], c0[pad]) << shape;
+      ASSERT_EQ(got[pad], c0[pad]) << shape;
     }
   }
 }
@@ -96,24 +90,22 @@ TEST(FixedSplitBlas, UpperGramIsATransposeAOnAndAboveTheDiagonalWithBitsFixed) {
     const int lda = m + 3;
     const std::vector<double> a = uniform(static_cast<size_t>(lda) * n, 4);
     const double untouched = 12345.0;  // below the diagonal blocks, c keeps what it held
-    auto results = on_thread_counts([&] {
+    const std::string shape = shape_name(m, n);
+    const std::vector<double> got = expect_same_bits_on_1_2_3_threads(shape, [&] {
       std::vector<double> c(static_cast<size_t>(n) * n, untouched);
       upper_gram_fixed_split(m, n, a.data(), lda, c.data(), n);
       return c;
     });
-    const std::string shape = shape_name(m, n);
-    EXPECT_EQ(results[0], results[1]) << shape;
-    EXPECT_EQ(results[0], results[2]) << shape;
     for (int j = 0; j < n; ++j)
       for (int i = 0; i < n; ++i) {
-        const double got = results[0][static_cast<size_t>(j) * n + i];
+        const double value = got[static_cast<size_t>(j) * n + i];
         if (i / kFixedSplitColumns > j / kFixedSplitColumns) {
-          ASSERT_EQ(got, untouched) << shape << " at " << i << ", " << j;
+          ASSERT_EQ(value, untouched) << shape << " at " << i << ", " << j;
           continue;
         }
         double sum = 0;
         for (int p = 0; p < m; ++p) sum += a[static_cast<size_t>(i) * lda + p] * a[static_cast<size_t>(j) * lda + p];
-        ASSERT_NEAR(got, sum, 1e-13 * m) << shape << " at " << i << ", " << j;
+        ASSERT_NEAR(value, sum, 1e-13 * m) << shape << " at " << i << ", " << j;
       }
   }
 }
@@ -126,19 +118,17 @@ TEST(FixedSplitBlas, UpperRightProductIsAUWithBitsFixed) {
     for (int j = 0; j < n; ++j)  // U upper: zeros below the diagonal inside the diagonal blocks,
       for (int i = j + 1; i < n; ++i)  // NaN below them, where it must not be read
         u[static_cast<size_t>(j) * ldu + i] = i / kFixedSplitColumns == j / kFixedSplitColumns ? 0.0 : std::nan("");
-    auto results = on_thread_counts([&] {
+    const std::string shape = shape_name(m, n);
+    const std::vector<double> got = expect_same_bits_on_1_2_3_threads(shape, [&] {
       std::vector<double> c(static_cast<size_t>(m) * n, -1.0);
       gemm_upper_right_fixed_split(m, n, a.data(), lda, u.data(), ldu, c.data(), m);
       return c;
     });
-    const std::string shape = shape_name(m, n);
-    EXPECT_EQ(results[0], results[1]) << shape;
-    EXPECT_EQ(results[0], results[2]) << shape;
     for (int j = 0; j < n; ++j)
       for (int i = 0; i < m; ++i) {
         double sum = 0;
         for (int p = 0; p <= j; ++p) sum += a[static_cast<size_t>(p) * lda + i] * u[static_cast<size_t>(j) * ldu + p];
-        ASSERT_NEAR(results[0][static_cast<size_t>(j) * m + i], sum, 1e-13 * n) << shape << " at " << i << ", " << j;
+        ASSERT_NEAR(got[static_cast<size_t>(j) * m + i], sum, 1e-13 * n) << shape << " at " << i << ", " << j;
       }
   }
 }

@@ -45,16 +45,14 @@ void expect_positive_qr(const std::vector<double>& a, const std::vector<double>&
 // Q of a by `method` on 1 and on 2 threads: a positive QR, the same bits.
 std::vector<double> expect_same_q_on_one_and_two_threads(const std::vector<double>& a, int m, int n,
                                                          QrMethod method) {
-  const int threads = num_threads();
-  std::vector<double> one_thread = a, two_threads = a;
-  set_num_threads(1);
-  orthonormalise_columns(one_thread, m, n, method);
-  set_num_threads(2);
-  orthonormalise_columns(two_threads, m, n, method);
-  set_num_threads(threads);
-  expect_positive_qr(a, one_thread, m, n, 1e-12);
-  EXPECT_EQ(one_thread, two_threads) << "[" << m << ", " << n << "]";
-  return one_thread;
+  const std::vector<std::vector<double>> q = test::on_thread_counts({1, 2}, [&] {
+    std::vector<double> out = a;
+    orthonormalise_columns(out, m, n, method);
+    return out;
+  });
+  expect_positive_qr(a, q[0], m, n, 1e-12);
+  EXPECT_EQ(q[0], q[1]) << "[" << m << ", " << n << "]";
+  return q[0];
 }
 
 TEST(OrthogonalInit, HouseholderAndCholeskyGiveTheSameQWithRsDiagonalPositive) {

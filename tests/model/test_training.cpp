@@ -111,8 +111,7 @@ TEST(Training, TinyModelLearnsAPatternAndRunsAreBitIdentical) {
 TEST(Training, StepsAreBitIdenticalOnOneAndTwoThreadsAtARaggedShape) {
   const Rwkv4Shape shape{2, 96, 257, 384};
   const int64_t B = 4, T = 64;
-  auto train = [&](int threads) {
-    set_num_threads(threads);
+  const auto runs = test::on_thread_counts({1, 2}, [&] {
     Rwkv4Model model(shape, DType::F32);
     init_rwkv4_reference(model.params(), shape, 5, 1e-4);
     AdamWOptimizer opt(model.params(), AdamWSettings{});
@@ -130,10 +129,10 @@ TEST(Training, StepsAreBitIdenticalOnOneAndTwoThreadsAtARaggedShape) {
     }
     std::vector<std::vector<float>> params;
     for (const NamedTensor& p : model.params().entries()) params.push_back(p.value.to_vector<float>());
-    set_num_threads(hardware_threads());
     return std::make_pair(losses, params);
-  };
-  const auto one = train(1), two = train(2);
+  });
+  const auto& one = runs[0];
+  const auto& two = runs[1];
   EXPECT_EQ(one.first, two.first);
   ASSERT_EQ(one.second.size(), two.second.size());
   for (size_t i = 0; i < one.second.size(); ++i) EXPECT_EQ(one.second[i], two.second[i]) << "parameter " << i;

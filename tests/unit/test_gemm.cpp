@@ -3,7 +3,6 @@
 #include <cstring>
 #include <vector>
 
-#include "core/threads.h"
 
 #include "test_util.h"
 
@@ -52,20 +51,16 @@ TEST(Gemm, AllTransposesMatchTripleLoop) {
 // shapes gives different bits on 1 and 2 threads).
 TEST(Gemm, TiledResultsMatchTripleLoopAndDoNotDependOnTheThreadCount) {
   const int64_t M = 520, K = 33, N = 1030;
-  const int threads = num_threads();
   for (bool ta : {false, true}) {
     for (bool tb : {false, true}) {
       for (DType dt : {DType::F64, DType::F32}) {
         Tensor a = random_tensor(ta ? Shape{K, M} : Shape{M, K}, dt, 4);
         Tensor b = random_tensor(tb ? Shape{N, K} : Shape{K, N}, dt, 5);
-        std::vector<Tensor> results;
-        for (int t : {1, 2, 3}) {
-          set_num_threads(t);
+        const std::vector<Tensor> results = test::on_thread_counts({1, 2, 3}, [&] {
           Tensor c = Tensor::zeros({M, N}, dt);
           matmul(a, ta, b, tb, c);
-          results.push_back(c);
-        }
-        set_num_threads(threads);
+          return c;
+        });
         test::expect_close(results[0], reference_matmul(a, ta, b, tb), dt == DType::F64 ? 1e-13 : 1e-5, 1e-6,
                            "tiled matmul");
         for (int r : {1, 2}) {

@@ -14,8 +14,23 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "core/threads.h"
 
 namespace rwkv::test {
+
+// call() on each thread count in turn (set_num_threads), the process's count
+// restored after: the results, for tests that compare their bits.
+template <typename Call>
+auto on_thread_counts(const std::vector<int>& counts, const Call& call) {
+  const int saved = num_threads();
+  std::vector<decltype(call())> results;
+  for (int threads : counts) {
+    set_num_threads(threads);
+    results.push_back(call());
+  }
+  set_num_threads(saved);
+  return results;
+}
 
 // A shell command's exit code (128 + the signal when one killed it, as a
 // shell reports it; -1 when it could not start) and its stdout and stderr
