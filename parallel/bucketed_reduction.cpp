@@ -2,8 +2,39 @@
 
 namespace rwkv::parallel {
 
-BucketedReduction::BucketedReduction(const char* name, const ParameterStore& store, Communicator& dp)
-    : name_(name), layout_(store), dp_(dp) {}
+BucketedReduction::BucketedReduction(const char* name, const ParameterStore& store, Communicator& dp,
+                                     std::optional<DType> wire)
+    : name_(name), layout_(store), dp_(dp), wire_(wire.value_or(layout_.dtype())) {
+  RWKV_CHECK(wire_ == layout_.dtype() || (wire_ == DType::BF16 && layout_.dtype() == DType::F32), name_,
+             ": cannot reduce ", dtype_name(layout_.dtype()), " gradients over a ", dtype_name(wire_),
+             " wire\n  ---> HINT: the wire is the gradients' own dtype, or bf16 over f32 gradients");
+}
+
+BucketedReduction::WireSlot& BucketedReduction::take_wire_slot(int bucket, int64_t numel) {
+  if (wire_slots_.empty()) wire_slots_.resize(kWireSlots);
+  WireSlot& slot = wire_slots_[next_wire_slot_];
+  next_wire_slot_ = (next_wire_slot_ + 1) % wire_slots_.size();
+  if (slot.bucket >= 0) {
+    dp_.wait_for(slot.ticket);
+    land_wire(slot.bucket, slot.buffer);
+    slot.bucket = -1;
+  }
+  if (!slot.buffer.defined() || slot.buffer.numel() < numel)
+    slot.buffer = Tensor::empty({numel}, wire_, layout_.device());
+  slot.bucket = bucket;
+  slot.ticket = 0;
+  return slot;
+}
+
+void BucketedReduction::land_wire_slots() {
+  // In the order they were taken: the oldest bucket first.
+  for (size_t i = 0; i < wire_slots_.size(); ++i) {
+    WireSlot& slot = wire_slots_[(next_wire_slot_ + i) % wire_slots_.size()];
+    if (slot.bucket < 0) continue;
+    land_wire(slot.bucket, slot.buffer);
+    slot.bucket = -1;
+  }
+}
 
 void BucketedReduction::begin_overlap(ParameterStore& grads) {
   RWKV_CHECK(!overlapping_, name_, "::begin_overlap: the previous step's finish_overlap is missing");
@@ -38,6 +69,7 @@ void BucketedReduction::finish_overlap() {
   if (!is_identity() && flat_.defined()) {
     start_buckets_from(0);
     dp_.wait_started();
+    land_wire_slots();
     scale_reduced();
   } else if (!is_identity()) {
     reduce_not_flat();

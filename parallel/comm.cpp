@@ -61,7 +61,7 @@ void Communicator::check_tensor(const char* op, const char* what, const Tensor& 
 void Communicator::check_sum_dtype(const char* op, const Tensor& t) const {
   RWKV_CHECK(
       supports_sum(t.dtype()), op, " on ", name(), ": cannot sum ", t.str(), " (dtype ", dtype_name(t.dtype()),
-      ")\n  ---> HINT: ", device().is_cpu() ? "MPI sums f32 and f64 tensors" : "NCCL sums f32, bf16 and f64 tensors");
+      ")\n  ---> HINT: ", device().is_cpu() ? "MPI sums f32, bf16 and f64 tensors" : "NCCL sums f32, bf16 and f64 tensors");
 }
 
 void Communicator::check_peer(const char* op, const char* what, int peer) const {
@@ -78,11 +78,11 @@ void Communicator::all_reduce_sum(Tensor& x) {
   do_all_reduce_sum(x);
 }
 
-void Communicator::all_reduce_sum_start(Tensor& x) {
+Communicator::Ticket Communicator::all_reduce_sum_start(Tensor& x) {
   const char* op = "all_reduce_sum_start";
   check_tensor(op, "x", x);
   check_sum_dtype(op, x);
-  do_all_reduce_sum_start(x);
+  return do_all_reduce_sum_start(x);
 }
 
 void Communicator::reduce_scatter_sum(const Tensor& in, Tensor& out) {
@@ -90,9 +90,9 @@ void Communicator::reduce_scatter_sum(const Tensor& in, Tensor& out) {
   do_reduce_scatter_sum(in, out);
 }
 
-void Communicator::reduce_scatter_sum_start(const Tensor& in, Tensor& out) {
+Communicator::Ticket Communicator::reduce_scatter_sum_start(const Tensor& in, Tensor& out) {
   check_reduce_scatter("reduce_scatter_sum_start", in, out);
-  do_reduce_scatter_sum_start(in, out);
+  return do_reduce_scatter_sum_start(in, out);
 }
 
 void Communicator::check_reduce_scatter(const char* op, const Tensor& in, const Tensor& out) const {

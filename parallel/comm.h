@@ -81,27 +81,27 @@ class Communicator {
   void send_recv(const Tensor& to_send, int dst, Tensor& to_recv, int src, int tag = 0);
   void barrier();
 
-  // An all-reduce the caller may overlap with its own work: x must stay
-  // untouched until wait_started(), after which it holds the sum as
-  // all_reduce_sum would leave it. MPI completes it before returning (its
-  // calls block); NCCL enqueues it on its stream and lets the compute stream
-  // run ahead (backward of the next layer) until wait_started() orders the
-  // compute stream after every operation started so far.
-  void all_reduce_sum_start(Tensor& x);
-  // The same for a reduce-scatter (ZeRO-1's overlapped gradient shards): in
-  // and out stay untouched until wait_started().
-  void reduce_scatter_sum_start(const Tensor& in, Tensor& out);
-  void wait_started() { do_wait_started(); }
-
-  // An all-gather the compute stream waits for only at wait_for(ticket)
-  // (ZeRO-1's parameter gather, overlapped with the next forward): in stays
-  // untouched and out unread until then. Tickets are consecutive per
-  // communicator; waiting for one covers every operation started before it
-  // (the communication stream runs in order), and wait_started() covers all.
-  // MPI completes the gather before returning (every ticket is complete).
+  // Operations the caller may overlap with its own work. Each returns a
+  // ticket: the compute stream waits for that operation (and every one this
+  // communicator started before it: the communication stream runs in order)
+  // only at wait_for(ticket); wait_started() covers every one started so far.
+  // Until then the operation's tensors stay untouched (out unread). MPI
+  // completes each before returning (its calls block; every ticket is 0, a
+  // complete operation); NCCL enqueues it on its stream and lets the compute
+  // stream run ahead.
+  //
+  //   all_reduce_sum_start      plain DP's gradient buckets during backward
+  //   reduce_scatter_sum_start  ZeRO-1's gradient shards during backward
+  //   all_gather_start          ZeRO-1's parameter gather during the next forward
+  //
+  // Tickets are consecutive per communicator; a bf16 gradient wire
+  // (data_parallel.h) waits for one bucket's ticket before reusing its slot.
   using Ticket = uint64_t;
+  Ticket all_reduce_sum_start(Tensor& x);
+  Ticket reduce_scatter_sum_start(const Tensor& in, Tensor& out);
   Ticket all_gather_start(const Tensor& in, Tensor& out);
   void wait_for(Ticket ticket) { do_wait_for(ticket); }
+  void wait_started() { do_wait_started(); }
 
   // Waits until the operations issued so far are complete. A no-op for MPI (its
   // calls return complete); NCCL operations are asynchronous on their stream.
@@ -115,13 +115,20 @@ class Communicator {
   virtual bool supports_sum(DType dtype) const = 0;
 
   virtual void do_all_reduce_sum(Tensor& x) = 0;
-  virtual void do_all_reduce_sum_start(Tensor& x) { do_all_reduce_sum(x); }
-  virtual void do_reduce_scatter_sum_start(const Tensor& in, Tensor& out) { do_reduce_scatter_sum(in, out); }
-  virtual void do_wait_started() {}
+  // The *_start operations default to the blocking ones (complete: ticket 0).
+  virtual Ticket do_all_reduce_sum_start(Tensor& x) {
+    do_all_reduce_sum(x);
+    return 0;
+  }
+  virtual Ticket do_reduce_scatter_sum_start(const Tensor& in, Tensor& out) {
+    do_reduce_scatter_sum(in, out);
+    return 0;
+  }
   virtual Ticket do_all_gather_start(const Tensor& in, Tensor& out) {
     do_all_gather(in, out);
     return 0;
   }
+  virtual void do_wait_started() {}
   virtual void do_wait_for(Ticket) {}
   virtual void do_reduce_scatter_sum(const Tensor& in, Tensor& out) = 0;
   virtual void do_all_gather(const Tensor& in, Tensor& out) = 0;

@@ -17,8 +17,9 @@ int64_t elems_in(int64_t bytes, DType dtype) {
 
 // ---- plain data parallelism -------------------------------------------------
 
-GradAllReducer::GradAllReducer(const ParameterStore& grads, Communicator& dp, int64_t bucket_bytes)
-    : BucketedReduction("GradAllReducer", grads, dp),
+GradAllReducer::GradAllReducer(const ParameterStore& grads, Communicator& dp, int64_t bucket_bytes,
+                               std::optional<DType> wire)
+    : BucketedReduction("GradAllReducer", grads, dp, wire),
       bucket_elems_(std::min(bucket_elems_for(bucket_bytes, layout_.dtype()), std::max<int64_t>(1, layout_.numel()))),
       staging_(Tensor::empty({bucket_elems_}, layout_.dtype(), layout_.device())) {}
 
@@ -30,7 +31,15 @@ void GradAllReducer::all_reduce_mean(ParameterStore& grads) {
     const int64_t end = std::min(layout_.numel(), begin + bucket_elems_);
     Tensor bucket = flat_slice(staging_, 0, end - begin);
     pack(grads, layout_, begin, end, bucket);
-    dp_.all_reduce_sum(bucket);
+    if (wire_rounds()) {
+      // Through a wire slot, complete before the next bucket packs.
+      Tensor wire = flat_slice(take_wire_slot(-1, bucket_elems_).buffer, 0, end - begin);
+      cast(bucket, wire);
+      dp_.all_reduce_sum(wire);
+      cast(wire, bucket);
+    } else {
+      dp_.all_reduce_sum(bucket);
+    }
     scale_(bucket, factor);
     unpack(bucket, layout_, begin, end, grads);
   }
@@ -40,7 +49,20 @@ void GradAllReducer::start_bucket(int bucket) {
   const int64_t begin = bucket_begin(bucket);
   const int64_t end = std::min(layout_.numel(), begin + bucket_elems_);
   Tensor in_place = flat_slice(flat_, begin, end - begin);
-  dp_.all_reduce_sum_start(in_place);
+  if (!wire_rounds()) {
+    dp_.all_reduce_sum_start(in_place);
+    return;
+  }
+  WireSlot& slot = take_wire_slot(bucket, bucket_elems_);
+  Tensor wire = flat_slice(slot.buffer, 0, end - begin);
+  cast(in_place, wire);
+  slot.ticket = dp_.all_reduce_sum_start(wire);
+}
+
+void GradAllReducer::land_wire(int bucket, const Tensor& slot) {
+  if (bucket < 0) return;  // all_reduce_mean's slot: landed there
+  Tensor dst = flat_slice(flat_, bucket_begin(bucket), bucket_numel(bucket));
+  cast(flat_slice(slot, 0, bucket_numel(bucket)), dst);
 }
 
 void GradAllReducer::scale_reduced() {
@@ -53,7 +75,7 @@ uint64_t GradAllReducer::bytes_sent_per_call() const {
   uint64_t total = 0;
   for (int64_t begin = 0; begin < layout_.numel(); begin += bucket_elems_) {
     const int64_t len = std::min(layout_.numel(), begin + bucket_elems_) - begin;
-    total += all_reduce_bytes_sent(len, static_cast<int64_t>(dtype_size(layout_.dtype())), dp_.size(), dp_.rank());
+    total += all_reduce_bytes_sent(len, wire_elem_bytes(), dp_.size(), dp_.rank());
   }
   return total;
 }
@@ -92,8 +114,9 @@ ZeroPartition::ZeroPartition(const FlatLayout& layout, int dp, int64_t align, in
     }
 }
 
-ZeroOneSync::ZeroOneSync(const ParameterStore& params, Communicator& dp, int64_t bucket_bytes, int64_t align)
-    : BucketedReduction("ZeroOneSync", params, dp),
+ZeroOneSync::ZeroOneSync(const ParameterStore& params, Communicator& dp, int64_t bucket_bytes, int64_t align,
+                         std::optional<DType> wire)
+    : BucketedReduction("ZeroOneSync", params, dp, wire),
       partition_(layout_, dp.size(), align, bucket_elems_for(bucket_bytes, layout_.dtype())),
       shard_(Tensor::zeros({partition_.shard_numel()}, layout_.dtype(), layout_.device())),
       staging_(Tensor::empty({partition_.bucket_numel(0)}, layout_.dtype(), layout_.device())) {}
@@ -108,7 +131,23 @@ void ZeroOneSync::start_bucket(int bucket) {
   const bool in_place = flat_.defined() && begin + len <= layout_.numel();
   Tensor in = in_place ? flat_slice(flat_, begin, len) : flat_slice(staging_, 0, len);
   if (!in_place) pack(*grads_, layout_, begin, begin + len, in);
-  dp_.reduce_scatter_sum_start(in, out);
+  if (!wire_rounds()) {
+    dp_.reduce_scatter_sum_start(in, out);
+    return;
+  }
+  // bf16 wire: the bucket rounded into a slot, reduced in place there (this
+  // rank's chunk of the slot receives the sum), landed in the shard later.
+  WireSlot& slot = take_wire_slot(bucket, partition_.bucket_numel(0));
+  Tensor wire = flat_slice(slot.buffer, 0, len);
+  cast(in, wire);
+  Tensor wire_out = flat_slice(wire, int64_t{dp_.rank()} * partition_.chunk_numel(bucket), partition_.chunk_numel(bucket));
+  slot.ticket = dp_.reduce_scatter_sum_start(wire, wire_out);
+}
+
+void ZeroOneSync::land_wire(int bucket, const Tensor& slot) {
+  const int64_t chunk = partition_.chunk_numel(bucket);
+  Tensor dst = flat_slice(shard_, partition_.shard_offset(bucket), chunk);
+  cast(flat_slice(slot, int64_t{dp_.rank()} * chunk, chunk), dst);
 }
 
 void ZeroOneSync::scale_reduced() {
@@ -121,6 +160,7 @@ void ZeroOneSync::reduce_not_flat() {
   for (int b = buckets() - 1; b >= 0; --b) {
     start_bucket(b);
     dp_.wait_started();
+    land_wire_slots();
   }
   scale_reduced();
 }
@@ -237,8 +277,7 @@ std::vector<bool> bf16_gather_buckets(const ZeroPartition& partition, const Flat
 
 uint64_t ZeroOneSync::reduce_scatter_bytes_per_call() const {
   // Per bucket (dp-1) chunk e; over the buckets the chunks add up to S.
-  return reduce_scatter_bytes_sent(partition_.shard_numel(), static_cast<int64_t>(dtype_size(layout_.dtype())),
-                                   dp_.size());
+  return reduce_scatter_bytes_sent(partition_.shard_numel(), wire_elem_bytes(), dp_.size());
 }
 
 uint64_t ZeroOneSync::all_gather_bytes_per_call() const {

@@ -37,7 +37,9 @@
 // shard of the averaged gradient equals the same elements of GradAllReducer's.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "parallel/bucketed_reduction.h"
@@ -59,7 +61,11 @@ class GradAllReducer final : public BucketedReduction {
  public:
   // dp: the data-parallel group; grads: the gradient store whose layout every
   // later call must match.
-  GradAllReducer(const ParameterStore& grads, Communicator& dp, int64_t bucket_bytes = kDefaultBucketBytes);
+  // wire: the dtype buckets travel in (bucketed_reduction.h): the
+  // gradients' own by default, or bf16 over f32 gradients. bucket_bytes
+  // counts the gradients' dtype either way.
+  GradAllReducer(const ParameterStore& grads, Communicator& dp, int64_t bucket_bytes = kDefaultBucketBytes,
+                 std::optional<DType> wire = std::nullopt);
 
   // grads <- the average over the dp group, bucket by bucket through the
   // staging buffer (any store of the layout, flat or not).
@@ -77,6 +83,8 @@ class GradAllReducer final : public BucketedReduction {
   void scale_reduced() override;
   void reduce_not_flat() override { all_reduce_mean(*grads_); }
   bool is_identity() const override { return dp_.size() == 1; }  // the mean of one replica is itself
+  void land_wire(int bucket, const Tensor& slot) override;
+  int64_t bucket_numel(int bucket) const { return std::min(layout_.numel(), bucket_begin(bucket) + bucket_elems_) - bucket_begin(bucket); }
 
   int64_t bucket_elems_;
   Tensor staging_;  // [bucket_elems] on the gradients' device
@@ -132,8 +140,10 @@ int64_t bucket_elems_for(int64_t bucket_bytes, DType dtype);
 // buffer of one bucket.
 class ZeroOneSync final : public BucketedReduction {
  public:
+  // wire: as GradAllReducer's; the partition (and so the checkpoints'
+  // shards) does not depend on it.
   ZeroOneSync(const ParameterStore& params, Communicator& dp, int64_t bucket_bytes = kDefaultBucketBytes,
-              int64_t align = kZeroAlign);
+              int64_t align = kZeroAlign, std::optional<DType> wire = std::nullopt);
 
   const ZeroPartition& partition() const { return partition_; }
 
@@ -181,6 +191,7 @@ class ZeroOneSync final : public BucketedReduction {
   void start_bucket(int bucket) override;
   void scale_reduced() override;
   void reduce_not_flat() override;
+  void land_wire(int bucket, const Tensor& slot) override;
 
   ZeroPartition partition_;
   Tensor shard_;    // [S] the reduced gradient shard

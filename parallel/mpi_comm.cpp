@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "parallel/comm_volume.h"
 #include "parallel/mpi_runtime.h"
@@ -53,10 +54,14 @@ bool overlaps(const char* a, size_t a_bytes, const char* b, size_t b_bytes) {
   return a_bytes > 0 && b_bytes > 0 && a < b + b_bytes && b < a + a_bytes;
 }
 
-// out[i] = ((src[0][i] + src[1][i]) + ...) + src[n-1][i], in T. Blocked so the
-// inner loops vectorise; each block is read completely before it is written,
-// so out may be one of the sources (the in-place all-reduce).
-template <typename T>
+// out[i] = ((src[0][i] + src[1][i]) + ...) + src[n-1][i], added in Acc and
+// stored in T: Acc = T for f32 and f64; for bf16 the sum is added in f32 and
+// rounded to bf16 once, at the end (the most a bf16 wire allows; NCCL
+// rounds after every hop instead), which keeps it independent of the
+// chunking. Blocked so the inner loops vectorise; each block is read
+// completely before it is written, so out may be one of the sources (the
+// in-place all-reduce).
+template <typename T, typename Acc = T>
 void sum_sources(const std::vector<const T*>& src, T* out, int64_t len) {
   constexpr int64_t kBlock = 1024;
   const int64_t blocks = (len + kBlock - 1) / kBlock;
@@ -64,13 +69,17 @@ void sum_sources(const std::vector<const T*>& src, T* out, int64_t len) {
 #pragma omp parallel for schedule(static) if (len > (int64_t{1} << 16))
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t begin = b * kBlock, count = std::min(kBlock, len - begin);
-    T acc[kBlock];
-    for (int64_t j = 0; j < count; ++j) acc[j] = src[0][begin + j];
+    Acc acc[kBlock];
+    for (int64_t j = 0; j < count; ++j) acc[j] = load_as_float(src[0][begin + j]);
     for (size_t q = 1; q < n; ++q) {
       const T* s = src[q] + begin;
-      for (int64_t j = 0; j < count; ++j) acc[j] += s[j];
+      for (int64_t j = 0; j < count; ++j) acc[j] += load_as_float(s[j]);
     }
-    std::memcpy(out + begin, acc, static_cast<size_t>(count) * sizeof(T));
+    if constexpr (std::is_same_v<T, Acc>) {
+      std::memcpy(out + begin, acc, static_cast<size_t>(count) * sizeof(T));
+    } else {
+      for (int64_t j = 0; j < count; ++j) out[begin + j] = store_from_float<T>(acc[j]);
+    }
   }
 }
 
@@ -108,17 +117,19 @@ std::string MpiCommunicator::name() const {
 
 void MpiCommunicator::sum_in_rank_order(DType dtype, const char* own, const std::vector<const char*>& received,
                                         char* out, int64_t len) const {
-  auto run = [&](auto zero) {
+  auto sources = [&](auto zero) {
     using T = decltype(zero);
     std::vector<const T*> src(static_cast<size_t>(size_));
     for (int q = 0; q < size_; ++q)
       src[static_cast<size_t>(q)] = reinterpret_cast<const T*>(q == rank_ ? own : received[static_cast<size_t>(q)]);
-    sum_sources<T>(src, reinterpret_cast<T*>(out), len);
+    return src;
   };
-  if (dtype == DType::F32)
-    run(float{});
-  else
-    run(double{});
+  switch (dtype) {
+    case DType::F32: sum_sources<float>(sources(float{}), reinterpret_cast<float*>(out), len); break;
+    case DType::F64: sum_sources<double>(sources(double{}), reinterpret_cast<double*>(out), len); break;
+    case DType::BF16: sum_sources<bf16, float>(sources(bf16{}), reinterpret_cast<bf16*>(out), len); break;
+    default: RWKV_FAIL("sum_in_rank_order: no sum for dtype ", dtype_name(dtype));
+  }
 }
 
 void MpiCommunicator::do_reduce_scatter_sum(const Tensor& in, Tensor& out) {

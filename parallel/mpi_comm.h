@@ -1,5 +1,5 @@
-// The MPI communicator: CPU tensors (f32 and f64 sums; any dtype for the
-// collectives that only move data), collectives written over MPI
+// The MPI communicator: CPU tensors (f32, f64 and bf16 sums, bf16 added in
+// f32 and rounded once; any dtype for the collectives that only move data), collectives written over MPI
 // point-to-point so that their summation order is ours, not the MPI library's.
 //
 // Why not MPI_Allreduce: MPI leaves the order in which it adds floating-point
@@ -50,7 +50,9 @@ class MpiCommunicator final : public Communicator {
   static size_t message_limit();
 
  protected:
-  bool supports_sum(DType dtype) const override { return dtype == DType::F32 || dtype == DType::F64; }
+  bool supports_sum(DType dtype) const override {
+    return dtype == DType::F32 || dtype == DType::F64 || dtype == DType::BF16;
+  }
   void do_all_reduce_sum(Tensor& x) override;
   void do_reduce_scatter_sum(const Tensor& in, Tensor& out) override;
   void do_all_gather(const Tensor& in, Tensor& out) override;

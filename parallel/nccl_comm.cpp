@@ -33,10 +33,10 @@ class NcclCommunicator final : public Communicator {
     return dtype == DType::F32 || dtype == DType::BF16 || dtype == DType::F64;
   }
   void do_all_reduce_sum(Tensor& x) override;
-  void do_all_reduce_sum_start(Tensor& x) override;
+  Ticket do_all_reduce_sum_start(Tensor& x) override;
   void do_wait_started() override;
   void do_reduce_scatter_sum(const Tensor& in, Tensor& out) override;
-  void do_reduce_scatter_sum_start(const Tensor& in, Tensor& out) override;
+  Ticket do_reduce_scatter_sum_start(const Tensor& in, Tensor& out) override;
   void do_all_gather(const Tensor& in, Tensor& out) override;
   Ticket do_all_gather_start(const Tensor& in, Tensor& out) override;
   void do_wait_for(Ticket ticket) override;
@@ -56,6 +56,9 @@ class NcclCommunicator final : public Communicator {
   bool enqueue_all_reduce(Tensor& x);
   bool enqueue_reduce_scatter(const Tensor& in, Tensor& out);
   bool enqueue_all_gather(const Tensor& in, Tensor& out);
+  // After an operation enqueued without end(): its ticket (event recorded on
+  // the NCCL stream), and wait_started() now has something to wait for.
+  Ticket issue_ticket();
 
   std::string label_;
   int size_ = 1, rank_ = 0, device_ = 0;
@@ -64,10 +67,11 @@ class NcclCommunicator final : public Communicator {
   cudaEvent_t compute_done_ = nullptr, comm_done_ = nullptr;
   float* barrier_word_ = nullptr;  // [1] on the device: what the barrier all-reduces
   bool started_ = false;           // *_start calls the compute stream does not wait for yet
-  // all_gather_start's tickets: ticket t's completion is recorded in
+  // The *_start operations' tickets: ticket t's completion is recorded in
   // ticket_events_[t % kTicketEvents]. A slot recorded again by a later
-  // gather before t is waited for makes wait_for(t) wait for that later one:
-  // later, never too early (the NCCL stream is in order). Created on first use.
+  // operation before t is waited for makes wait_for(t) wait for that later
+  // one: later, never too early (the NCCL stream is in order). Created on
+  // first use.
   static constexpr size_t kTicketEvents = 256;
   std::vector<cudaEvent_t> ticket_events_;
   Ticket next_ticket_ = 1;  // 0: no operation (complete)
@@ -176,9 +180,22 @@ void NcclCommunicator::do_all_reduce_sum(Tensor& x) {
 
 // Overlap: the NCCL stream waits for the gradients computed so far (begin),
 // but the compute stream is not made to wait for the reduction (no end())
-// until do_wait_started, so backward of the next layers runs beside it.
-void NcclCommunicator::do_all_reduce_sum_start(Tensor& x) {
-  if (enqueue_all_reduce(x)) started_ = true;
+// until do_wait_for / do_wait_started, so backward of the next layers runs
+// beside it.
+Communicator::Ticket NcclCommunicator::do_all_reduce_sum_start(Tensor& x) {
+  return enqueue_all_reduce(x) ? issue_ticket() : 0;
+}
+
+Communicator::Ticket NcclCommunicator::issue_ticket() {
+  if (ticket_events_.empty()) {
+    ticket_events_.assign(kTicketEvents, nullptr);
+    for (cudaEvent_t& e : ticket_events_)
+      cuda::check_cuda(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreateWithFlags (tickets)");
+  }
+  const Ticket ticket = next_ticket_++;
+  cuda::check_cuda(cudaEventRecord(ticket_events_[ticket % kTicketEvents], stream_), "cudaEventRecord");
+  started_ = true;  // wait_started() covers it too
+  return ticket;
 }
 
 void NcclCommunicator::do_wait_started() {
@@ -206,9 +223,9 @@ void NcclCommunicator::do_reduce_scatter_sum(const Tensor& in, Tensor& out) {
   if (enqueue_reduce_scatter(in, out)) end();
 }
 
-// Overlap, as do_all_reduce_sum_start: the compute stream waits at do_wait_started.
-void NcclCommunicator::do_reduce_scatter_sum_start(const Tensor& in, Tensor& out) {
-  if (enqueue_reduce_scatter(in, out)) started_ = true;
+// Overlap, as do_all_reduce_sum_start.
+Communicator::Ticket NcclCommunicator::do_reduce_scatter_sum_start(const Tensor& in, Tensor& out) {
+  return enqueue_reduce_scatter(in, out) ? issue_ticket() : 0;
 }
 
 // Counts and enqueues an all-gather after the compute stream's work so far;
@@ -229,16 +246,7 @@ void NcclCommunicator::do_all_gather(const Tensor& in, Tensor& out) {
 // Overlap: the compute stream runs on (the next forward) and waits for this
 // gather only where it reads out (do_wait_for).
 Communicator::Ticket NcclCommunicator::do_all_gather_start(const Tensor& in, Tensor& out) {
-  if (!enqueue_all_gather(in, out)) return 0;
-  if (ticket_events_.empty()) {
-    ticket_events_.assign(kTicketEvents, nullptr);
-    for (cudaEvent_t& e : ticket_events_)
-      cuda::check_cuda(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreateWithFlags (gather tickets)");
-  }
-  const Ticket ticket = next_ticket_++;
-  cuda::check_cuda(cudaEventRecord(ticket_events_[ticket % kTicketEvents], stream_), "cudaEventRecord");
-  started_ = true;  // wait_started() covers it too
-  return ticket;
+  return enqueue_all_gather(in, out) ? issue_ticket() : 0;
 }
 
 void NcclCommunicator::do_wait_for(Ticket ticket) {

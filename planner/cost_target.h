@@ -10,7 +10,9 @@
 //             gathers the bf16 weights (the f32 masters for the few buckets
 //             that hold a LayerNorm or time_* vector), the bf16 ones
 //             overlapped with the next forward. DeepSpeed's bf16 keeps
-//             bf16 gradients (16 bytes): --grad-bytes 2 models it.
+//             bf16 gradients (16 bytes): --grad-bytes 2 models it;
+//             --grad-reduce bf16 models rwkv-train's bf16 wire over its
+//             f32 gradients (parallel.grad_reduce_dtype: bf16).
 //   cpu-fp32  rwkv-train on the CPU as it is: fp32 parameters, gradients and
 //             moments (4 + 4 + 8 = 16 bytes), no master copy, fp32
 //             activations; the efficiencies are 1 because the cluster's rates
@@ -24,9 +26,15 @@ namespace rwkv::planner {
 
 struct CostTarget {
   std::string name;
+  // The bytes of a gradient element on the dp wire.
+  double wire_grad_bytes() const { return reduce_bytes > 0 ? reduce_bytes : grad_bytes; }
   // --- memory: bytes per parameter and per activation element
   double param_bytes = 2;     // the weights forward and backward read
   double grad_bytes = 2;      // the gradient buffer (accumulated over micro-batches), also what dp reduces
+  // A gradient element on the dp wire when it differs from grad_bytes
+  // (0: grad_bytes): rwkv-train's parallel.grad_reduce_dtype: bf16 rounds
+  // its f32 gradients into a ring of 4 bf16 buckets (parallel/bucketed_reduction.h).
+  double reduce_bytes = 0;
   double gather_bytes = 0;    // ZeRO-1's all-gather of updated parameters, per parameter (0: param_bytes)
   // ZeRO-1's all-gather of a bucket that holds a tensor without a bf16 copy
   // (rwkv-train gathers those buckets' f32 masters: each block's two runs of

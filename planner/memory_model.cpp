@@ -53,6 +53,10 @@ MemoryBreakdown stage_memory(const ModelSpec& m, const Layout& l, const CostTarg
   if (l.dp > 1) {
     b.comm_buffers += 2 * std::min(bucket, (zero ? S * static_cast<double>(l.dp) : P) * t.grad_bytes);
     if (zero) b.comm_buffers += S * t.grad_bytes;  // the averaged gradient of this rank's shard
+    // A wire narrower than the gradients: a ring of 4 buckets in its dtype.
+    if (t.wire_grad_bytes() != t.grad_bytes)
+      b.comm_buffers += 4 * std::min(bucket, (zero ? S * static_cast<double>(l.dp) : P) * t.grad_bytes) /
+                        t.grad_bytes * t.wire_grad_bytes();
   }
   if (l.tp > 1) b.comm_buffers += N * C * t.act_bytes;
   if (l.pp > 1) b.comm_buffers += 2 * N * C * t.act_bytes;

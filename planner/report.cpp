@@ -68,7 +68,8 @@ std::string format_report(const ModelSpec& m, const Cluster& c, const CostTarget
              c.name.c_str(), static_cast<long long>(c.nodes), c.nodes == 1 ? "" : "s", static_cast<long long>(c.gpus_per_node),
              c.gpus_per_node == 1 ? "" : "s", format_gib(c.memory_bytes).c_str(), c.peak_flops / 1e12, c.mem_bw / 1e9,
              c.intra_bw / 1e9, c.inter_bw / 1e9, c.shared_node ? " (shared by the node's ranks)" : "");
-  out += str_cat("  target ", t.name, "; ", r.world, " ranks; global batch ", r.global_batch, " x ", m.ctx_len, " = ",
+  out += str_cat("  target ", t.name, t.reduce_bytes > 0 ? str_cat(" (dp gradients on a ", t.reduce_bytes, "-byte wire)") : "",
+                 "; ", r.world, " ranks; global batch ", r.global_batch, " x ", m.ctx_len, " = ",
                  grouped(r.global_batch * m.ctx_len), " tokens per step; ", r.plans.size(), " layouts evaluated, ", r.fitting,
                  " fit\n\n");
   out += "   #   dp  tp  pp  mb   ga zero rec    mem/rank       step    tok/s    MFU |  compute       tp       pp   bubble       dp    optim\n";
@@ -125,7 +126,7 @@ json report_json(const ModelSpec& m, const Cluster& c, const CostTarget& t, cons
             {"peak_flops", c.peak_flops}, {"mem_bw", c.mem_bw}, {"intra_bw", c.intra_bw}, {"inter_bw", c.inter_bw},
             {"shared_node", c.shared_node}}},
           {"target",
-           {{"name", t.name}, {"param_bytes", t.param_bytes}, {"grad_bytes", t.grad_bytes}, {"gather_bytes", t.gather_bytes > 0 ? t.gather_bytes : t.param_bytes}, {"mixed_gather_bytes", t.mixed_gather_bytes}, {"gather_overlap", t.gather_overlap}, {"master_bytes", t.master_bytes},
+           {{"name", t.name}, {"param_bytes", t.param_bytes}, {"grad_bytes", t.grad_bytes}, {"reduce_bytes", t.wire_grad_bytes()}, {"gather_bytes", t.gather_bytes > 0 ? t.gather_bytes : t.param_bytes}, {"mixed_gather_bytes", t.mixed_gather_bytes}, {"gather_overlap", t.gather_overlap}, {"master_bytes", t.master_bytes},
             {"adam_bytes", t.adam_bytes}, {"act_bytes", t.act_bytes}, {"gemm_efficiency", t.gemm_efficiency},
             {"mem_efficiency", t.mem_efficiency}, {"intra_efficiency", t.intra_efficiency},
             {"inter_efficiency", t.inter_efficiency}, {"dp_overlap", t.dp_overlap}, {"runtime_overhead", t.runtime_overhead}}},

@@ -88,7 +88,7 @@ StepTime step_time(const ModelSpec& m, const Layout& l, const Cluster& c, const 
     double dp = 0, after = 0;
     if (l.dp > 1) {
       if (zero) {
-        dp = dp_link.reduce_scatter(P * t.grad_bytes);
+        dp = dp_link.reduce_scatter(P * t.wire_grad_bytes());
         const double g = t.gather_bytes > 0 ? t.gather_bytes : t.param_bytes;
         // One bucket (of f32 elements) per run of vectors: two a block, and
         // ln_out; those buckets travel in f32, before the rest.
@@ -107,8 +107,10 @@ StepTime step_time(const ModelSpec& m, const Layout& l, const Cluster& c, const 
           after = dp_link.all_gather(mixed * t.mixed_gather_bytes + (P - mixed) * g);
         }
       } else {
+        // bucket_bytes counts the gradient buffer's elements, whatever the wire.
         const double buckets = std::ceil(P * t.grad_bytes / static_cast<double>(t.bucket_bytes));
-        dp = 2 * (dp_link.n - 1) / dp_link.n * P * t.grad_bytes / dp_link.bw + buckets * 2 * (dp_link.n - 1) * dp_link.latency;
+        dp = 2 * (dp_link.n - 1) / dp_link.n * P * t.wire_grad_bytes() / dp_link.bw +
+             buckets * 2 * (dp_link.n - 1) * dp_link.latency;
       }
     }
     const double P_opt = zero ? P / static_cast<double>(l.dp) : P;

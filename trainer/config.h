@@ -76,7 +76,10 @@ struct ParallelConfig {
   PipelineSchedule schedule = PipelineSchedule::OneFOneB;
   bool zero = false;               // ZeRO-1: optimizer state sharded over dp
   bool overlap_grad_reduce = true; // dp (plain or ZeRO-1): reduce gradient buckets during the last backward
-  double bucket_mib = 25.0;        // dp gradient bucket (all-reduce, ZeRO-1 chunks), MiB
+  double bucket_mib = 25.0;        // dp gradient bucket (all-reduce, ZeRO-1 chunks), MiB of f32 gradient
+  // The dtype dp gradient buckets travel in: fp32, or bf16 (rounded, half
+  // the bytes, as DeepSpeed's bf16 runs; parallel/bucketed_reduction.h).
+  Precision grad_reduce_dtype = Precision::FP32;
   int64_t bucket_bytes() const { return std::max<int64_t>(1, static_cast<int64_t>(bucket_mib * 1048576.0)); }
   int64_t vocab_pad_multiple = 1;  // pad the vocabulary to a multiple of this (1 = no padding)
   std::vector<int64_t> stage_layers;  // blocks per pipeline stage; empty = even split

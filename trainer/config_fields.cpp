@@ -431,6 +431,8 @@ std::vector<Field> make_fields() {
       bool_field("parallel", "zero", RWKV_MEMBER(parallel.zero)),
       bool_field("parallel", "overlap_grad_reduce", RWKV_MEMBER(parallel.overlap_grad_reduce)),
       real_field("parallel", "bucket_mib", RWKV_MEMBER(parallel.bucket_mib), positive, "a number of MiB > 0, e.g. 25"),
+      enum_field("parallel", "grad_reduce_dtype", RWKV_MEMBER(parallel.grad_reduce_dtype), precision_names(),
+                 {{"f32", "fp32"}, {"float32", "fp32"}, {"bfloat16", "bf16"}, {"fp16", "bf16"}, {"half", "bf16"}}),
       int_field("parallel", "vocab_pad_multiple", RWKV_MEMBER(parallel.vocab_pad_multiple), 1, 1 << 20),
       int_list_field("parallel", "stage_layers", RWKV_MEMBER(parallel.stage_layers), 1,
                      "a list of pp block counts summing to n_layer, e.g. [3, 5]; [] = even split"),

@@ -210,6 +210,7 @@ DryRunResult dry_run(const TrainConfig& config, const std::string& dir) {
     target.grad_bytes = 4;
     target.act_bytes = 2;
   }
+  if (config.parallel.grad_reduce_dtype == Precision::BF16) target.reduce_bytes = 2;  // the dp wire
 
   DryRunResult result;
   checkpoint::Manifest& m = result.manifest;

@@ -56,10 +56,12 @@ StepCommBytes expected_step_bytes(const TrainConfig& config, const RankCoordinat
   if (dp > 1) {
     b.dp = all_reduce_bytes_sent(1, 8, dp, rank.dp_rank);  // the loss
     const parallel::FlatLayout layout(grads);
+    // g: a gradient element on the dp wire (parallel.grad_reduce_dtype).
+    const int64_t g = pc.grad_reduce_dtype == Precision::BF16 ? 2 : e;
     if (pc.zero) {
       const parallel::ZeroPartition partition(layout, dp, parallel::kZeroAlign,
                                               parallel::bucket_elems_for(pc.bucket_bytes(), layout.dtype()));
-      b.dp += reduce_scatter_bytes_sent(partition.shard_numel(), e, dp);
+      b.dp += reduce_scatter_bytes_sent(partition.shard_numel(), g, dp);
       // The parameter gather: f32 per bucket, but in bf16 for a bucket of
       // tensors that exist only as bf16 copies (under mixed precision ZeRO-1
       // releases the f32 master of every tensor with a copy).
@@ -74,7 +76,7 @@ StepCommBytes expected_step_bytes(const TrainConfig& config, const RankCoordinat
     } else {
       const int64_t bucket = parallel::bucket_elems_for(pc.bucket_bytes(), layout.dtype());  // GradAllReducer's
       for (int64_t begin = 0; begin < layout.numel(); begin += bucket)
-        b.dp += all_reduce_bytes_sent(std::min(layout.numel(), begin + bucket) - begin, e, dp, rank.dp_rank);
+        b.dp += all_reduce_bytes_sent(std::min(layout.numel(), begin + bucket) - begin, g, dp, rank.dp_rank);
     }
   }
   if (tp * pp > 1) b.mp = all_reduce_bytes_sent(1, 8, tp * pp, rank.mp_rank);

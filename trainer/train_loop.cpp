@@ -181,13 +181,19 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   const bool zero = pc.zero && pc.dp > 1;
   std::unique_ptr<parallel::BucketedReduction> dp_reduction;  // GradAllReducer or ZeroOneSync
   parallel::ZeroOneSync* zero_sync = nullptr;                 // dp_reduction with ZeRO-1
+  // The dtype the buckets travel in: the gradients' f32, or bf16 (half the bytes).
+  const std::optional<DType> wire =
+      pc.grad_reduce_dtype == Precision::BF16 ? std::optional<DType>(DType::BF16) : std::nullopt;
   if (zero) {
-    auto sync = std::make_unique<parallel::ZeroOneSync>(model.params(), *comms.dp(), pc.bucket_bytes());
+    auto sync = std::make_unique<parallel::ZeroOneSync>(model.params(), *comms.dp(), pc.bucket_bytes(),
+                                                        parallel::kZeroAlign, wire);
     zero_sync = sync.get();
     dp_reduction = std::move(sync);
   } else if (pc.dp > 1) {
-    dp_reduction = std::make_unique<parallel::GradAllReducer>(model.grads(), *comms.dp(), pc.bucket_bytes());
+    dp_reduction = std::make_unique<parallel::GradAllReducer>(model.grads(), *comms.dp(), pc.bucket_bytes(), wire);
   }
+  if (dp_reduction != nullptr && wire)
+    say("dp gradient reduction in bf16 (each bucket rounded to bf16 on the wire; f32 accumulation and AdamW)");
   const bool overlap = dp_reduction != nullptr && pc.overlap_grad_reduce;
   init_rwkv4_reference(model.params(), shape, static_cast<uint64_t>(tc.seed), tc.lr_init);
   if (!tc.layerwise_lr) {

@@ -1,7 +1,8 @@
 // Data-parallel communication benchmark: the bytes each rank sends per
 // optimizer step (counted by the communicator, next to the analytic formula)
 // and the time per step, for plain DP (bucketed all-reduce) and ZeRO-1
-// (reduce-scatter + all-gather), on the gradients of an RWKV-4 shape.
+// (reduce-scatter + all-gather), each with the f32 and the bf16 gradient
+// wire (parallel.grad_reduce_dtype), on the gradients of an RWKV-4 shape.
 //
 //   mpirun -np 4 rwkv-bench-parallel [--n-layer 4] [--n-embd 256] [--vocab 4096]
 //                                    [--bucket-mb 25] [--steps 5]
@@ -13,7 +14,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "core/timer.h"
 #include "parallel/comm_volume.h"
@@ -110,34 +113,38 @@ int run(int argc, char** argv) {
   const int64_t N = params.numel();
   const auto bucket_bytes = static_cast<int64_t>(o.bucket_mb * 1024 * 1024);
 
-  Result results[2];
-  {  // plain DP: bucketed all-reduce of the gradients
-    GradAllReducer reducer(grads, dp, bucket_bytes);
-    fill(grads, rank);
-    reducer.all_reduce_mean(grads);  // warm-up (page faults, MPI connections)
-    dp.reset_stats();
-    double ms = best_step_ms(groups.world(), o.steps, [&] { reducer.all_reduce_mean(grads); });
-    results[0] = {"dp_all_reduce", dp.stats().sent(CommOp::AllReduce) / static_cast<uint64_t>(o.steps),
-                  reducer.bytes_sent_per_call(), ms};
-  }
-  {  // ZeRO-1: reduce-scatter, AdamW on the shard, all-gather
-    ZeroOneSync sync(params, dp, bucket_bytes);
-    ShardedAdamW opt(params, sync.partition(), dp.rank(), AdamWSettings{});
-    auto step = [&] {
-      sync.reduce_mean(grads);
-      opt.step(params, sync.grad_shard(), 1e-4, dp);
-      sync.all_gather_params(opt.master_shard(), params);
-    };
-    step();
-    dp.reset_stats();
-    double ms = best_step_ms(groups.world(), o.steps, step);
-    const uint64_t per_step = (dp.stats().sent(CommOp::ReduceScatter) + dp.stats().sent(CommOp::AllGather) +
-                               dp.stats().sent(CommOp::AllReduce)) /
-                              static_cast<uint64_t>(o.steps);
-    results[1] = {"zero1_rs_ag", per_step,
-                  sync.reduce_scatter_bytes_per_call() + sync.all_gather_bytes_per_call() +
-                      all_reduce_bytes_sent(1, 8, dp.size(), dp.rank()),  // + the grad norm's one f64
-                  ms};
+  std::vector<Result> results;
+  for (const bool bf16_wire : {false, true}) {
+    const std::optional<DType> wire = bf16_wire ? std::optional<DType>(DType::BF16) : std::nullopt;
+    {  // plain DP: bucketed all-reduce of the gradients
+      GradAllReducer reducer(grads, dp, bucket_bytes, wire);
+      fill(grads, rank);
+      reducer.all_reduce_mean(grads);  // warm-up (page faults, MPI connections)
+      dp.reset_stats();
+      double ms = best_step_ms(groups.world(), o.steps, [&] { reducer.all_reduce_mean(grads); });
+      results.push_back({bf16_wire ? "dp_all_reduce_bf16" : "dp_all_reduce",
+                         dp.stats().sent(CommOp::AllReduce) / static_cast<uint64_t>(o.steps),
+                         reducer.bytes_sent_per_call(), ms});
+    }
+    {  // ZeRO-1: reduce-scatter, AdamW on the shard, all-gather
+      ZeroOneSync sync(params, dp, bucket_bytes, kZeroAlign, wire);
+      ShardedAdamW opt(params, sync.partition(), dp.rank(), AdamWSettings{});
+      auto step = [&] {
+        sync.reduce_mean(grads);
+        opt.step(params, sync.grad_shard(), 1e-4, dp);
+        sync.all_gather_params(opt.master_shard(), params);
+      };
+      step();
+      dp.reset_stats();
+      double ms = best_step_ms(groups.world(), o.steps, step);
+      const uint64_t per_step = (dp.stats().sent(CommOp::ReduceScatter) + dp.stats().sent(CommOp::AllGather) +
+                                 dp.stats().sent(CommOp::AllReduce)) /
+                                static_cast<uint64_t>(o.steps);
+      results.push_back({bf16_wire ? "zero1_rs_ag_bf16" : "zero1_rs_ag", per_step,
+                         sync.reduce_scatter_bytes_per_call() + sync.all_gather_bytes_per_call() +
+                             all_reduce_bytes_sent(1, 8, dp.size(), dp.rank()),  // + the grad norm's one f64
+                         ms});
+    }
   }
   if (rank == 0) {
     std::printf(
@@ -148,9 +155,9 @@ int run(int argc, char** argv) {
         o.bucket_mb);
     std::printf(
         "  formulas per rank and step: all-reduce 2(n-1)/n N e (per bucket); ZeRO-1 (n-1) S e + (n-1) S e "
-        "(S = shard) + the gradient norm's all-reduce of one f64\n");
+        "(S = shard) + the gradient norm's all-reduce of one f64; *_bf16: gradients on a bf16 wire (e = 2 for them)\n");
     for (const Result& r : results)
-      std::printf("  %-14s bytes/step/rank %12llu (formula %12llu, %s)  %9.2f ms/step  %7.2f GB/s sent\n", r.method,
+      std::printf("  %-18s bytes/step/rank %12llu (formula %12llu, %s)  %9.2f ms/step  %7.2f GB/s sent\n", r.method,
                   static_cast<unsigned long long>(r.measured), static_cast<unsigned long long>(r.formula),
                   r.measured == r.formula ? "equal" : "DIFFERENT", r.ms,
                   static_cast<double>(r.measured) / (r.ms * 1e6));
@@ -160,7 +167,7 @@ int run(int argc, char** argv) {
                   static_cast<unsigned long long>(r.measured), static_cast<unsigned long long>(r.formula), r.ms);
     std::printf("}\n");
   }
-  return results[0].measured == results[0].formula && results[1].measured == results[1].formula ? 0 : 1;
+  return std::all_of(results.begin(), results.end(), [](const Result& r) { return r.measured == r.formula; }) ? 0 : 1;
 }
 
 }  // namespace

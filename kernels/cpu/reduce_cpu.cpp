@@ -3,6 +3,7 @@
 // sum_of_squares splits the tensor into fixed chunks of kChunk elements (not
 // one chunk per thread), sums each in double, then adds the chunk sums in
 // order: the result is the same for any thread count.
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/cpu_ops.h"
@@ -80,6 +81,15 @@ void cast(const Tensor& src, Tensor& dst) {
     dst.copy_from(src);
     return;
   }
+  // f32 <-> bf16 (the bf16 copies, the bf16 gradient wire): in one pass,
+  // without the temporary to_dtype makes.
+  auto convert = [n = src.numel()](const auto* in, auto* out) {
+    using Out = std::remove_pointer_t<decltype(out)>;
+#pragma omp parallel for schedule(static) if (n > (int64_t{1} << 16))
+    for (int64_t i = 0; i < n; ++i) out[i] = store_from_float<Out>(load_as_float(in[i]));
+  };
+  if (src.dtype() == DType::F32 && dst.dtype() == DType::BF16) return convert(src.data<float>(), dst.data<bf16>());
+  if (src.dtype() == DType::BF16 && dst.dtype() == DType::F32) return convert(src.data<bf16>(), dst.data<float>());
   dst.copy_from(src.to_dtype(dst.dtype()));
 }
 

@@ -53,6 +53,8 @@ const char* kUsage =
     "                       as rwkv-train does; off: after AdamW, exposed, as DeepSpeed's ZeRO-2 step)\n"
     "  --grad-bytes N       bytes of a gradient element, 2 or 4 (gpu-bf16: 4, rwkv-train's f32 gradients;\n"
     "                       2 models a trainer with bf16 gradients and every parameter gathered in bf16, such as DeepSpeed bf16)\n"
+    "  --grad-reduce bf16|fp32  the dtype dp gradient buckets travel in (default: the gradients'; bf16 models\n"
+    "                       rwkv-train's parallel.grad_reduce_dtype: bf16, f32 gradients rounded on the wire)\n"
     "  --overhead X         fixed memory per rank, e.g. 1.5GiB\n"
     "output:\n"
     "  --top N              rows of the table (default 15)\n"
@@ -98,7 +100,7 @@ int main(int argc, char** argv) {
     std::string model_arg, preset, target_name;
     std::optional<int64_t> nodes, gpus_per_node, ctx;
     std::optional<double> memory, flops, mem_bw, intra_bw, inter_bw;
-    std::optional<double> gemm_eff, mem_eff, intra_eff, inter_eff, dp_overlap, overhead, grad_bytes;
+    std::optional<double> gemm_eff, mem_eff, intra_eff, inter_eff, dp_overlap, overhead, grad_bytes, reduce_bytes;
     std::optional<bool> gather_overlap;
     SearchOptions options;
     int64_t top = 15;
@@ -155,6 +157,11 @@ int main(int argc, char** argv) {
         if (v != "2" && v != "4") usage_error("--grad-bytes expects 2 (bf16) or 4 (f32), got '" + v + "'");
         grad_bytes = std::stod(v);
       }
+      else if (a == "--grad-reduce") {
+        const std::string v = value();
+        if (v != "bf16" && v != "fp32") usage_error("--grad-reduce expects bf16 or fp32, got '" + v + "'");
+        reduce_bytes = v == "bf16" ? 2.0 : 4.0;
+      }
       else if (a == "--gather-overlap") {
         const std::string v = value();
         if (v != "on" && v != "off") usage_error("--gather-overlap expects on or off, got '" + v + "'");
@@ -203,6 +210,7 @@ int main(int argc, char** argv) {
       // bf16 gradients (DeepSpeed's bf16): every ZeRO-1 bucket gathered in bf16 too.
       if (*grad_bytes == 2) target.gather_bytes = 2, target.mixed_gather_bytes = 0;
     }
+    if (reduce_bytes) target.reduce_bytes = *reduce_bytes == target.grad_bytes ? 0 : *reduce_bytes;
 
     const SearchResult result = search(model, cluster, target, options);
     if (as_json) {

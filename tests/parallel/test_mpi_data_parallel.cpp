@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/error.h"
 #include "mpi_test_util.h"
 #include "parallel/comm_volume.h"
 #include "parallel/data_parallel.h"
@@ -201,6 +202,98 @@ TEST(MpiDataParallel, OverlappedZeroReduceScatterIsBitIdenticalToThePlainMean) {
   WorldComm w;
   check_overlapped_zero_reduce_scatter<float>(w.comm);
   check_overlapped_zero_reduce_scatter<double>(w.comm);
+}
+
+// The bf16 gradient wire (parallel.grad_reduce_dtype: bf16): the mean of
+// the gradients each rounded to bf16, summed in f32 in rank order and
+// rounded once (the MPI communicator's bf16 sum), back in f32 and times
+// (float)(1/dp). One replica reduces nothing and rounds nothing.
+ParameterStore reference_bf16_wire_mean(int dp, uint64_t seed) {
+  ParameterStore mean = make_store(DType::F32);
+  const float factor = 1.0f / static_cast<float>(dp);
+  for (size_t i = 0; i < mean.entries().size(); ++i) {
+    Tensor& t = mean.entries()[i].value;
+    for (int64_t j = 0; j < t.numel(); ++j) {
+      auto g = [&](int q) { return static_cast<float>(value_at(q, seed + i, j)); };
+      if (dp == 1) {
+        t.data<float>()[j] = g(0);
+        continue;
+      }
+      float acc = bf16_to_float(float_to_bf16(g(0)));
+      for (int q = 1; q < dp; ++q) acc += bf16_to_float(float_to_bf16(g(q)));
+      t.data<float>()[j] = bf16_to_float(float_to_bf16(acc)) * factor;
+    }
+  }
+  return mean;
+}
+
+TEST(MpiDataParallel, Bf16WireIsTheMeanOfRoundedGradientsForAnyBucketSizeAndOverlap) {
+  WorldComm w;
+  Communicator& dp = w.comm;
+  const int n = dp.size(), r = dp.rank();
+  const ParameterStore expected = reference_bf16_wire_mean(n, 100);
+  // 140 buckets of one element, 6 of 25 (more than the ring's slots: slots
+  // are reused while earlier buckets are in flight), 1 of 140.
+  for (int64_t bucket_bytes : {int64_t{4}, int64_t{100}, kDefaultBucketBytes}) {
+    SCOPED_TRACE("bucket_bytes " + std::to_string(bucket_bytes));
+    for (bool flat : {true, false}) {
+      // Plain DP: overlapped (flat) or packed (separate tensors).
+      ParameterStore grads = flat ? make_store(DType::F32).zeros_like_flat() : make_store(DType::F32);
+      fill<float>(grads, r, 100);
+      GradAllReducer reducer(grads, dp, bucket_bytes, DType::BF16);
+      EXPECT_EQ(reducer.wire_dtype(), DType::BF16);
+      dp.reset_stats();
+      reducer.begin_overlap(grads);
+      for (int tensor : {4, 2, 1}) reducer.grads_final_from(tensor);
+      reducer.finish_overlap();
+      EXPECT_TRUE(stores_bitwise_equal<float>(grads, expected)) << (flat ? "flat" : "separate");
+      EXPECT_EQ(dp.stats().sent(CommOp::AllReduce), reducer.bytes_sent_per_call());
+      uint64_t half = 0;  // the f32 wire's formula with 2-byte elements
+      for (int64_t b = 0; b < 140; b += reducer.bucket_elems())
+        half += all_reduce_bytes_sent(std::min<int64_t>(reducer.bucket_elems(), 140 - b), 2, n, r);
+      EXPECT_EQ(reducer.bytes_sent_per_call(), half);
+
+      // ZeRO-1: the shard holds the same elements of the same mean.
+      ParameterStore zgrads = flat ? make_store(DType::F32).zeros_like_flat() : make_store(DType::F32);
+      fill<float>(zgrads, r, 100);
+      ZeroOneSync sync(zgrads, dp, bucket_bytes, /*align=*/4, DType::BF16);
+      dp.reset_stats();
+      sync.begin_overlap(zgrads);
+      for (int tensor : {4, 2, 1}) sync.grads_final_from(tensor);
+      sync.finish_overlap();
+      EXPECT_TRUE(bitwise_equal(sync.grad_shard().to_vector<float>(),
+                                shard_of(expected, sync.layout(), sync.partition(), r).to_vector<float>()))
+          << (flat ? "flat" : "separate");
+      EXPECT_EQ(dp.stats().sent(CommOp::ReduceScatter), sync.reduce_scatter_bytes_per_call());
+      EXPECT_EQ(sync.reduce_scatter_bytes_per_call(),
+                n > 1 ? reduce_scatter_bytes_sent(sync.partition().shard_numel(), 2, n) : 0u);
+    }
+  }
+  // The same reducer twice: a second step reuses the ring and gives the same bits.
+  ParameterStore grads = make_store(DType::F32).zeros_like_flat();
+  GradAllReducer reducer(grads, dp, 100, DType::BF16);
+  for (int step = 0; step < 2; ++step) {
+    fill<float>(grads, r, 100);
+    reducer.reduce_mean(grads);
+    EXPECT_TRUE(stores_bitwise_equal<float>(grads, expected)) << "step " << step;
+  }
+}
+
+TEST(MpiDataParallel, ABf16WireNeedsF32Gradients) {
+  WorldComm w;
+  ParameterStore f64 = make_store(DType::F64);
+  try {
+    GradAllReducer reducer(f64, w.comm, 100, DType::BF16);
+    ADD_FAILURE() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("GradAllReducer: cannot reduce f64 gradients over a bf16 wire"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(ZeroOneSync(f64, w.comm, 100, 4, DType::BF16), Error);
+  // The gradients' own dtype is always a wire.
+  GradAllReducer same(f64, w.comm, 100, DType::F64);
+  EXPECT_EQ(same.wire_dtype(), DType::F64);
 }
 
 // ZeRO-1 against the replicated optimizer: every rank runs the replicated

@@ -38,6 +38,24 @@ TEST(PlannerCli, TableAndJson) {
   EXPECT_GT(j["plans"][0]["memory_bytes"]["optimizer_replicated"].get<double>(), 0.0);
 }
 
+// --grad-reduce bf16 (rwkv-train's parallel.grad_reduce_dtype: bf16) halves
+// the dp gradient traffic of the same layout and says so above the table.
+TEST(PlannerCli, Bf16GradientWire) {
+  const std::string layout = "--model 14B --cluster a100-80g --nodes 8 --layout 32x2x1 --zero on --json --top 1";
+  const Result f32 = run(layout), wire = run(layout + " --grad-reduce bf16");
+  ASSERT_EQ(f32.exit_code, 0) << f32.output;
+  ASSERT_EQ(wire.exit_code, 0) << wire.output;
+  const nlohmann::json a = nlohmann::json::parse(f32.output), b = nlohmann::json::parse(wire.output);
+  EXPECT_EQ(a["target"]["reduce_bytes"], 4.0);
+  EXPECT_EQ(b["target"]["reduce_bytes"], 2.0);
+  EXPECT_GT(b["plans"][0]["tokens_per_s"].get<double>(), a["plans"][0]["tokens_per_s"].get<double>());
+  const Result table = run("--model 14B --cluster a100-80g --nodes 8 --top 1 --grad-reduce bf16");
+  EXPECT_NE(table.output.find("(dp gradients on a 2-byte wire)"), std::string::npos) << table.output;
+  const Result bad = run("--model 14B --cluster a100-80g --grad-reduce int8");
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("--grad-reduce expects bf16 or fp32, got 'int8'"), std::string::npos) << bad.output;
+}
+
 TEST(PlannerCli, CustomClusterAndFixedLayout) {
   const Result r = run("--model " RWKV_SOURCE_DIR "/configs/rwkv4-14b.yaml --nodes 8 --gpus-per-node 8 --gpu-memory 80GiB "
                        "--tflops 312 --intra-bw 600GB/s --inter-bw 200Gb/s --layout 2x4x8 --json --top 100");

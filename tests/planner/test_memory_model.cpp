@@ -46,6 +46,10 @@ TEST(PlannerMemory, EveryLineOfASmallCase) {
   EXPECT_DOUBLE_EQ(b.optimizer, 16960.0 * 12);
   // dp buffers: 2 min(25 MiB, 2 S x 4) + the gradient shard S x 4
   EXPECT_DOUBLE_EQ(b.comm_buffers, 2 * 2 * 16960.0 * 4 + 16960.0 * 4);
+  // A bf16 wire (parallel.grad_reduce_dtype: bf16) adds its ring: 4 buckets of 2-byte elements.
+  CostTarget wire = t;
+  wire.reduce_bytes = 2;
+  EXPECT_DOUBLE_EQ(stage_memory(m, l, wire, 0).comm_buffers, b.comm_buffers + 4 * 2 * 16960.0 * 2);
   EXPECT_EQ(b.in_flight, 1);
   EXPECT_DOUBLE_EQ(b.activations, activation_set_bytes(m, l.part(m, 0), 2, 8, false, 4.0));
   EXPECT_DOUBLE_EQ(b.steady, b.params + b.grads + b.optimizer + b.activations + b.comm_buffers + 1000);

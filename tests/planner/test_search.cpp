@@ -113,6 +113,19 @@ TEST(PlannerSearch, TimeModelFormulas) {
   half.mixed_gather_bytes = 0;
   half.gather_overlap = false;  // as DeepSpeed's step: the gather after AdamW, waited for
   EXPECT_NEAR(step_time(m, l, c, half).dp_comm, 2.0 * 7 / 8 * P * 2 / bw + 2 * 7 * lat, 1e-9);
+  // rwkv-train's bf16 wire (parallel.grad_reduce_dtype: bf16, --grad-reduce
+  // bf16): f32 gradients, reduced in 2-byte elements; the gather unchanged.
+  CostTarget wire = exposed;
+  wire.reduce_bytes = 2;
+  EXPECT_EQ(wire.wire_grad_bytes(), 2.0);
+  EXPECT_NEAR(step_time(m, l, c, wire).dp_comm,
+              7.0 / 8 * P * 2 / bw + 7.0 / 8 * (2 * P + 2 * mixed_small) / bw + 2 * 7 * lat, 1e-9);
+  {
+    Layout plain = l;
+    plain.zero = false;
+    const double plain_buckets = std::ceil(P * 4 / static_cast<double>(wire.bucket_bytes));  // buckets of f32 bytes
+    EXPECT_NEAR(step_time(m, plain, c, wire).dp_comm, 2.0 * 7 / 8 * P * 2 / bw + plain_buckets * 14 * lat, 1e-9);
+  }
   EXPECT_LT(zero.optimizer, dp.optimizer);  // AdamW on the shard only
   // Tensor parallelism adds collectives; across nodes the slower link.
   l = Layout{};
