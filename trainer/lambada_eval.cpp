@@ -49,15 +49,23 @@ std::vector<PassageScore> score_passages(Rwkv4Model& model, const std::vector<co
     row = std::copy(p.context.begin(), p.context.end(), row);
     std::copy(p.target.begin(), p.target.end() - 1, row);
   }
-  Tensor logits = Tensor::empty({B, T, V}, DType::F32);  // [B, T, V]
-  model.forward_logits(Tensor::from_vector<int32_t>(tokens, {B, T}), logits);
+  // Only the rows that predict a target token leave the model: row r of
+  // `logits` is position rows[r] of the flattened [B*T].
+  std::vector<int32_t> rows;
+  for (int64_t b = 0; b < B; ++b) {
+    const LambadaPassage& p = *batch[static_cast<size_t>(b)];
+    for (size_t j = 0; j < p.target.size(); ++j)
+      rows.push_back(static_cast<int32_t>(b * T + static_cast<int64_t>(p.context.size() + j)));
+  }
+  Tensor logits = Tensor::empty({static_cast<int64_t>(rows.size()), V}, DType::F32);  // [R, V]
+  model.forward_logit_rows(Tensor::from_vector<int32_t>(tokens, {B, T}), rows, logits);
   std::vector<PassageScore> scores(batch.size());
+  const float* row = logits.data<float>();
   for (int64_t b = 0; b < B; ++b) {
     const LambadaPassage& p = *batch[static_cast<size_t>(b)];
     PassageScore& score = scores[static_cast<size_t>(b)];
     score.correct = true;
-    for (size_t j = 0; j < p.target.size(); ++j) {
-      const float* row = logits.data<float>() + (b * T + static_cast<int64_t>(p.context.size() + j)) * V;
+    for (size_t j = 0; j < p.target.size(); ++j, row += V) {
       const int32_t want = p.target[j];
       RWKV_CHECK(want >= 0 && want < V, p.position, ": token id ", want, " is outside the model's vocabulary of ", V);
       const float* top = std::max_element(row, row + V);

@@ -12,9 +12,10 @@
 //   perplexity      = exp(mean over passages of nll)     (per passage, not per token)
 //   accuracy        = share of correct passages
 //
-// The model runs its sequence form (Rwkv4Model::forward_logits) on its
-// device and precision (CPU f32, or a GPU in f32 or bf16); the logits come
-// to the host in f32 and the log-softmax runs in double.
+// The model runs its sequence form on its device and precision (CPU f32, or
+// a GPU in f32 or bf16); only the logit rows that predict a target token
+// come to the host (Rwkv4Model::forward_logit_rows), in f32, and the
+// log-softmax runs in double.
 #pragma once
 
 #include <cstdint>

@@ -579,26 +579,60 @@ double Rwkv4Model::forward_loss(const Tensor& tokens, const Tensor& targets) {
   return stage_loss(0, targets);
 }
 
-void Rwkv4Model::forward_logits(const Tensor& tokens, Tensor& logits) {
-  expect_ndim("Rwkv4Model::forward_logits", "tokens", tokens, 2, "[B, T]");
+// The whole model's forward of tokens [B, T] up to the head: the logits
+// [B*T, V] on the model's device, in the activations' dtype.
+Tensor Rwkv4Model::whole_model_logits(const char* op, const Tensor& tokens) {
+  expect_ndim(op, "tokens", tokens, 2, "[B, T]");
   RWKV_CHECK(part_.tp_size == 1 && part_.padded_vocab == shape_.vocab_size && part_.has_embedding() &&
                  part_.has_head(shape_),
-             "Rwkv4Model::forward_logits needs the whole, unpadded model on one rank");
-  expect_shape("Rwkv4Model::forward_logits", "logits", logits, {tokens.dim(0), tokens.dim(1), shape_.vocab_size}, "[B, T, V]");
+             op, " needs the whole, unpadded model on one rank");
   stage_forward(0, tokens);
-  Activations& a = existing_slot(0, "forward_logits");
+  Activations& a = existing_slot(0, op);
   weights_needed(params_.entries().size());  // ln_out, head
   Tensor head_in = rows(a.head_in);
   layernorm_forward(rows(a.x_final), p_.ln_out_weight, p_.ln_out_bias, head_in, a.ln_out_mean, a.ln_out_rstd);
   linear_forward(head_in, p_.head, a.logits);
-  if (a.logits.dtype() == logits.dtype()) {
-    logits.copy_from(a.logits.view(logits.shape()));
+  return a.logits.view({tokens.dim(0) * tokens.dim(1), shape_.vocab_size});
+}
+
+namespace {
+
+// dst <- src, converted to dst's dtype (bf16 logits under mixed precision)
+// and copied to dst's device; src [n, V], dst of the same element count.
+void copy_logits(const Tensor& src, Tensor& dst) {
+  if (src.dtype() == dst.dtype()) {
+    dst.copy_from(src.view(dst.shape()));
     return;
   }
-  // bf16 logits (mixed precision) into the caller's dtype.
-  Tensor converted = Tensor::empty(a.logits.shape(), logits.dtype(), a.logits.device());
-  cast(a.logits, converted);
-  logits.copy_from(converted.view(logits.shape()));
+  Tensor converted = Tensor::empty(src.shape(), dst.dtype(), src.device());
+  cast(src, converted);
+  dst.copy_from(converted.view(dst.shape()));
+}
+
+}  // namespace
+
+void Rwkv4Model::forward_logits(const Tensor& tokens, Tensor& logits) {
+  const char* op = "Rwkv4Model::forward_logits";
+  expect_ndim(op, "tokens", tokens, 2, "[B, T]");
+  expect_shape(op, "logits", logits, {tokens.dim(0), tokens.dim(1), shape_.vocab_size}, "[B, T, V]");
+  copy_logits(whole_model_logits(op, tokens), logits);
+}
+
+void Rwkv4Model::forward_logit_rows(const Tensor& tokens, const std::vector<int32_t>& rows, Tensor& out) {
+  const char* op = "Rwkv4Model::forward_logit_rows";
+  expect_ndim(op, "tokens", tokens, 2, "[B, T]");
+  const int64_t positions = tokens.dim(0) * tokens.dim(1), R = static_cast<int64_t>(rows.size());
+  for (int32_t r : rows)
+    RWKV_CHECK(r >= 0 && r < positions, op, ": row ", r, " is outside the ", positions, " positions of tokens ",
+               tokens.str());
+  expect_shape(op, "out", out, {R, shape_.vocab_size}, "[rows, V]");
+  const Tensor logits = whole_model_logits(op, tokens);  // [B*T, V]
+  if (R == 0) return;
+  // A row gather is the embedding's lookup with the logits as the table.
+  const Tensor index = Tensor::from_vector<int32_t>(rows, {R}).to(logits.device());
+  Tensor picked = Tensor::empty({R, shape_.vocab_size}, logits.dtype(), logits.device());  // [R, V]
+  embedding_forward(index, logits, picked);
+  copy_logits(picked, out);
 }
 
 }  // namespace rwkv

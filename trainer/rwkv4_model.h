@@ -155,6 +155,12 @@ class Rwkv4Model {
   double forward_loss(const Tensor& tokens, const Tensor& targets);
   // logits [B, T, V] for tokens [B, T] (tensor parallelism: tp must be 1).
   void forward_logits(const Tensor& tokens, Tensor& logits);
+  // Only the rows of the logits that are scored (rwkv-eval): rows [R] index
+  // the flattened [B*T] positions; out [R, V] (f32, any device) gets their
+  // logits, the same values forward_logits gives there. On a GPU only the R
+  // rows leave the device instead of all B*T (LAMBADA scores ~2 tokens of a
+  // ~90-token passage).
+  void forward_logit_rows(const Tensor& tokens, const std::vector<int32_t>& rows, Tensor& out);
 
   // --- one pipeline stage; slot = a micro-batch in flight --------------------
   // Forward of this stage's blocks. The first stage embeds tokens [B, T];
@@ -223,6 +229,9 @@ class Rwkv4Model {
   struct Activations;
   Activations& slot(int index, int64_t B, int64_t T);
   Activations& existing_slot(int index, const char* op);
+  // forward_logits and forward_logit_rows: the forward of tokens [B, T] to
+  // the head; the logits [B*T, V] on the model's device, activations' dtype.
+  Tensor whole_model_logits(const char* op, const Tensor& tokens);
   void forward_block(Activations& a, int64_t local_layer);
   void backward_blocks(Activations& a);
   void head_forward_loss(Activations& a, const Tensor& targets, Tensor* dlogits, float loss_scale, float l2wrap_factor);

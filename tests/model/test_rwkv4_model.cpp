@@ -2,6 +2,7 @@
 // differences in double precision, f32 against f64, the reference parameter
 // names/shapes/count, and the reference initialisation.
 #include <cmath>
+#include <cstring>
 
 #include "test_util.h"
 #include "trainer/rwkv4_model.h"
@@ -197,6 +198,28 @@ TEST(Rwkv4Model, BadBatchGivesClearError) {
 
 namespace rwkv {
 namespace {
+
+// forward_logit_rows (rwkv-eval's scored rows) gives exactly those rows of
+// forward_logits, in the order asked, repeats included.
+TEST(Rwkv4Model, LogitRowsAreThoseRowsOfTheLogits) {
+  const Rwkv4Shape s = tiny_shape();
+  Rwkv4Model m(s, DType::F32);
+  randomise(m.params(), 401);
+  const int64_t B = 2, T = 7, V = s.vocab_size;
+  Tensor tokens = token_batch(B, T, V, 10);
+  Tensor all = Tensor::empty({B, T, V}, DType::F32);
+  m.forward_logits(tokens, all);
+  const std::vector<int32_t> rows = {13, 0, 6, 7, 6};
+  Tensor picked = Tensor::empty({static_cast<int64_t>(rows.size()), V}, DType::F32);
+  m.forward_logit_rows(tokens, rows, picked);
+  const std::vector<float> a = all.to_vector<float>(), p = picked.to_vector<float>();
+  for (size_t r = 0; r < rows.size(); ++r)
+    EXPECT_EQ(0, std::memcmp(p.data() + r * V, a.data() + rows[r] * V, V * sizeof(float))) << "row " << rows[r];
+  Tensor none = Tensor::empty({0, V}, DType::F32);
+  EXPECT_NO_THROW(m.forward_logit_rows(tokens, {}, none));
+  test::expect_error([&] { m.forward_logit_rows(tokens, {14}, picked); }, {"row 14 is outside the 14 positions"});
+  test::expect_error([&] { m.forward_logit_rows(tokens, {0, 1}, picked); }, {"out", "[rows, V]"});
+}
 
 // The RNN form, fed one token at a time or in uneven chunks, gives the
 // sequence forward's logits.
