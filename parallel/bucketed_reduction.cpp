@@ -10,20 +10,33 @@ BucketedReduction::BucketedReduction(const char* name, const ParameterStore& sto
              " wire\n  ---> HINT: the wire is the gradients' own dtype, or bf16 over f32 gradients");
 }
 
-BucketedReduction::WireSlot& BucketedReduction::take_wire_slot(int bucket, int64_t numel) {
-  if (wire_slots_.empty()) wire_slots_.resize(kWireSlots);
+void BucketedReduction::allocate_wire_slots(int64_t slot_numel) {
+  if (wire_slots_.empty()) {
+    wire_slots_.resize(kWireSlots);
+    for (WireSlot& slot : wire_slots_) slot.buffer = Tensor::empty({slot_numel}, wire_, layout_.device());
+  }
+  RWKV_CHECK(wire_slots_[0].buffer.numel() == slot_numel, name_, ": wire slots of ", wire_slots_[0].buffer.numel(),
+             " elements asked for as ", slot_numel);
+}
+
+BucketedReduction::WireSlot& BucketedReduction::take_wire_slot(int bucket, int64_t slot_numel) {
+  allocate_wire_slots(slot_numel);
   WireSlot& slot = wire_slots_[next_wire_slot_];
   next_wire_slot_ = (next_wire_slot_ + 1) % wire_slots_.size();
   if (slot.bucket >= 0) {
     dp_.wait_for(slot.ticket);
     land_wire(slot.bucket, slot.buffer);
-    slot.bucket = -1;
   }
-  if (!slot.buffer.defined() || slot.buffer.numel() < numel)
-    slot.buffer = Tensor::empty({numel}, wire_, layout_.device());
   slot.bucket = bucket;
   slot.ticket = 0;
   return slot;
+}
+
+const Tensor& BucketedReduction::idle_wire_buffer(int64_t slot_numel) {
+  allocate_wire_slots(slot_numel);
+  for (const WireSlot& slot : wire_slots_)
+    RWKV_CHECK(slot.bucket < 0, name_, ": a blocking reduction while bucket ", slot.bucket, " is in flight");
+  return wire_slots_[0].buffer;
 }
 
 void BucketedReduction::land_wire_slots() {

@@ -86,16 +86,20 @@ class BucketedReduction {
   // True when buckets are rounded to a bf16 wire: a bf16 wire and more than
   // one replica.
   bool wire_rounds() const { return wire_ != layout_.dtype() && dp_.size() > 1; }
-  // A bf16 wire slot of at least numel elements for bucket (ring order:
-  // call in the order the buckets start). The slot's previous bucket is
-  // landed first (the compute stream waits for its ticket). Set the
-  // returned slot's ticket once its collective has started.
+  // The wire slot for bucket (ring order: call in the order the buckets
+  // start). The slot's previous bucket is landed first (the compute stream
+  // waits for its ticket). Set the returned slot's ticket once its
+  // collective has started. slot_numel: the largest bucket, the same on
+  // every call (the slots are allocated on first use).
   struct WireSlot {
-    Tensor buffer;                  // [largest bucket] bf16
+    Tensor buffer;                  // [slot_numel] bf16
     int bucket = -1;                // the bucket in flight in it, -1 for none
     Communicator::Ticket ticket = 0;
   };
-  WireSlot& take_wire_slot(int bucket, int64_t numel);
+  WireSlot& take_wire_slot(int bucket, int64_t slot_numel);
+  // A wire buffer for a blocking collective (the packing paths); no bucket
+  // may be in flight.
+  const Tensor& idle_wire_buffer(int64_t slot_numel);
   // Lands every bucket still in a slot; after dp_.wait_started().
   void land_wire_slots();
   // The reduced bf16 contents of bucket's slot -> its f32 destination (not scaled).
@@ -114,6 +118,7 @@ class BucketedReduction {
   void start_buckets_from(int64_t flat_offset);
   int next_unstarted_ = 0;  // buckets [next_unstarted_, buckets()) are started
   std::vector<WireSlot> wire_slots_;  // [kWireSlots], allocated on first use
+  void allocate_wire_slots(int64_t slot_numel);
   size_t next_wire_slot_ = 0;
   int started_early_ = 0;
   bool overlapping_ = false;

@@ -32,8 +32,8 @@ void GradAllReducer::all_reduce_mean(ParameterStore& grads) {
     Tensor bucket = flat_slice(staging_, 0, end - begin);
     pack(grads, layout_, begin, end, bucket);
     if (wire_rounds()) {
-      // Through a wire slot, complete before the next bucket packs.
-      Tensor wire = flat_slice(take_wire_slot(-1, bucket_elems_).buffer, 0, end - begin);
+      // Through a wire buffer, complete before the next bucket packs.
+      Tensor wire = flat_slice(idle_wire_buffer(bucket_elems_), 0, end - begin);
       cast(bucket, wire);
       dp_.all_reduce_sum(wire);
       cast(wire, bucket);
@@ -60,7 +60,6 @@ void GradAllReducer::start_bucket(int bucket) {
 }
 
 void GradAllReducer::land_wire(int bucket, const Tensor& slot) {
-  if (bucket < 0) return;  // all_reduce_mean's slot: landed there
   Tensor dst = flat_slice(flat_, bucket_begin(bucket), bucket_numel(bucket));
   cast(flat_slice(slot, 0, bucket_numel(bucket)), dst);
 }

@@ -51,12 +51,12 @@ MemoryBreakdown stage_memory(const ModelSpec& m, const Layout& l, const CostTarg
 
   const double N = static_cast<double>(B * T), C = static_cast<double>(m.n_embd), bucket = static_cast<double>(t.bucket_bytes);
   if (l.dp > 1) {
-    b.comm_buffers += 2 * std::min(bucket, (zero ? S * static_cast<double>(l.dp) : P) * t.grad_bytes);
+    // One bucket of gradient bytes (the whole gradient when it is smaller).
+    const double bucket_used = std::min(bucket, (zero ? S * static_cast<double>(l.dp) : P) * t.grad_bytes);
+    b.comm_buffers += 2 * bucket_used;
     if (zero) b.comm_buffers += S * t.grad_bytes;  // the averaged gradient of this rank's shard
     // A wire narrower than the gradients: a ring of 4 buckets in its dtype.
-    if (t.wire_grad_bytes() != t.grad_bytes)
-      b.comm_buffers += 4 * std::min(bucket, (zero ? S * static_cast<double>(l.dp) : P) * t.grad_bytes) /
-                        t.grad_bytes * t.wire_grad_bytes();
+    if (t.wire_grad_bytes() != t.grad_bytes) b.comm_buffers += 4 * bucket_used / t.grad_bytes * t.wire_grad_bytes();
   }
   if (l.tp > 1) b.comm_buffers += N * C * t.act_bytes;
   if (l.pp > 1) b.comm_buffers += 2 * N * C * t.act_bytes;

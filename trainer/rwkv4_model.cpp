@@ -579,10 +579,10 @@ double Rwkv4Model::forward_loss(const Tensor& tokens, const Tensor& targets) {
   return stage_loss(0, targets);
 }
 
-// The whole model's forward of tokens [B, T] up to the head: the logits
-// [B*T, V] on the model's device, in the activations' dtype.
+// The whole model's forward of tokens [B, T] (the callers check the rank)
+// up to the head: the logits [B*T, V] on the model's device, in the
+// activations' dtype.
 Tensor Rwkv4Model::whole_model_logits(const char* op, const Tensor& tokens) {
-  expect_ndim(op, "tokens", tokens, 2, "[B, T]");
   RWKV_CHECK(part_.tp_size == 1 && part_.padded_vocab == shape_.vocab_size && part_.has_embedding() &&
                  part_.has_head(shape_),
              op, " needs the whole, unpadded model on one rank");
@@ -626,8 +626,8 @@ void Rwkv4Model::forward_logit_rows(const Tensor& tokens, const std::vector<int3
     RWKV_CHECK(r >= 0 && r < positions, op, ": row ", r, " is outside the ", positions, " positions of tokens ",
                tokens.str());
   expect_shape(op, "out", out, {R, shape_.vocab_size}, "[rows, V]");
+  if (R == 0) return;  // nothing asked: no forward
   const Tensor logits = whole_model_logits(op, tokens);  // [B*T, V]
-  if (R == 0) return;
   // A row gather is the embedding's lookup with the logits as the table.
   const Tensor index = Tensor::from_vector<int32_t>(rows, {R}).to(logits.device());
   Tensor picked = Tensor::empty({R, shape_.vocab_size}, logits.dtype(), logits.device());  // [R, V]
