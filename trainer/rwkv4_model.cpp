@@ -46,6 +46,11 @@ struct BlockActivations {
 
 struct Rwkv4Model::Activations {
   int64_t B = 0, T = 0;
+  // The memory every buffer below views, one flat tensor per buffer in the
+  // order slot() asks for them. A later (B, T) whose buffers fit reuses it:
+  // evaluation changes shape nearly every batch, and fresh host buffers cost
+  // their page faults again each time (~30% of an rwkv-eval run on the CPU).
+  std::vector<Tensor> backing;
   Tensor tokens, targets;                     // [B, T] i32 on the model's device
   Tensor tokens_local;                        // [N] i32: this rank's embedding rows, -1 elsewhere
   Tensor emb_out, ln0_mean, ln0_rstd;         // emb[tokens] [B, T, C]
@@ -96,8 +101,7 @@ Rwkv4Model::Rwkv4Model(const Rwkv4Shape& shape, DType dtype, bool recompute, Dev
       device_(device),
       part_(partition.layer_end == 0 ? Rwkv4Partition::whole(shape) : partition),
       tp_(tp),
-      params_(declare_rwkv4_parameters(shape, dtype, device, part_)),
-      grads_(params_.zeros_like_flat()) {
+      params_(declare_rwkv4_parameters(shape, dtype, device, part_)) {
   RWKV_CHECK(part_.tp_size == 1 || (tp_ != nullptr && tp_->size() == part_.tp_size && tp_->rank() == part_.tp_rank),
              "Rwkv4Model: tensor parallelism tp=", part_.tp_size, " needs its tp communicator of that size");
   RWKV_CHECK(precision == Precision::FP32 || device_.is_cuda(), "Rwkv4Model: precision bf16 needs a CUDA device, "
@@ -144,8 +148,16 @@ Rwkv4Model::Rwkv4Model(const Rwkv4Shape& shape, DType dtype, bool recompute, Dev
   }
   for (size_t i = 0; i < entries.size(); ++i)
     if (entries[i].name == "ln_out.weight") tail_first_entry_ = i;
-  g_ = bind_rwkv4_tensors(grads_, shape_, part_);
   refresh_compute_copies();
+}
+
+void Rwkv4Model::allocate_grads() {
+  if (grads_allocated_) return;
+  RWKV_CHECK(!masters_released_, "internal: Rwkv4Model's gradients are first asked for after its masters were "
+             "released (release_copied_masters allocates them before it releases)");
+  grads_ = params_.zeros_like_flat();
+  g_ = bind_rwkv4_tensors(grads_, shape_, part_);
+  grads_allocated_ = true;
 }
 
 void Rwkv4Model::refresh_compute_copies() {
@@ -156,6 +168,7 @@ void Rwkv4Model::refresh_compute_copies() {
 }
 
 int64_t Rwkv4Model::release_copied_masters() {
+  allocate_grads();  // they are shaped like the masters, so before those go
   int64_t freed = 0;
   for (size_t i = 0; i < copies_.size(); ++i) {
     NamedTensor& e = params_.entries()[i];
@@ -175,7 +188,7 @@ int64_t Rwkv4Model::release_copied_masters() {
 void Rwkv4Model::restore_copied_masters() {
   for (size_t i = 0; i < copies_.size(); ++i) {
     NamedTensor& e = params_.entries()[i];
-    if (copies_[i].defined() && !e.value.defined()) e.value = Tensor::zeros(copies_[i].shape(), grads_.entries()[i].value.dtype(), device_);
+    if (copies_[i].defined() && !e.value.defined()) e.value = Tensor::zeros(copies_[i].shape(), grads().entries()[i].value.dtype(), device_);
   }
   masters_released_ = false;
 }
@@ -224,6 +237,14 @@ int64_t Rwkv4Model::activation_bytes(int64_t B, int64_t T) const {
   return plan_.activation_set_bytes(dims, false) + slack;
 }
 
+int64_t Rwkv4Model::held_activation_bytes() const {
+  int64_t bytes = 0;
+  for (const std::shared_ptr<Activations>& held : slots_)
+    if (held)
+      for (const Tensor& flat : held->backing) bytes += static_cast<int64_t>(flat.nbytes());
+  return bytes;
+}
+
 Rwkv4Model::Activations& Rwkv4Model::existing_slot(int index, const char* op) {
   RWKV_CHECK(index >= 0 && static_cast<size_t>(index) < slots_.size() && slots_[static_cast<size_t>(index)], op,
              ": micro-batch slot ", index, " has no forward pass");
@@ -240,17 +261,32 @@ Rwkv4Model::Activations& Rwkv4Model::slot(int index, int64_t B, int64_t T) {
   Activations& a = *act;
   a.B = B;
   a.T = T;
+  // Buffers only grow: the i-th buffer asked for views the front of the
+  // i-th backing tensor, which is replaced only when it is too small. Every
+  // buffer's size is a multiple of N, so a smaller batch fits in all of them.
+  // The old views go first, so a backing that must grow is freed before its
+  // replacement is allocated.
+  if (held) a.backing = std::move(held->backing);
+  held.reset();
+  size_t next_backing = 0;
+  auto buffer = [&](const Shape& shape, DType d) {
+    const int64_t n = shape_numel(shape);
+    if (next_backing == a.backing.size()) a.backing.emplace_back();
+    Tensor& flat = a.backing[next_backing++];
+    if (!flat.defined() || flat.dtype() != d || flat.numel() < n) flat = Tensor::empty({n}, d, device_);
+    return flat.slice_rows(0, n).view(shape);
+  };
   // dtypes from the precision plan (the buffer list in
   // PrecisionPlan::activation_buffers mirrors this function).
   const DType act_dt = plan_.kind_dtype(ActivationKind::Activation), grad_dt = plan_.kind_dtype(ActivationKind::ActivationGrad);
   const DType st = plan_.kind_dtype(ActivationKind::Statistic);
-  auto btc = [&](DType d) { return Tensor::empty({B, T, C}, d, device_); };
-  auto btl = [&](DType d) { return Tensor::empty({B, T, Cl}, d, device_); };
-  auto btf = [&](DType d) { return Tensor::empty({B, T, Fl}, d, device_); };
-  auto stat = [&] { return Tensor::empty({N}, st, device_); };
-  a.tokens = Tensor::empty({B, T}, DType::I32, device_);
-  a.targets = Tensor::empty({B, T}, DType::I32, device_);
-  a.tokens_local = Tensor::empty({N}, DType::I32, device_);
+  auto btc = [&](DType d) { return buffer({B, T, C}, d); };
+  auto btl = [&](DType d) { return buffer({B, T, Cl}, d); };
+  auto btf = [&](DType d) { return buffer({B, T, Fl}, d); };
+  auto stat = [&] { return buffer({N}, st); };
+  a.tokens = buffer({B, T}, DType::I32);
+  a.targets = buffer({B, T}, DType::I32);
+  a.tokens_local = buffer({N}, DType::I32);
   a.emb_out = btc(act_dt);
   a.ln0_mean = stat();
   a.ln0_rstd = stat();
@@ -282,20 +318,20 @@ Rwkv4Model::Activations& Rwkv4Model::slot(int index, int64_t B, int64_t T) {
   a.x_final = btc(act_dt);
   if (part_.has_head(shape_)) {
     a.head_in = btc(act_dt), a.ln_out_mean = stat(), a.ln_out_rstd = stat();
-    a.logits = Tensor::empty({N, part_.local_vocab()}, plan_.kind_dtype(ActivationKind::Logits), device_);
+    a.logits = buffer({N, part_.local_vocab()}, plan_.kind_dtype(ActivationKind::Logits));
     a.losses = stat();
     a.stat_max = stat(), a.stat_sum = stat(), a.row_max = stat(), a.row_sum = stat(), a.target_logit = stat();
-    a.stat_arg = Tensor::empty({N}, DType::I32, device_), a.row_arg = Tensor::empty({N}, DType::I32, device_);
-    a.all_max = Tensor::empty({tp, N}, st, device_), a.all_sum = Tensor::empty({tp, N}, st, device_);
-    a.all_arg = Tensor::empty({tp, N}, DType::I32, device_);
+    a.stat_arg = buffer({N}, DType::I32), a.row_arg = buffer({N}, DType::I32);
+    a.all_max = buffer({tp, N}, st), a.all_sum = buffer({tp, N}, st);
+    a.all_arg = buffer({tp, N}, DType::I32);
   }
   a.d_res = btc(grad_dt), a.d_c1 = btc(grad_dt), a.d_c2 = btc(grad_dt), a.d_c3 = btc(grad_dt), a.d_c4 = btc(grad_dt);
   a.d_l1 = btl(grad_dt), a.d_l2 = btl(grad_dt), a.d_l3 = btl(grad_dt), a.d_l4 = btl(grad_dt);
   a.d_f = btf(grad_dt);
   if (tp > 1) {
     const DType coll = plan_.kind_dtype(ActivationKind::Collective);
-    a.tp_full = Tensor::empty({N, C}, coll, device_);
-    a.tp_blocks = Tensor::empty({tp, N, Cl}, coll, device_);
+    a.tp_full = buffer({N, C}, coll);
+    a.tp_blocks = buffer({tp, N, Cl}, coll);
   }
   held = act;
   return a;
@@ -461,6 +497,7 @@ double Rwkv4Model::stage_loss(int slot_index, const Tensor& targets) {
 double Rwkv4Model::stage_backward(int slot_index, const Tensor& targets, float loss_scale, float l2wrap_scale,
                                   const Tensor& output_grad) {
   Activations& a = existing_slot(slot_index, "stage_backward");
+  allocate_grads();
   const int64_t N = a.B * a.T;
   Tensor d_res = rows(a.d_res);
   double mean_loss = 0.0;

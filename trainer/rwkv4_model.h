@@ -113,7 +113,14 @@ class Rwkv4Model {
   // The master parameters (f32 in mixed precision): what the optimizer
   // updates, checkpoints save and collectives move.
   ParameterStore& params() { return params_; }
-  ParameterStore& grads() { return grads_; }   // always the master dtype
+  // The gradients, always in the master dtype. Allocated (zeroed) on first
+  // use, here or by a backward: a model that only runs forward (rwkv-eval,
+  // rwkv-generate) never holds a second copy of the parameters' bytes.
+  ParameterStore& grads() {
+    allocate_grads();
+    return grads_;
+  }
+  bool holds_grads() const { return grads_allocated_; }
   // What forward/backward read, by role: the master tensors, or in bf16 the
   // compute copies of the GEMM matrices.
   const Rwkv4Tensors& tensors() const { return p_; }
@@ -224,6 +231,9 @@ class Rwkv4Model {
   // token rows, plus one statistics row [N] of slack the planner's figure was
   // calibrated with (tests/planner/test_memory_model.cpp).
   int64_t activation_bytes(int64_t B, int64_t T) const;
+  // Bytes the micro-batch slots hold now. A slot keeps its buffers for any
+  // later (B, T) that fits in them and grows them only for a larger one.
+  int64_t held_activation_bytes() const;
 
  private:
   struct Activations;
@@ -236,6 +246,7 @@ class Rwkv4Model {
   void backward_blocks(Activations& a);
   void head_forward_loss(Activations& a, const Tensor& targets, Tensor* dlogits, float loss_scale, float l2wrap_factor);
   void tp_all_reduce(Tensor& x);
+  void allocate_grads();
 
   Rwkv4Shape shape_;
   DType dtype_;
@@ -251,6 +262,7 @@ class Rwkv4Model {
   std::vector<Tensor> copies_;  // [params_.entries().size()], undefined where no copy
   Tensor copies_flat_;          // [params_.numel()] bf16: what the copies view (undefined: no copies)
   bool masters_released_ = false;
+  bool grads_allocated_ = false;  // grads_ and g_ (allocate_grads)
   Rwkv4Tensors p_, g_;
   std::vector<std::shared_ptr<Activations>> slots_;
   void report_grads_final(size_t first_entry);

@@ -219,6 +219,24 @@ TEST(Rwkv4Model, LogitRowsAreThoseRowsOfTheLogits) {
   EXPECT_NO_THROW(m.forward_logit_rows(tokens, {}, none));
   test::expect_error([&] { m.forward_logit_rows(tokens, {14}, picked); }, {"row 14 is outside the 14 positions"});
   test::expect_error([&] { m.forward_logit_rows(tokens, {0, 1}, picked); }, {"out", "[rows, V]"});
+  // Scoring is forward only: no gradient buffers were allocated (they would
+  // double an evaluated model's memory).
+  EXPECT_FALSE(m.holds_grads());
+  m.stage_loss(0, token_batch(B, T, V, 11));
+  EXPECT_FALSE(m.holds_grads());
+  // The first backward allocates them zeroed: the same gradients as a model
+  // whose grads() were zeroed by hand before.
+  Rwkv4Model zeroed(s, DType::F32);
+  for (size_t e = 0; e < zeroed.params().entries().size(); ++e)
+    zeroed.params().entries()[e].value.copy_from(m.params().entries()[e].value);
+  zeroed.grads().zero_all();
+  EXPECT_TRUE(zeroed.holds_grads());
+  const Tensor targets = token_batch(B, T, V, 12);
+  EXPECT_EQ(m.forward_backward(tokens, targets, 0.5f, 1.0f), zeroed.forward_backward(tokens, targets, 0.5f, 1.0f));
+  EXPECT_TRUE(m.holds_grads());
+  for (size_t e = 0; e < m.grads().entries().size(); ++e)
+    EXPECT_EQ(m.grads().entries()[e].value.to_vector<float>(), zeroed.grads().entries()[e].value.to_vector<float>())
+        << m.grads().entries()[e].name;
 }
 
 // The RNN form, fed one token at a time or in uneven chunks, gives the
@@ -252,6 +270,53 @@ TEST(Rwkv4Recurrent, MatchesSequenceForward) {
       t0 += len;
     }
     test::expect_close(got, expected, 1e-12, 1e-12, "recurrent logits, " + std::to_string(chunks.size()) + " chunks");
+  }
+}
+
+}  // namespace
+}  // namespace rwkv
+
+namespace rwkv {
+namespace {
+
+// A slot reuses its buffers for any later (B, T) that fits (rwkv-eval changes
+// shape nearly every batch) and grows them for a larger one. Reused memory
+// holds the last batch's values, so every result must equal a fresh model's,
+// bit for bit: a kernel that read a buffer before writing it would show here.
+TEST(Rwkv4Model, SlotBuffersAreReusedForSmallerBatchesWithFreshResults) {
+  const Rwkv4Shape s{2, 16, 40, 64};
+  for (bool recompute : {false, true}) {
+    Rwkv4Model reused(s, DType::F32, recompute);
+    randomise(reused.params(), 700);
+    const std::vector<std::pair<int64_t, int64_t>> shapes = {{2, 9}, {1, 5}, {3, 4}, {2, 12}, {1, 3}};
+    std::vector<int64_t> held, fresh_held;
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      const auto [B, T] = shapes[i];
+      Rwkv4Model fresh(s, DType::F32, recompute);
+      for (size_t e = 0; e < fresh.params().entries().size(); ++e)
+        fresh.params().entries()[e].value.copy_from(reused.params().entries()[e].value);
+      const Tensor tokens = token_batch(B, T, s.vocab_size, 20 + i), targets = token_batch(B, T, s.vocab_size, 40 + i);
+      reused.grads().zero_all();
+      fresh.grads().zero_all();
+      const float scale = 1.0f / static_cast<float>(B * T);
+      EXPECT_EQ(reused.forward_backward(tokens, targets, scale, 1.0f), fresh.forward_backward(tokens, targets, scale, 1.0f))
+          << "batch " << B << "x" << T << ", recompute " << recompute;
+      for (size_t e = 0; e < fresh.grads().entries().size(); ++e)
+        EXPECT_EQ(reused.grads().entries()[e].value.to_vector<float>(), fresh.grads().entries()[e].value.to_vector<float>())
+            << fresh.grads().entries()[e].name << ", batch " << B << "x" << T;
+      Tensor logits_reused = Tensor::empty({B, T, s.vocab_size}, DType::F32), logits_fresh = logits_reused.clone();
+      reused.forward_logits(tokens, logits_reused);
+      fresh.forward_logits(tokens, logits_fresh);
+      EXPECT_EQ(logits_reused.to_vector<float>(), logits_fresh.to_vector<float>()) << "batch " << B << "x" << T;
+      held.push_back(reused.held_activation_bytes());
+      fresh_held.push_back(fresh.held_activation_bytes());
+    }
+    // 18 positions, then 5 and 12 fit in them; 24 grows every buffer to what a
+    // fresh model holds for it; 3 fits again.
+    EXPECT_EQ(held, (std::vector<int64_t>{fresh_held[0], fresh_held[0], fresh_held[0], fresh_held[3], fresh_held[3]}))
+        << "recompute " << recompute;
+    EXPECT_EQ(fresh_held[3] * 18, fresh_held[0] * 24) << "every buffer is a multiple of B*T";
+    EXPECT_LT(fresh_held[1], fresh_held[0]);
   }
 }
 
