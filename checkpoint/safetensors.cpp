@@ -134,7 +134,9 @@ void SafetensorsFile::read_into(const std::string& name, Tensor& out) const {
   RWKV_CHECK(e.dtype == out.dtype() && e.shape == out.shape(), path(), ": tensor '", name, "' is ",
              safetensors_dtype(e.dtype), shape_str(e.shape), ", expected ", safetensors_dtype(out.dtype()),
              shape_str(out.shape()), "\n  ---> HINT: the file was written for another model shape or dtype");
-  out.copy_from(read(name));
+  // Straight from the mapping: no host copy in between (a 14B model's
+  // weights would otherwise pass through a second buffer of their size).
+  device_copy(out.device(), out.raw_data(), Device::cpu(), data_of(e), e.end - e.begin);
 }
 
 }  // namespace rwkv::checkpoint

@@ -2,7 +2,14 @@
 
 #include <filesystem>
 
+#include "checkpoint/torch_file.h"
+
 namespace rwkv::trainer {
+
+bool is_torch_path(const std::string& path) {
+  const std::string ext = std::filesystem::path(path).extension().string();
+  return ext == ".pth" || ext == ".pt";
+}
 
 Rwkv4Shape shape_of(const checkpoint::Manifest& m, const std::string& origin) {
   const checkpoint::ManifestTensor* emb = m.find("emb.weight", "param");
@@ -24,16 +31,20 @@ int64_t export_weights(const checkpoint::LoadedCheckpoint& ckpt, const std::stri
     ckpt.read_into(e.name, "param", t);
     tensors.emplace_back(e.name, dtype == DType::F32 ? t : t.to_dtype(dtype));
   }
-  checkpoint::write_safetensors(out_path, tensors,
-                                {{"format", "pt"}, {"model", "rwkv4"}, {"source", ckpt.dir()},
-                                 {"step", std::to_string(ckpt.manifest().step)}});
+  if (is_torch_path(out_path)) {
+    checkpoint::write_torch_file(out_path, tensors, std::filesystem::path(out_path).stem().string());
+  } else {
+    checkpoint::write_safetensors(out_path, tensors,
+                                  {{"format", "pt"}, {"model", "rwkv4"}, {"source", ckpt.dir()},
+                                   {"step", std::to_string(ckpt.manifest().step)}});
+  }
   return static_cast<int64_t>(tensors.size());
 }
 
 std::string import_weights(const std::string& weights_path, const std::string& root) {
-  checkpoint::SafetensorsFile file(weights_path);
-  ParameterStore params = declare_rwkv4_parameters(rwkv::shape_of(file), DType::F32);
-  read_weights(file, params);
+  const std::unique_ptr<checkpoint::TensorSource> file = checkpoint::open_tensor_file(weights_path);
+  ParameterStore params = declare_rwkv4_parameters(rwkv::shape_of(*file), DType::F32);
+  read_weights(*file, params);
   checkpoint::SaveRequest request;
   request.config_digest = "imported";
   for (NamedTensor& e : params.entries()) {

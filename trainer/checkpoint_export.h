@@ -17,10 +17,15 @@ Rwkv4Shape shape_of(const checkpoint::Manifest& manifest, const std::string& ori
 
 // Writes every parameter of a committed checkpoint, whole (slices of any
 // layout assembled, no vocabulary padding), in the reference order, as f32 or
-// bf16. Returns the number of tensors.
+// bf16: a PyTorch state dict when out_path ends in .pth or .pt (what the
+// reference RWKV-LM saves and ChatRWKV loads), else safetensors. Returns the
+// number of tensors.
 int64_t export_weights(const checkpoint::LoadedCheckpoint& ckpt, const std::string& out_path, DType dtype);
 
-// Turns an exported (or any RWKV-4 safetensors) file into a committed
+// True for the .pth and .pt paths export writes as PyTorch files.
+bool is_torch_path(const std::string& path);
+
+// Turns an exported (or any RWKV-4 safetensors or .pth) file into a committed
 // checkpoint of step 0 under root (f32 parameters, zero AdamW moments), which
 // `rwkv-train --resume <root>/step_00000000` continues from. Returns its directory.
 std::string import_weights(const std::string& weights_path, const std::string& root);

@@ -4,31 +4,41 @@
 
 namespace rwkv {
 
-Rwkv4Shape shape_of(const checkpoint::SafetensorsFile& file) {
-  RWKV_CHECK(file.contains("emb.weight") && file.contains("blocks.0.ffn.key.weight"), file.path(),
+Rwkv4Shape shape_of(const checkpoint::TensorSource& file) {
+  RWKV_CHECK(file.find("emb.weight") && file.find("blocks.0.ffn.key.weight"), file.path(),
              ": not RWKV-4 weights (no emb.weight or blocks.0.ffn.key.weight)");
-  const Shape& emb = file.entry("emb.weight").shape;
-  const Shape& key = file.entry("blocks.0.ffn.key.weight").shape;
+  const Shape& emb = file.info("emb.weight").shape;
+  const Shape& key = file.info("blocks.0.ffn.key.weight").shape;
   RWKV_CHECK(emb.size() == 2 && key.size() == 2, file.path(), ": emb.weight is ", shape_str(emb),
              " and blocks.0.ffn.key.weight ", shape_str(key), "; RWKV-4 has [V, C] and [F, C]");
   Rwkv4Shape shape{0, emb[1], emb[0], key[0]};
-  while (file.contains(str_cat("blocks.", shape.n_layer, ".ln1.weight"))) ++shape.n_layer;
+  while (file.find(str_cat("blocks.", shape.n_layer, ".ln1.weight"))) ++shape.n_layer;
   return shape;
 }
 
-void read_weights(const checkpoint::SafetensorsFile& file, ParameterStore& params) {
+void read_weights(const checkpoint::TensorSource& file, ParameterStore& params) {
   for (NamedTensor& e : params.entries()) {
-    RWKV_CHECK(file.contains(e.name), file.path(), ": tensor '", e.name,
-               "' is missing\n  ---> HINT: export with rwkv-ckpt export, or convert the reference's .pth to safetensors");
-    Tensor t = file.read(e.name);
-    if (t.shape() != e.value.shape() && t.numel() == e.value.numel()) t = t.view(e.value.shape());  // [C] vs [1,1,C]
-    RWKV_CHECK(t.shape() == e.value.shape(), file.path(), ": '", e.name, "' has shape ", shape_str(t.shape()),
-               ", the reference shape is ", shape_str(e.value.shape()));
-    e.value.copy_from(t.dtype() == e.value.dtype() ? t : t.to_dtype(e.value.dtype()));
+    RWKV_CHECK(file.find(e.name), file.path(), ": tensor '", e.name,
+               "' is missing\n  ---> HINT: RWKV-4 weights with the reference names: rwkv-ckpt export writes them, "
+               "and the reference's .pth files have them");
+    const checkpoint::TensorSource::Info& stored = file.info(e.name);
+    // [C] and [1, 1, C] are the same tensor.
+    RWKV_CHECK(shape_numel(stored.shape) == e.value.numel() &&
+                   (stored.shape == e.value.shape() || stored.shape.size() != e.value.shape().size()),
+               file.path(), ": '", e.name, "' has shape ", shape_str(stored.shape), ", the reference shape is ",
+               shape_str(e.value.shape()));
+    if (stored.dtype == e.value.dtype()) {
+      Tensor target = e.value.view(stored.shape);  // the file's bytes land in the parameter directly
+      file.read_into(e.name, target);
+    } else {
+      Tensor as_stored = Tensor::empty(stored.shape, stored.dtype);
+      file.read_into(e.name, as_stored);
+      e.value.copy_from(as_stored.to_dtype(e.value.dtype()).view(e.value.shape()));
+    }
   }
 }
 
-std::unique_ptr<Rwkv4Model> load_rwkv4(const checkpoint::SafetensorsFile& file, Device device, Precision precision) {
+std::unique_ptr<Rwkv4Model> load_rwkv4(const checkpoint::TensorSource& file, Device device, Precision precision) {
   auto model = std::make_unique<Rwkv4Model>(shape_of(file), DType::F32, false, device, Rwkv4Partition{}, nullptr, precision);
   read_weights(file, model->params());
   model->refresh_compute_copies();  // bf16: the copies from the f32 weights

@@ -2,8 +2,8 @@
 //
 //   rwkv-ckpt inspect DIR
 //   rwkv-ckpt verify DIR
-//   rwkv-ckpt export DIR --out FILE.safetensors [--dtype f32|bf16]
-//   rwkv-ckpt import FILE.safetensors --out ROOT     (then: rwkv-train ... --resume ROOT/step_00000000)
+//   rwkv-ckpt export DIR --out FILE.safetensors|FILE.pth [--dtype f32|bf16]
+//   rwkv-ckpt import FILE.safetensors|FILE.pth --out ROOT  (then: rwkv-train ... --resume ROOT/step_00000000)
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -20,9 +20,11 @@ const char* kUsage =
     "  inspect DIR                       step, layout, files, tensors of a checkpoint\n"
     "  verify DIR                        check the commit marker, manifest, sizes and hashes\n"
     "  export DIR --out FILE [--dtype f32|bf16]\n"
-    "                                    one safetensors file with the reference RWKV-4 names and shapes\n"
-    "  import FILE --out ROOT            a step-0 checkpoint under ROOT from RWKV-4 safetensors weights;\n"
-    "                                    fine-tune with: rwkv-train --config ... --resume ROOT/step_00000000\n";
+    "                                    one file with the reference RWKV-4 names and shapes: a PyTorch\n"
+    "                                    state dict if FILE ends in .pth or .pt (ChatRWKV loads it), else safetensors\n"
+    "  import FILE --out ROOT            a step-0 checkpoint under ROOT from RWKV-4 weights (safetensors, or\n"
+    "                                    the reference's .pth); fine-tune with:\n"
+    "                                    rwkv-train --config ... --resume ROOT/step_00000000\n";
 
 [[noreturn]] void usage_error(const std::string& message) {
   std::fprintf(stderr, "rwkv-ckpt: error: %s\n\n%s", message.c_str(), kUsage);
@@ -89,7 +91,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (command == "export") {
-      if (out.empty()) usage_error("export needs --out FILE.safetensors");
+      if (out.empty()) usage_error("export needs --out FILE.safetensors (or FILE.pth)");
       if (dtype != "f32" && dtype != "bf16") usage_error("--dtype must be f32 or bf16, got '" + dtype + "'");
       checkpoint::LoadedCheckpoint ckpt(target);
       const int64_t n = trainer::export_weights(ckpt, out, dtype == "bf16" ? DType::BF16 : DType::F32);

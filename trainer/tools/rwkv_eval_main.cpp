@@ -17,7 +17,7 @@
 namespace {
 
 const std::vector<rwkv::cli::Flag> kFlags = {
-    {"weights", "FILE", "RWKV-4 weights with the reference names (safetensors; rwkv-train writes rwkv-final.safetensors)"},
+    {"weights", "FILE", "RWKV-4 weights with the reference names: safetensors (rwkv-train writes rwkv-final.safetensors) or the reference's .pth"},
     {"tokenizer", "SPEC", "bytes | PATH.json (Hugging Face) | PATH.txt (RWKV World); as the model was trained"},
     {"lambada", "FILE", "LAMBADA passages, one {\"text\": ...} per line (lambada_test.jsonl: 5153 passages)"},
     {"limit", "N", "score only the first N passages (default: all)"},
@@ -45,7 +45,8 @@ int main(int argc, char** argv) {
     RWKV_CHECK(limit >= 0, "--limit expects a count >= 0, got ", limit);
     const int64_t batch = args.get_int("batch", 8);
     RWKV_CHECK(batch >= 1, "--batch expects a count >= 1, got ", batch);
-    const checkpoint::SafetensorsFile file(args.require("weights"));
+    const std::unique_ptr<checkpoint::TensorSource> weights = checkpoint::open_tensor_file(args.require("weights"));
+    const checkpoint::TensorSource& file = *weights;
     const Rwkv4Shape shape = shape_of(file);
     const auto tokenizer = data::load_tokenizer(args.require("tokenizer"));
     expect_tokenizer_fits(*tokenizer, shape);

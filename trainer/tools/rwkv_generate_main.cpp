@@ -19,7 +19,7 @@
 namespace {
 
 const std::vector<rwkv::cli::Flag> kFlags = {
-    {"weights", "FILE", "RWKV-4 weights with the reference names (rwkv-train writes rwkv-final.safetensors)"},
+    {"weights", "FILE", "RWKV-4 weights with the reference names: safetensors (rwkv-train writes rwkv-final.safetensors) or the reference's .pth"},
     {"tokenizer", "SPEC", "bytes | PATH.json (Hugging Face) | PATH.txt (RWKV World); as the model was trained"},
     {"prompt", "TEXT", "the text to continue"},
     {"tokens", "N", "tokens to generate (default 200)"},
@@ -50,7 +50,8 @@ int main(int argc, char** argv) {
     const int64_t seed_arg = args.get_int("seed", 0);
     RWKV_CHECK(seed_arg >= 0, "--seed expects a value >= 0, got ", seed_arg);
     const uint64_t seed = static_cast<uint64_t>(seed_arg);
-    rwkv::checkpoint::SafetensorsFile file(weights);
+    const std::unique_ptr<rwkv::checkpoint::TensorSource> source = rwkv::checkpoint::open_tensor_file(weights);
+    const rwkv::checkpoint::TensorSource& file = *source;
     const rwkv::Rwkv4Shape shape = rwkv::shape_of(file);
     auto tokenizer = rwkv::data::load_tokenizer(tokenizer_spec);
     rwkv::expect_tokenizer_fits(*tokenizer, shape);
