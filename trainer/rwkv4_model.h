@@ -164,9 +164,10 @@ class Rwkv4Model {
   void forward_logits(const Tensor& tokens, Tensor& logits);
   // Only the rows of the logits that are scored (rwkv-eval): rows [R] index
   // the flattened [B*T] positions; out [R, V] (f32, any device) gets their
-  // logits, the same values forward_logits gives there. On a GPU only the R
-  // rows leave the device instead of all B*T (LAMBADA scores ~2 tokens of a
-  // ~90-token passage).
+  // logits, the values forward_logits gives there up to the GEMM's rounding
+  // (the head runs on the R rows only). On a GPU only the R rows leave the
+  // device instead of all B*T (LAMBADA scores ~2 tokens of a ~90-token
+  // passage).
   void forward_logit_rows(const Tensor& tokens, const std::vector<int32_t>& rows, Tensor& out);
 
   // --- one pipeline stage; slot = a micro-batch in flight --------------------
@@ -239,8 +240,11 @@ class Rwkv4Model {
   struct Activations;
   Activations& slot(int index, int64_t B, int64_t T);
   Activations& existing_slot(int index, const char* op);
-  // forward_logits and forward_logit_rows: the forward of tokens [B, T] to
-  // the head; the logits [B*T, V] on the model's device, activations' dtype.
+  // forward_logits and forward_logit_rows: the forward of tokens [B, T]
+  // through the blocks (x_final of slot 0), on a model that is whole on this
+  // rank; whole_model_logits adds the head: logits [B*T, V] on the model's
+  // device, activations' dtype.
+  Activations& whole_model_forward(const char* op, const Tensor& tokens);
   Tensor whole_model_logits(const char* op, const Tensor& tokens);
   void forward_block(Activations& a, int64_t local_layer);
   void backward_blocks(Activations& a);

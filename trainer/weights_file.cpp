@@ -39,7 +39,14 @@ void read_weights(const checkpoint::TensorSource& file, ParameterStore& params) 
 }
 
 std::unique_ptr<Rwkv4Model> load_rwkv4(const checkpoint::TensorSource& file, Device device, Precision precision) {
-  auto model = std::make_unique<Rwkv4Model>(shape_of(file), DType::F32, false, device, Rwkv4Partition{}, nullptr, precision);
+  // recompute's buffer layout: every block but its input shares one set of
+  // activation buffers. The tools that load weights only run forward, which
+  // is the same maths either way, and L sets of [B, T, C]-sized buffers would
+  // be most of their activations at scale (a 14B model, 40 blocks, at batch
+  // 8 x 100 tokens: ~24 f32 [B, T, C] buffers a block, 15.7 GB, against one
+  // shared set plus each block's input, 1.0 GB).
+  auto model = std::make_unique<Rwkv4Model>(shape_of(file), DType::F32, /*recompute=*/true, device, Rwkv4Partition{},
+                                            nullptr, precision);
   read_weights(file, model->params());
   model->refresh_compute_copies();  // bf16: the copies from the f32 weights
   return model;

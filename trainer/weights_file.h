@@ -25,7 +25,9 @@ Rwkv4Shape shape_of(const checkpoint::TensorSource& file);
 void read_weights(const checkpoint::TensorSource& file, ParameterStore& params);
 
 // The whole model of the file on `device` in `precision` (f32 masters, bf16
-// compute copies refreshed from them), for the tools that run weights.
+// compute copies refreshed from them), for the tools that run weights: a
+// forward-only model, so its blocks share their activation buffers
+// (recompute's layout) and it holds no gradients until asked.
 std::unique_ptr<Rwkv4Model> load_rwkv4(const checkpoint::TensorSource& file, Device device = Device::cpu(),
                                        Precision precision = Precision::FP32);
 
