@@ -1,5 +1,6 @@
 #include "checkpoint/tensor_source.h"
 
+#include <filesystem>
 #include <fstream>
 
 #include "checkpoint/safetensors.h"
@@ -42,6 +43,8 @@ const TensorSource::Info& TensorSource::info(const std::string& name) const {
 std::unique_ptr<TensorSource> open_tensor_file(const std::string& path) {
   RWKV_CHECK(file_exists(path), path, ": no such file\n  ---> HINT: weights are a .safetensors file (rwkv-train "
              "writes rwkv-final.safetensors) or a PyTorch .pth");
+  RWKV_CHECK(!std::filesystem::is_directory(path), path, ": a directory, not a weights file\n  ---> HINT: for a "
+             "checkpoint directory, rwkv-ckpt export DIR --out FILE writes its weights as one file");
   std::ifstream in(path, std::ios::binary);
   char magic[4] = {0, 0, 0, 0};
   in.read(magic, 4);

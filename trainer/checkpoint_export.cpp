@@ -21,6 +21,17 @@ Rwkv4Shape shape_of(const checkpoint::Manifest& m, const std::string& origin) {
   return s;
 }
 
+namespace {
+void write_weights(const std::string& out_path, const checkpoint::NamedTensors& tensors,
+                   const checkpoint::Metadata& metadata) {
+  if (is_torch_path(out_path)) {
+    checkpoint::write_torch_file(out_path, tensors, std::filesystem::path(out_path).stem().string());
+  } else {
+    checkpoint::write_safetensors(out_path, tensors, metadata);
+  }
+}
+}  // namespace
+
 int64_t export_weights(const checkpoint::LoadedCheckpoint& ckpt, const std::string& out_path, DType dtype) {
   RWKV_CHECK(dtype == DType::F32 || dtype == DType::BF16, "export: dtype must be f32 or bf16");
   const Rwkv4Shape shape = shape_of(ckpt.manifest(), ckpt.dir());
@@ -31,13 +42,25 @@ int64_t export_weights(const checkpoint::LoadedCheckpoint& ckpt, const std::stri
     ckpt.read_into(e.name, "param", t);
     tensors.emplace_back(e.name, dtype == DType::F32 ? t : t.to_dtype(dtype));
   }
-  if (is_torch_path(out_path)) {
-    checkpoint::write_torch_file(out_path, tensors, std::filesystem::path(out_path).stem().string());
-  } else {
-    checkpoint::write_safetensors(out_path, tensors,
-                                  {{"format", "pt"}, {"model", "rwkv4"}, {"source", ckpt.dir()},
-                                   {"step", std::to_string(ckpt.manifest().step)}});
+  write_weights(out_path, tensors,
+                {{"format", "pt"}, {"model", "rwkv4"}, {"source", ckpt.dir()}, {"step", std::to_string(ckpt.manifest().step)}});
+  return static_cast<int64_t>(tensors.size());
+}
+
+int64_t convert_weights(const std::string& in_path, const std::string& out_path, std::optional<DType> dtype) {
+  RWKV_CHECK(!dtype || *dtype == DType::F32 || *dtype == DType::BF16, "convert: dtype must be f32 or bf16");
+  std::error_code ignored;
+  RWKV_CHECK(!std::filesystem::equivalent(in_path, out_path, ignored), "convert: ", out_path, " is the input file",
+             "\n  ---> HINT: write to another path");
+  const std::unique_ptr<checkpoint::TensorSource> in = checkpoint::open_tensor_file(in_path);
+  checkpoint::NamedTensors tensors;
+  for (const checkpoint::TensorSource::Info& info : in->tensors()) {
+    Tensor t = Tensor::empty(info.shape, info.dtype);
+    in->read_into(info.name, t);
+    const bool is_float = t.dtype() == DType::F32 || t.dtype() == DType::BF16 || t.dtype() == DType::F64;
+    tensors.emplace_back(info.name, dtype && is_float && t.dtype() != *dtype ? t.to_dtype(*dtype) : t);
   }
+  write_weights(out_path, tensors, {{"format", "pt"}, {"source", in_path}});
   return static_cast<int64_t>(tensors.size());
 }
 

@@ -3,6 +3,7 @@
 // Hugging Face converters read), and back into a checkpoint to fine-tune from.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "checkpoint/checkpoint_store.h"
@@ -21,6 +22,11 @@ Rwkv4Shape shape_of(const checkpoint::Manifest& manifest, const std::string& ori
 // reference RWKV-LM saves and ChatRWKV loads), else safetensors. Returns the
 // number of tensors.
 int64_t export_weights(const checkpoint::LoadedCheckpoint& ckpt, const std::string& out_path, DType dtype);
+
+// Rewrites a weights file (safetensors or .pth) in the format out_path names
+// (as export_weights picks it), every tensor in the file's order and names,
+// floats cast to `dtype` when given (f32 or bf16). Returns the tensor count.
+int64_t convert_weights(const std::string& in_path, const std::string& out_path, std::optional<DType> dtype);
 
 // True for the .pth and .pt paths export writes as PyTorch files.
 bool is_torch_path(const std::string& path);

@@ -94,6 +94,24 @@ TEST(CheckpointExport, PthExportLoadsAndImportsLikeTheSafetensorsOne) {
   const std::unique_ptr<Rwkv4Model> from_half = load_rwkv4(*half_file);
   EXPECT_EQ(from_half->params().entries()[0].value.to_vector<float>(),
             params.entries()[0].value.to_dtype(DType::BF16).to_dtype(DType::F32).to_vector<float>());
+  // convert: .pth -> safetensors -> .pth, the same names, order and bits;
+  // with a dtype, every float tensor cast.
+  const std::string st2 = (dir / "converted.safetensors").string(), pth2 = (dir / "converted.pth").string();
+  EXPECT_EQ(trainer::convert_weights(pth, st2, std::nullopt), static_cast<int64_t>(params.entries().size()));
+  EXPECT_EQ(trainer::convert_weights(st2, pth2, std::nullopt), static_cast<int64_t>(params.entries().size()));
+  const std::unique_ptr<checkpoint::TensorSource> round = checkpoint::open_tensor_file(pth2);
+  ASSERT_EQ(round->tensors().size(), params.entries().size());
+  for (size_t i = 0; i < params.entries().size(); ++i) {
+    const NamedTensor& e = params.entries()[i];
+    EXPECT_EQ(round->tensors()[i].name, e.name);
+    Tensor t = Tensor::empty(e.value.shape(), DType::F32);
+    round->read_into(e.name, t);
+    EXPECT_EQ(t.to_vector<float>(), e.value.to_vector<float>()) << e.name;
+  }
+  const std::string st_bf16 = (dir / "converted-bf16.safetensors").string();
+  trainer::convert_weights(pth, st_bf16, DType::BF16);
+  EXPECT_EQ(checkpoint::open_tensor_file(st_bf16)->info("head.weight").dtype, DType::BF16);
+  test::expect_error([&] { trainer::convert_weights(pth, pth, std::nullopt); }, {"is the input file"});
   // A transposed matrix has the right element count but not the shape: refused.
   checkpoint::write_torch_file((dir / "transposed.pth").string(),
                                {{"emb.weight", Tensor::zeros({16, 37}, DType::F32)},

@@ -35,6 +35,26 @@ TEST(CkptCli, EveryCommandWorksAndBadInputFailsClearly) {
   const test::CommandResult imported = test::run_command(bin + " import " + weights + " --out " + (dir / "back").string());
   ASSERT_EQ(imported.exit_code, 0) << imported.output;
   EXPECT_NE(imported.output.find("--resume "), std::string::npos) << imported.output;
+  // The reference's own format: export, inspect and import a .pth.
+  const std::string pth = (dir / "w.pth").string();
+  const test::CommandResult to_pth = test::run_command(bin + " export " + saved + " --out " + pth);
+  ASSERT_EQ(to_pth.exit_code, 0) << to_pth.output;
+  for (const auto& [file, format, dtype] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {weights, "(safetensors)", "bf16  "}, {pth, "(PyTorch state dict)", "f32   "}}) {
+    const test::CommandResult shown = test::run_command(bin + " inspect " + file);
+    ASSERT_EQ(shown.exit_code, 0) << shown.output;
+    for (const std::string& want : {format, str_cat(params.entries().size(), " tensors, ", params.numel(), " parameters"),
+                                    std::string("model RWKV-4 L2 C16 F32 V37"), std::string("blocks.1.att.time_mix_k"),
+                                    dtype + "[1, 1, 16]"})
+      EXPECT_NE(shown.output.find(want), std::string::npos) << want << " in\n" << shown.output;
+  }
+  const test::CommandResult from_pth = test::run_command(bin + " import " + pth + " --out " + (dir / "back_pth").string());
+  ASSERT_EQ(from_pth.exit_code, 0) << from_pth.output;
+  const test::CommandResult converted =
+      test::run_command(bin + " convert " + pth + " --out " + (dir / "c.safetensors").string() + " --dtype bf16");
+  ASSERT_EQ(converted.exit_code, 0) << converted.output;
+  EXPECT_NE(converted.output.find(str_cat("converted ", params.entries().size(), " tensors")), std::string::npos)
+      << converted.output;
 
   for (const auto& [args, message, code] : std::vector<std::tuple<std::string, std::string, int>>{
            {"", "usage: rwkv-ckpt COMMAND", 2},
@@ -49,6 +69,9 @@ TEST(CkptCli, EveryCommandWorksAndBadInputFailsClearly) {
            {"export " + saved + " --out", "--out needs a value", 2},
            {"verify -x", "unexpected argument '-x'", 2},
            {"import " + weights, "import needs --out", 2},
+           {"convert " + weights, "convert needs --out", 2},
+           {"convert " + weights + " --out y.pth --dtype f16", "--dtype must be f32 or bf16", 2},
+           {"convert " + saved + " --out y.pth", "a directory, not a weights file", 1},
            {"verify " + (dir / "nowhere").string(), "nowhere", 1},
            {"import " + (dir / "none.safetensors").string() + " --out " + (dir / "x").string(), "none.safetensors", 1}}) {
     SCOPED_TRACE(args);
