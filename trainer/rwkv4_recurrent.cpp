@@ -11,17 +11,17 @@
 
 namespace rwkv {
 
-Rwkv4State Rwkv4State::fresh(const Rwkv4Shape& shape, int64_t batch, DType dtype) {
+Rwkv4State Rwkv4State::fresh(const Rwkv4Shape& shape, int64_t batch, DType dtype, Device device) {
   Rwkv4State s;
   const int64_t C = shape.n_embd;
   for (int64_t l = 0; l < shape.n_layer; ++l) {
-    s.att_shift.push_back(Tensor::zeros({batch, C}, dtype));
-    s.ffn_shift.push_back(Tensor::zeros({batch, C}, dtype));
+    s.att_shift.push_back(Tensor::zeros({batch, C}, dtype, device));
+    s.ffn_shift.push_back(Tensor::zeros({batch, C}, dtype, device));
     Tensor wkv = Tensor::zeros({3, batch, C}, dtype);
     Tensor pp = wkv.slice_rows(2, 1);
     std::vector<double> empty(static_cast<size_t>(batch * C), static_cast<double>(kWkvEmptyExponent));
     pp.copy_from(Tensor::from_vector<double>(empty, pp.shape()).to_dtype(dtype));
-    s.wkv.push_back(wkv);
+    s.wkv.push_back(device.is_cpu() ? wkv : wkv.to(device));
   }
   return s;
 }
@@ -47,14 +47,19 @@ void rwkv4_forward_recurrent(const Rwkv4Tensors& p, const Rwkv4Shape& shape, con
   RWKV_CHECK(static_cast<int64_t>(state.wkv.size()) == shape.n_layer, op, ": state has ", state.wkv.size(),
              " blocks, the model ", shape.n_layer);
   const DType dt = p.emb.dtype();
-  auto btc = [&] { return Tensor::empty({B, T, C}, dt); };
+  const Device device = p.emb.device();
+  expect_device(op, "logits", logits, device);
+  for (const Tensor* t : {&state.att_shift.front(), &state.wkv.front(), &state.ffn_shift.front()})
+    expect_device(op, "state", *t, device);
+  auto btc = [&] { return Tensor::empty({B, T, C}, dt, device); };
   auto rows = [](const Tensor& t) { return t.view({t.dim(0) * t.dim(1), t.dim(2)}); };
-  Tensor mean = Tensor::empty({N}, dt), rstd = Tensor::empty({N}, dt);
+  Tensor mean = Tensor::empty({N}, dt, device), rstd = Tensor::empty({N}, dt, device);
   Tensor emb = btc(), x = btc(), ln = btc(), xk = btc(), xv = btc(), xr = btc(), k = btc(), v = btc(), r = btc();
   Tensor y = btc(), gated = btc(), tmp = btc();
-  Tensor fk = Tensor::empty({B, T, F}, dt);
+  Tensor fk = Tensor::empty({B, T, F}, dt, device);
   Tensor emb_rows = rows(emb), x_rows = rows(x), ln_rows = rows(ln);
-  embedding_forward(tokens.view({N}), p.emb, emb_rows);
+  const Tensor token_ids = tokens.device() == device ? tokens : tokens.to(device);
+  embedding_forward(token_ids.view({N}), p.emb, emb_rows);
   layernorm_forward(emb_rows, p.blocks[0].ln0_weight, p.blocks[0].ln0_bias, x_rows, mean, rstd);
   for (int64_t l = 0; l < shape.n_layer; ++l) {
     const Rwkv4BlockTensors& w = p.blocks[static_cast<size_t>(l)];

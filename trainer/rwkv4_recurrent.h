@@ -19,10 +19,12 @@ struct Rwkv4State {
   std::vector<Tensor> ffn_shift;  // per block [B, C]
 
   // The state before any token: zeros, and pp = -1e38 (an empty WKV sum).
-  static Rwkv4State fresh(const Rwkv4Shape& shape, int64_t batch, DType dtype);
+  static Rwkv4State fresh(const Rwkv4Shape& shape, int64_t batch, DType dtype, Device device = Device::cpu());
 };
 
-// tokens i32 [B, T]; logits [B, T, V] out; state updated to follow the last token.
+// tokens i32 [B, T] (on any device); logits [B, T, V] out; state updated to
+// follow the last token. Runs where the parameters are (the state and logits
+// live there too): f32 or f64 parameters, on the CPU or a GPU.
 void rwkv4_forward_recurrent(const Rwkv4Tensors& params, const Rwkv4Shape& shape, const Tensor& tokens,
                              Rwkv4State& state, Tensor& logits);
 

@@ -3,12 +3,14 @@
 //
 //   rwkv-generate --weights runs/x/rwkv-final.safetensors --tokenizer bytes
 //                 --prompt "Once upon a time" [--tokens 200] [--temperature 1.0] [--top-p 0.85] [--seed 0]
+//                 [--device cpu|cuda]
 #include <cstdio>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "core/cli_args.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "data/tokenizer.h"
 #include "trainer/rwkv4_model.h"
@@ -26,6 +28,7 @@ const std::vector<rwkv::cli::Flag> kFlags = {
     {"temperature", "T", "0 = greedy (default 1.0)"},
     {"top-p", "P", "nucleus sampling, in (0, 1] (default 0.85)"},
     {"seed", "S", "random seed (default 0)"},
+    {"device", "cpu|cuda", "where the model runs (default cpu; cuda: GPU 0, f32 weights)"},
 };
 
 }  // namespace
@@ -47,6 +50,11 @@ int main(int argc, char** argv) {
     sampling.top_p = args.get_double("top-p", sampling.top_p);
     RWKV_CHECK(sampling.temperature >= 0.0, "--temperature expects a value >= 0 (0: greedy), got ", sampling.temperature);
     RWKV_CHECK(sampling.top_p > 0.0 && sampling.top_p <= 1.0, "--top-p expects a value in (0, 1], got ", sampling.top_p);
+    const std::string device_name = args.get("device", "cpu");
+    RWKV_CHECK(device_name == "cpu" || device_name == "cuda", "--device expects cpu or cuda, got '", device_name, "'");
+    const rwkv::Device device = device_name == "cuda" ? rwkv::Device::cuda(0) : rwkv::Device::cpu();
+    RWKV_CHECK(!device.is_cuda() || rwkv::cuda_available(), "--device cuda, but ", rwkv::cuda_unavailable_reason(),
+               "\n  ---> HINT: run on a GPU node, or use --device cpu");
     const int64_t seed_arg = args.get_int("seed", 0);
     RWKV_CHECK(seed_arg >= 0, "--seed expects a value >= 0, got ", seed_arg);
     const uint64_t seed = static_cast<uint64_t>(seed_arg);
@@ -55,18 +63,20 @@ int main(int argc, char** argv) {
     const rwkv::Rwkv4Shape shape = rwkv::shape_of(file);
     auto tokenizer = rwkv::data::load_tokenizer(tokenizer_spec);
     rwkv::expect_tokenizer_fits(*tokenizer, shape);
-    const std::unique_ptr<rwkv::Rwkv4Model> model = rwkv::load_rwkv4(file);
+    const std::unique_ptr<rwkv::Rwkv4Model> model = rwkv::load_rwkv4(file, device);
     std::vector<int32_t> ids = tokenizer->encode(prompt);
     if (ids.empty()) ids.push_back(tokenizer->eod_id());  // start from a document boundary
-    rwkv::Rwkv4State state = rwkv::Rwkv4State::fresh(shape, 1, rwkv::DType::F32);
-    rwkv::Tensor logits = rwkv::Tensor::empty({1, static_cast<int64_t>(ids.size()), shape.vocab_size}, rwkv::DType::F32);
-    rwkv::rwkv4_forward_recurrent(model->tensors(), shape, rwkv::Tensor::from_vector<int32_t>(ids, {1, static_cast<int64_t>(ids.size())}), state, logits);
+    rwkv::Rwkv4State state = rwkv::Rwkv4State::fresh(shape, 1, rwkv::DType::F32, device);
+    const int64_t prompt_length = static_cast<int64_t>(ids.size());
+    rwkv::Tensor logits = rwkv::Tensor::empty({1, prompt_length, shape.vocab_size}, rwkv::DType::F32, device);
+    rwkv::rwkv4_forward_recurrent(model->tensors(), shape, rwkv::Tensor::from_vector<int32_t>(ids, {1, prompt_length}), state, logits);
     std::mt19937_64 rng(seed);
     std::fputs(prompt.c_str(), stdout);
     rwkv::Tensor one = rwkv::Tensor::empty({1, 1}, rwkv::DType::I32);
-    const float* last = logits.data<float>() + (static_cast<int64_t>(ids.size()) - 1) * shape.vocab_size;
-    std::vector<float> current(last, last + shape.vocab_size);
-    rwkv::Tensor step_logits = rwkv::Tensor::empty({1, 1, shape.vocab_size}, rwkv::DType::F32);
+    // Sampling reads the last row on the host: V floats a token leave the device.
+    const rwkv::Tensor last = logits.view({prompt_length, shape.vocab_size}).slice_rows(prompt_length - 1, 1).to(rwkv::Device::cpu());
+    std::vector<float> current = last.to_vector<float>();
+    rwkv::Tensor step_logits = rwkv::Tensor::empty({1, 1, shape.vocab_size}, rwkv::DType::F32, device);
     for (int64_t n = 0; n < count; ++n) {
       // Only ids the tokenizer can decode are candidates (a padded vocabulary has more rows).
       const int32_t next = rwkv::sample_token(std::span<const float>(current.data(), static_cast<size_t>(tokenizer->vocab_size())), sampling, rng);
@@ -75,7 +85,7 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
       one.data<int32_t>()[0] = next;
       rwkv::rwkv4_forward_recurrent(model->tensors(), shape, one, state, step_logits);
-      std::copy(step_logits.data<float>(), step_logits.data<float>() + shape.vocab_size, current.begin());
+      current = step_logits.to_vector<float>();
     }
     std::fputs("\n", stdout);
     return 0;
