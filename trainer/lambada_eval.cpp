@@ -96,28 +96,39 @@ void LambadaScore::add(const PassageScore& s, int64_t tokens) {
   correct += s.correct ? 1 : 0;
 }
 
-LambadaScore evaluate_lambada(Rwkv4Model& model, const std::vector<LambadaPassage>& passages, int32_t bos, int64_t batch,
-                              const std::function<void(int64_t, const LambadaScore&)>& progress) {
-  RWKV_CHECK(batch >= 1, "evaluate_lambada: batch must be >= 1, got ", batch);
+std::vector<PassageScore> score_passages_batched(Rwkv4Model& model, const std::vector<LambadaPassage>& passages,
+                                                 int32_t bos, int64_t batch, const BatchScored& scored) {
+  RWKV_CHECK(batch >= 1, "score_passages_batched: batch must be >= 1, got ", batch);
   // Batches of passages of about the same length (little padding), longest
-  // first; the total is summed in file order, so it does not depend on batch.
+  // first (so the model's buffers are allocated once, for the first batch).
   std::vector<size_t> order(passages.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   auto length = [&](size_t i) { return passages[i].context.size() + passages[i].target.size(); };
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return length(a) > length(b); });
   std::vector<PassageScore> scores(passages.size());
-  LambadaScore running;
   for (size_t first = 0; first < order.size(); first += static_cast<size_t>(batch)) {
     const size_t end = std::min(order.size(), first + static_cast<size_t>(batch));
     std::vector<const LambadaPassage*> group;
     for (size_t k = first; k < end; ++k) group.push_back(&passages[order[k]]);
     const std::vector<PassageScore> got = score_passages(model, group, bos);
-    for (size_t k = first; k < end; ++k) {
-      scores[order[k]] = got[k - first];
-      running.add(got[k - first], static_cast<int64_t>(passages[order[k]].target.size()));
-    }
-    if (progress) progress(running.passages, running);
+    for (size_t k = first; k < end; ++k) scores[order[k]] = got[k - first];
+    if (scored) scored(std::vector<size_t>(order.begin() + static_cast<std::ptrdiff_t>(first),
+                                           order.begin() + static_cast<std::ptrdiff_t>(end)),
+                       scores);
   }
+  return scores;
+}
+
+LambadaScore evaluate_lambada(Rwkv4Model& model, const std::vector<LambadaPassage>& passages, int32_t bos, int64_t batch,
+                              const std::function<void(int64_t, const LambadaScore&)>& progress) {
+  RWKV_CHECK(batch >= 1, "evaluate_lambada: batch must be >= 1, got ", batch);
+  LambadaScore running;
+  const std::vector<PassageScore> scores = score_passages_batched(
+      model, passages, bos, batch, [&](const std::vector<size_t>& done, const std::vector<PassageScore>& so_far) {
+        for (size_t i : done) running.add(so_far[i], static_cast<int64_t>(passages[i].target.size()));
+        if (progress) progress(running.passages, running);
+      });
+  // The total is summed in file order, so it does not depend on batch.
   LambadaScore total;
   for (size_t i = 0; i < passages.size(); ++i) total.add(scores[i], static_cast<int64_t>(passages[i].target.size()));
   return total;

@@ -52,6 +52,13 @@ PassageScore score_passage(Rwkv4Model& model, const LambadaPassage& passage, int
 // which the causal model never reads), one score per passage.
 std::vector<PassageScore> score_passages(Rwkv4Model& model, const std::vector<const LambadaPassage*>& batch, int32_t bos);
 
+// Every passage, `batch` at a time (grouped by length, longest first): one
+// score per passage, in the given order. scored (if set) is called after each
+// batch with the indices it scored and the scores so far.
+using BatchScored = std::function<void(const std::vector<size_t>& scored, const std::vector<PassageScore>& scores)>;
+std::vector<PassageScore> score_passages_batched(Rwkv4Model& model, const std::vector<LambadaPassage>& passages,
+                                                 int32_t bos, int64_t batch, const BatchScored& scored = {});
+
 struct LambadaScore {
   int64_t passages = 0;
   int64_t target_tokens = 0;
