@@ -1,13 +1,16 @@
-// What the model and tool tests share: a fresh scratch directory, random
-// weights, and a committed checkpoint of them.
+// What the model and tool tests share: a fresh scratch directory, text
+// files, random weights, a weights file and a committed checkpoint of them.
 #pragma once
 
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <string>
+#include <vector>
 
 #include "checkpoint/checkpoint_store.h"
+#include "checkpoint/safetensors.h"
 #include "test_util.h"
 #include "trainer/rwkv4_model.h"
 
@@ -19,6 +22,20 @@ inline std::filesystem::path fresh_temp_dir(const std::string& name) {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;
+}
+
+// One line per string (a JSON-lines or text file).
+inline void write_lines(const std::filesystem::path& path, const std::vector<std::string>& lines) {
+  std::ofstream out(path);
+  for (const std::string& line : lines) out << line << "\n";
+}
+
+// The model's parameters as a safetensors weights file (what rwkv-train
+// writes as rwkv-final.safetensors), for the tools to load.
+inline void write_weights(Rwkv4Model& model, const std::string& path) {
+  checkpoint::NamedTensors tensors;
+  for (const NamedTensor& e : model.params().entries()) tensors.emplace_back(e.name, e.value);
+  checkpoint::write_safetensors(path, tensors);
 }
 
 // Tensor i of params <- random values in [lo, hi) from seed + i.

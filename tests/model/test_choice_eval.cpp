@@ -5,7 +5,6 @@
 #include <filesystem>
 #include <fstream>
 
-#include "checkpoint/safetensors.h"
 #include "model_test_util.h"
 #include "trainer/choice_eval.h"
 #include "trainer/lambada_eval.h"
@@ -15,10 +14,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-void write_lines(const fs::path& path, const std::vector<std::string>& lines) {
-  std::ofstream out(path);
-  for (const std::string& line : lines) out << line << "\n";
-}
+using test::write_lines;
 
 const std::vector<std::string> kQuestions = {
     R"({"context": "The sky is", "choices": [" blue.", " green, like grass in spring."], "label": 0})",
@@ -136,10 +132,8 @@ TEST(Choices, RwkvEvalPrintsAccAndAccNorm) {
   const fs::path dir = test::fresh_temp_dir("rwkv_choices_cli");
   Rwkv4Model model(Rwkv4Shape{2, 16, 257, 32}, DType::F32);
   test::fill_random(model.params(), 41, -0.5, 0.5);
-  checkpoint::NamedTensors tensors;
-  for (const NamedTensor& e : model.params().entries()) tensors.emplace_back(e.name, e.value);
   const std::string weights = (dir / "w.safetensors").string(), questions = (dir / "q.jsonl").string();
-  checkpoint::write_safetensors(weights, tensors);
+  test::write_weights(model, weights);
   write_lines(questions, kQuestions);
   const auto bytes = data::load_tokenizer("bytes");
   const ChoiceScore want = evaluate_choices(model, read_choice_questions(questions, *bytes, 4), bytes->eod_id());

@@ -19,10 +19,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-void write_lines(const fs::path& path, const std::vector<std::string>& lines) {
-  std::ofstream out(path);
-  for (const std::string& line : lines) out << line << "\n";
-}
+using test::write_lines;
 
 // A small random model whose logits vary from token to token.
 void fill_random(Rwkv4Model& model, uint64_t seed) { test::fill_random(model.params(), seed, -0.5, 0.5); }
@@ -197,10 +194,8 @@ TEST(Lambada, RwkvEvalPrintsTheScoreOfTheWeights) {
   const Rwkv4Shape shape{2, 16, 257, 32};
   Rwkv4Model model(shape, DType::F32);
   fill_random(model, 29);
-  checkpoint::NamedTensors tensors;
-  for (const NamedTensor& e : model.params().entries()) tensors.emplace_back(e.name, e.value);
   const std::string weights = (dir / "w.safetensors").string(), lambada = (dir / "l.jsonl").string();
-  checkpoint::write_safetensors(weights, tensors);
+  test::write_weights(model, weights);
   write_lines(lambada, {R"({"text": "the cat sat on the mat"})", R"({"text": "one two three"})", R"({"text": "x y"})"});
   const auto bytes = data::load_tokenizer("bytes");
   const LambadaScore want = evaluate_lambada(model, read_lambada(lambada, *bytes, 2), bytes->eod_id());

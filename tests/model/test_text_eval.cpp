@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <fstream>
 
-#include "checkpoint/safetensors.h"
 #include "model_test_util.h"
 #include "trainer/text_eval.h"
 
@@ -15,10 +14,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-void write_lines(const fs::path& path, const std::vector<std::string>& lines) {
-  std::ofstream out(path);
-  for (const std::string& line : lines) out << line << "\n";
-}
+using test::write_lines;
 
 TEST(TextEval, DocumentsAreCutIntoWindowsOfCtxLenPredictions) {
   const fs::path dir = test::fresh_temp_dir("rwkv_text_windows");
@@ -89,10 +85,8 @@ TEST(TextEval, RwkvEvalPrintsLossAndBitsPerByte) {
   const fs::path dir = test::fresh_temp_dir("rwkv_text_cli");
   Rwkv4Model model(Rwkv4Shape{2, 16, 257, 32}, DType::F32);
   test::fill_random(model.params(), 52, -0.5, 0.5);
-  checkpoint::NamedTensors tensors;
-  for (const NamedTensor& e : model.params().entries()) tensors.emplace_back(e.name, e.value);
   const std::string weights = (dir / "w.safetensors").string();
-  checkpoint::write_safetensors(weights, tensors);
+  test::write_weights(model, weights);
   write_lines(dir / "a.txt", {"first document"});
   write_lines(dir / "b.txt", {"and a second one"});
   const auto bytes = data::load_tokenizer("bytes");
