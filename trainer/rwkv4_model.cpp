@@ -616,6 +616,16 @@ double Rwkv4Model::forward_loss(const Tensor& tokens, const Tensor& targets) {
   return stage_loss(0, targets);
 }
 
+std::vector<double> Rwkv4Model::forward_token_losses(const Tensor& tokens, const Tensor& targets) {
+  check_batch("Rwkv4Model::forward_token_losses", tokens, targets);
+  RWKV_CHECK(part_.has_embedding() && part_.has_head(shape_), "Rwkv4Model::forward_token_losses runs the whole model");
+  stage_forward(0, tokens);
+  Activations& a = existing_slot(0, "forward_token_losses");
+  head_forward_loss(a, targets, nullptr, 0.0f, 0.0f);
+  const Tensor host = a.losses.to(Device::cpu());
+  return host.dtype() == DType::F64 ? host.to_vector<double>() : host.to_dtype(DType::F64).to_vector<double>();
+}
+
 // The whole model's forward of tokens [B, T] through its blocks (x_final of
 // slot 0), once the model is known to be whole on this rank.
 Rwkv4Model::Activations& Rwkv4Model::whole_model_forward(const char* op, const Tensor& tokens) {

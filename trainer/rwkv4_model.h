@@ -160,6 +160,9 @@ class Rwkv4Model {
   double forward_backward(const Tensor& tokens, const Tensor& targets, float loss_scale, float l2wrap_scale);
   // Mean CE loss without gradients (evaluation).
   double forward_loss(const Tensor& tokens, const Tensor& targets);
+  // The CE loss of every position [B*T] without gradients, on the host in
+  // double (evaluation that masks positions, e.g. padded rows).
+  std::vector<double> forward_token_losses(const Tensor& tokens, const Tensor& targets);
   // logits [B, T, V] for tokens [B, T] (tensor parallelism: tp must be 1).
   void forward_logits(const Tensor& tokens, Tensor& logits);
   // Only the rows of the logits that are scored (rwkv-eval): rows [R] index

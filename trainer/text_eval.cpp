@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
 
 #include "core/error.h"
 #include "data/text_sources.h"
@@ -43,32 +42,34 @@ double TextScore::bits_per_byte() const {
 TextScore evaluate_text(Rwkv4Model& model, const TextWindows& text, int64_t batch,
                         const std::function<void(int64_t, const TextScore&)>& progress) {
   RWKV_CHECK(batch >= 1, "evaluate_text: batch must be >= 1, got ", batch);
-  // Windows of one length share a forward, longest first (the model's
-  // buffers are then allocated once). Sums in double, in that fixed order.
-  std::map<size_t, std::vector<size_t>, std::greater<>> by_length;
-  for (size_t i = 0; i < text.windows.size(); ++i) by_length[text.windows[i].size()].push_back(i);
+  // Windows of about the same length share a forward, longest first (the
+  // model's buffers are then allocated once); shorter rows are right-padded,
+  // which the causal model never reads, and their padding is not counted.
+  std::vector<size_t> order(text.windows.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return text.windows[a].size() > text.windows[b].size(); });
   TextScore score;
   score.documents = text.documents;
   score.bytes = text.bytes;
-  int64_t done = 0;
-  for (const auto& [length, windows] : by_length) {
-    const int64_t T = static_cast<int64_t>(length) - 1;  // predictions per window
-    for (size_t first = 0; first < windows.size(); first += static_cast<size_t>(batch)) {
-      const size_t end = std::min(windows.size(), first + static_cast<size_t>(batch));
-      const int64_t B = static_cast<int64_t>(end - first);
-      std::vector<int32_t> inputs, targets;  // [B, T]
-      for (size_t k = first; k < end; ++k) {
-        const std::vector<int32_t>& w = text.windows[windows[k]];
-        inputs.insert(inputs.end(), w.begin(), w.end() - 1);
-        targets.insert(targets.end(), w.begin() + 1, w.end());
-      }
-      const double mean = model.forward_loss(Tensor::from_vector<int32_t>(inputs, {B, T}),
-                                             Tensor::from_vector<int32_t>(targets, {B, T}));
-      score.nll_sum += mean * static_cast<double>(B * T);
-      score.tokens += B * T;
-      done += B;
-      if (progress) progress(done, score);
+  for (size_t first = 0; first < order.size(); first += static_cast<size_t>(batch)) {
+    const size_t end = std::min(order.size(), first + static_cast<size_t>(batch));
+    const int64_t B = static_cast<int64_t>(end - first);
+    const int64_t T = static_cast<int64_t>(text.windows[order[first]].size()) - 1;  // predictions of the longest
+    std::vector<int32_t> inputs(static_cast<size_t>(B * T), 0), targets(static_cast<size_t>(B * T), 0);  // [B, T]
+    for (int64_t b = 0; b < B; ++b) {
+      const std::vector<int32_t>& w = text.windows[order[first + static_cast<size_t>(b)]];
+      std::copy(w.begin(), w.end() - 1, inputs.begin() + b * T);
+      std::copy(w.begin() + 1, w.end(), targets.begin() + b * T);
     }
+    const std::vector<double> losses =
+        model.forward_token_losses(Tensor::from_vector<int32_t>(inputs, {B, T}), Tensor::from_vector<int32_t>(targets, {B, T}));
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t predicted = static_cast<int64_t>(text.windows[order[first + static_cast<size_t>(b)]].size()) - 1;
+      for (int64_t t = 0; t < predicted; ++t) score.nll_sum += losses[static_cast<size_t>(b * T + t)];
+      score.tokens += predicted;
+    }
+    if (progress) progress(static_cast<int64_t>(end), score);
   }
   return score;
 }

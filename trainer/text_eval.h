@@ -42,8 +42,9 @@ struct TextScore {
   double bits_per_byte() const;
 };
 
-// Every window, up to `batch` windows of the same length a forward. progress
-// (if set) gets the windows done and the running score.
+// Every window, `batch` windows a forward (grouped by length, the shorter
+// rows right-padded and their padding not counted). progress (if set) gets
+// the windows done and the running score.
 TextScore evaluate_text(Rwkv4Model& model, const TextWindows& text, int64_t batch = 8,
                         const std::function<void(int64_t done, const TextScore&)>& progress = {});
 

@@ -81,6 +81,23 @@ TEST(TextEval, LossIsTheMeanNegativeLogLikelihoodOfEveryPredictedToken) {
   }
 }
 
+// The per-position losses the padded batches are masked with: their mean is
+// forward_loss, and a row's losses do not depend on what pads the others.
+TEST(TextEval, TokenLossesAverageToTheLossAndIgnoreOtherRows) {
+  Rwkv4Model model(Rwkv4Shape{2, 16, 257, 32}, DType::F32);
+  test::fill_random(model.params(), 53, -0.5, 0.5);
+  const Tensor tokens = Tensor::from_vector<int32_t>({1, 2, 3, 4, 5, 6, 7, 8}, {2, 4});
+  const Tensor targets = Tensor::from_vector<int32_t>({2, 3, 4, 5, 6, 7, 8, 9}, {2, 4});
+  const std::vector<double> losses = model.forward_token_losses(tokens, targets);
+  ASSERT_EQ(losses.size(), 8u);
+  double sum = 0;
+  for (double l : losses) sum += l;
+  EXPECT_NEAR(sum / 8, model.forward_loss(tokens, targets), 1e-6);
+  const Tensor other = Tensor::from_vector<int32_t>({1, 2, 3, 4, 0, 0, 0, 0}, {2, 4});
+  const std::vector<double> padded = model.forward_token_losses(other, targets);
+  for (size_t i = 0; i < 4; ++i) EXPECT_NEAR(padded[i], losses[i], 1e-6 * losses[i]) << i;
+}
+
 TEST(TextEval, RwkvEvalPrintsLossAndBitsPerByte) {
   const fs::path dir = test::fresh_temp_dir("rwkv_text_cli");
   Rwkv4Model model(Rwkv4Shape{2, 16, 257, 32}, DType::F32);
