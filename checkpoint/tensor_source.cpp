@@ -1,7 +1,6 @@
 #include "checkpoint/tensor_source.h"
 
 #include <filesystem>
-#include <fstream>
 
 #include "checkpoint/safetensors.h"
 #include "checkpoint/torch_file.h"
@@ -45,12 +44,7 @@ std::unique_ptr<TensorSource> open_tensor_file(const std::string& path) {
              "writes rwkv-final.safetensors) or a PyTorch .pth");
   RWKV_CHECK(!std::filesystem::is_directory(path), path, ": a directory, not a weights file\n  ---> HINT: for a "
              "checkpoint directory, rwkv-ckpt export DIR --out FILE writes its weights as one file");
-  std::ifstream in(path, std::ios::binary);
-  char magic[4] = {0, 0, 0, 0};
-  in.read(magic, 4);
-  const bool zip = in.gcount() == 4 && magic[0] == 'P' && magic[1] == 'K' && magic[2] == 3 && magic[3] == 4;
-  const bool old_torch = in.gcount() >= 1 && static_cast<uint8_t>(magic[0]) == 0x80;  // a bare pickle
-  if (zip || old_torch) return std::make_unique<TorchFile>(path);
+  if (torch_save_format(path) != TorchSaveFormat::None) return std::make_unique<TorchFile>(path);  // its errors name a pre-1.6 file
   return std::make_unique<SafetensorsSource>(path);
 }
 

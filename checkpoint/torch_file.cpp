@@ -70,16 +70,20 @@ void fsync_path(const std::string& path) {
 
 }  // namespace
 
+TorchSaveFormat torch_save_format(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[4] = {0, 0, 0, 0};
+  in.read(magic, 4);
+  if (in.gcount() == 4 && std::memcmp(magic, "PK\3\4", 4) == 0) return TorchSaveFormat::Zip;
+  if (in.gcount() >= 2 && static_cast<uint8_t>(magic[0]) == 0x80) return TorchSaveFormat::Legacy;
+  return TorchSaveFormat::None;
+}
+
 TorchFile::TorchFile(const std::string& path) : path_(path) {
   RWKV_CHECK(file_exists(path), path, ": no such file");
-  {
-    std::ifstream in(path, std::ios::binary);
-    char magic[2] = {0, 0};
-    in.read(magic, 2);
-    RWKV_CHECK(!(static_cast<uint8_t>(magic[0]) == 0x80 && in.gcount() == 2), path,
-               ": a torch.save file in the format before PyTorch 1.6 (a bare pickle, not a zip)\n  ---> HINT: "
-               "load and save it again with PyTorch >= 1.6, or convert it to safetensors");
-  }
+  RWKV_CHECK(torch_save_format(path) != TorchSaveFormat::Legacy, path,
+             ": a torch.save file in the format before PyTorch 1.6 (a bare pickle, not a zip)\n  ---> HINT: "
+             "load and save it again with PyTorch >= 1.6, or convert it to safetensors");
   int code = 0;
   zip_ = zip_open(path.c_str(), ZIP_RDONLY, &code);
   RWKV_CHECK(zip_ != nullptr, path, ": not a readable zip archive (", zip_error_text(code),

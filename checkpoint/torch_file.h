@@ -21,6 +21,11 @@
 
 namespace rwkv::checkpoint {
 
+// What a file's first bytes say it is: a torch.save zip archive (PK\3\4),
+// torch's format before 1.6 (a bare pickle: 0x80), or neither.
+enum class TorchSaveFormat { None, Zip, Legacy };
+TorchSaveFormat torch_save_format(const std::string& path);
+
 class TorchFile : public TensorSource {
  public:
   explicit TorchFile(const std::string& path);  // reads and checks data.pkl; throws naming the path

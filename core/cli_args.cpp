@@ -106,4 +106,12 @@ std::string Args::usage() const {
   return out;
 }
 
+Device device_flag(const Args& args) {
+  const std::string name = args.get("device", "cpu");
+  RWKV_CHECK(name == "cpu" || name == "cuda", "--device expects cpu or cuda, got '", name, "'");
+  RWKV_CHECK(name == "cpu" || cuda_available(), "--device cuda, but ", cuda_unavailable_reason(),
+             "\n  ---> HINT: run on a GPU node, or use --device cpu");
+  return name == "cuda" ? Device::cuda(0) : Device::cpu();
+}
+
 }  // namespace rwkv::cli

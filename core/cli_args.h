@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "core/device.h"
+
 namespace rwkv::cli {
 
 struct Flag {
@@ -41,5 +43,9 @@ class Args {
   std::vector<std::string> positional_;
   bool help_ = false;
 };
+
+// The tools' --device cpu|cuda (default cpu; cuda: GPU 0): a clear error for
+// any other value, and for cuda where no GPU can be used.
+Device device_flag(const Args& args);
 
 }  // namespace rwkv::cli

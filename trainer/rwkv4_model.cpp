@@ -610,10 +610,10 @@ double Rwkv4Model::forward_backward(const Tensor& tokens, const Tensor& targets,
 }
 
 double Rwkv4Model::forward_loss(const Tensor& tokens, const Tensor& targets) {
-  check_batch("Rwkv4Model::forward_loss", tokens, targets);
-  RWKV_CHECK(part_.has_embedding() && part_.has_head(shape_), "Rwkv4Model::forward_loss runs the whole model");
-  stage_forward(0, tokens);
-  return stage_loss(0, targets);
+  double sum = 0.0;  // in index order, as stage_loss sums
+  const std::vector<double> losses = forward_token_losses(tokens, targets);
+  for (double l : losses) sum += l;
+  return sum / static_cast<double>(losses.size());
 }
 
 std::vector<double> Rwkv4Model::forward_token_losses(const Tensor& tokens, const Tensor& targets) {

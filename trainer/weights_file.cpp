@@ -5,10 +5,9 @@
 namespace rwkv {
 
 Rwkv4Shape shape_of(const checkpoint::TensorSource& file) {
-  RWKV_CHECK(file.find("emb.weight") && file.find("blocks.0.ffn.key.weight"), file.path(),
-             ": not RWKV-4 weights (no emb.weight or blocks.0.ffn.key.weight)");
-  const Shape& emb = file.info("emb.weight").shape;
-  const Shape& key = file.info("blocks.0.ffn.key.weight").shape;
+  const checkpoint::TensorSource::Info *emb_info = file.find("emb.weight"), *key_info = file.find("blocks.0.ffn.key.weight");
+  RWKV_CHECK(emb_info && key_info, file.path(), ": not RWKV-4 weights (no emb.weight or blocks.0.ffn.key.weight)");
+  const Shape &emb = emb_info->shape, &key = key_info->shape;
   RWKV_CHECK(emb.size() == 2 && key.size() == 2, file.path(), ": emb.weight is ", shape_str(emb),
              " and blocks.0.ffn.key.weight ", shape_str(key), "; RWKV-4 has [V, C] and [F, C]");
   Rwkv4Shape shape{0, emb[1], emb[0], key[0]};
@@ -18,10 +17,11 @@ Rwkv4Shape shape_of(const checkpoint::TensorSource& file) {
 
 void read_weights(const checkpoint::TensorSource& file, ParameterStore& params) {
   for (NamedTensor& e : params.entries()) {
-    RWKV_CHECK(file.find(e.name), file.path(), ": tensor '", e.name,
+    const checkpoint::TensorSource::Info* found = file.find(e.name);
+    RWKV_CHECK(found, file.path(), ": tensor '", e.name,
                "' is missing\n  ---> HINT: RWKV-4 weights with the reference names: rwkv-ckpt export writes them, "
                "and the reference's .pth files have them");
-    const checkpoint::TensorSource::Info& stored = file.info(e.name);
+    const checkpoint::TensorSource::Info& stored = *found;
     // [C] and [1, 1, C] are the same tensor.
     RWKV_CHECK(shape_numel(stored.shape) == e.value.numel() &&
                    (stored.shape == e.value.shape() || stored.shape.size() != e.value.shape().size()),

@@ -67,14 +67,11 @@ int main(int argc, char** argv) {
     const Rwkv4Shape shape = shape_of(file);
     const auto tokenizer = data::load_tokenizer(args.require("tokenizer"));
     expect_tokenizer_fits(*tokenizer, shape);
-    const std::string device_name = args.get("device", "cpu"), precision_name = args.get("precision", "fp32");
-    RWKV_CHECK(device_name == "cpu" || device_name == "cuda", "--device expects cpu or cuda, got '", device_name, "'");
+    const std::string precision_name = args.get("precision", "fp32");
     RWKV_CHECK(precision_name == "fp32" || precision_name == "bf16", "--precision expects fp32 or bf16, got '",
                precision_name, "'");
-    const Device device = device_name == "cuda" ? Device::cuda(0) : Device::cpu();
+    const Device device = cli::device_flag(args);
     const Precision precision = precision_name == "bf16" ? Precision::BF16 : Precision::FP32;
-    RWKV_CHECK(!device.is_cuda() || cuda_available(), "--device cuda, but ", cuda_unavailable_reason(),
-               "\n  ---> HINT: run on a GPU node, or use --device cpu");
     RWKV_CHECK(precision == Precision::FP32 || device.is_cuda(),
                "--precision bf16 needs --device cuda (the CPU kernels compute in f32)");
     const std::unique_ptr<Rwkv4Model> model = load_rwkv4(file, device, precision);
@@ -97,11 +94,12 @@ int main(int argc, char** argv) {
                    static_cast<long long>(shape.vocab_size), device.str().c_str(), precision_name.c_str(), count, what);
     };
     if (args.has("text")) {
+      const std::string list = args.require("text");  // comma-separated
       std::vector<std::string> paths;
-      for (size_t at = 0, comma; at <= args.require("text").size(); at = comma + 1) {
-        const std::string list = args.require("text");
-        comma = std::min(list.find(',', at), list.size());
+      for (size_t at = 0; at <= list.size();) {
+        const size_t comma = std::min(list.find(',', at), list.size());
         if (comma > at) paths.push_back(list.substr(at, comma - at));
+        at = comma + 1;
       }
       const TextWindows text = read_text_windows(paths, *tokenizer, ctx_len, limit);
       header(static_cast<size_t>(text.documents), "documents");

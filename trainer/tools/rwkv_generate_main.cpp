@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "core/cli_args.h"
-#include "core/device.h"
 #include "core/error.h"
 #include "data/tokenizer.h"
 #include "trainer/rwkv4_model.h"
@@ -50,11 +49,7 @@ int main(int argc, char** argv) {
     sampling.top_p = args.get_double("top-p", sampling.top_p);
     RWKV_CHECK(sampling.temperature >= 0.0, "--temperature expects a value >= 0 (0: greedy), got ", sampling.temperature);
     RWKV_CHECK(sampling.top_p > 0.0 && sampling.top_p <= 1.0, "--top-p expects a value in (0, 1], got ", sampling.top_p);
-    const std::string device_name = args.get("device", "cpu");
-    RWKV_CHECK(device_name == "cpu" || device_name == "cuda", "--device expects cpu or cuda, got '", device_name, "'");
-    const rwkv::Device device = device_name == "cuda" ? rwkv::Device::cuda(0) : rwkv::Device::cpu();
-    RWKV_CHECK(!device.is_cuda() || rwkv::cuda_available(), "--device cuda, but ", rwkv::cuda_unavailable_reason(),
-               "\n  ---> HINT: run on a GPU node, or use --device cpu");
+    const rwkv::Device device = rwkv::cli::device_flag(args);
     const int64_t seed_arg = args.get_int("seed", 0);
     RWKV_CHECK(seed_arg >= 0, "--seed expects a value >= 0, got ", seed_arg);
     const uint64_t seed = static_cast<uint64_t>(seed_arg);
