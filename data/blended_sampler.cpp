@@ -41,7 +41,7 @@ std::vector<uint32_t> mixture_shares(const std::vector<MixtureComponent>& compon
   RWKV_CHECK(dealt == period, "data mixture: internal error: shares add up to ", dealt, ", not ", period);
   for (size_t k = 0; k < components.size(); ++k) {
     RWKV_CHECK(shares[k] >= 1, "data mixture: dataset ", k, " (", components[k].name, ") has weight ",
-               components[k].weight, " of ", total, ", a share below 1/", period,
+               components[k].weight, " of ", total, " in all, a share below 1/", period,
                " of the samples, which rounds to none\n  ---> HINT: raise its weight, or leave it out");
   }
   return shares;

@@ -35,6 +35,10 @@ struct ModelConfig {
 
 struct DataConfig {
   std::vector<std::string> train;  // required: binidx prefixes (path without .bin/.idx) or globs
+  // Optional mixture weights, one per data.train entry: each entry is then a
+  // dataset of its own, sampled in proportion (data/blended_sampler.h).
+  // Empty: the entries are one stream, back to back.
+  std::vector<double> train_weights;
   std::vector<std::string> valid;  // optional held-out shards for evaluation
   std::string tokenizer = "bytes"; // "bytes", "hf:PATH", "world:PATH", PATH.json or PATH.txt
   SamplerKind sampler = SamplerKind::MagicPrime;

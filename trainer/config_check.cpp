@@ -116,6 +116,19 @@ void check_data(const TrainConfig& c, const ConfigContext& ctx) {
                      "got ", c.model.vocab_size),
              "set vocab_size: 257");
   }
+  if (!d.train_weights.empty() && d.train_weights.size() != d.train.size()) {
+    ctx.fail("data.train_weights",
+             str_cat("has ", d.train_weights.size(), " weight(s) but data.train has ", d.train.size(),
+                     " entr", d.train.size() == 1 ? "y" : "ies", "; expected one weight per entry"),
+             "give each data.train entry (a path or glob) its weight, in the same order, or remove train_weights "
+             "to read the entries as one stream");
+  }
+  if (!d.train_weights.empty() && d.magic_prime != 0) {
+    ctx.fail("data.magic_prime",
+             str_cat("is ", d.magic_prime, " but with data.train_weights each dataset of the mixture takes the "
+                     "largest magic prime of its own"),
+             "remove magic_prime (or set it to 0)");
+  }
   if (d.sampler == SamplerKind::Sequential && d.magic_prime != 0) {
     ctx.fail("data.magic_prime", str_cat("is ", d.magic_prime, " but data.sampler sequential does not use it"),
              "remove magic_prime, or use sampler: magic_prime");

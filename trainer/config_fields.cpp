@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <limits>
 #include <map>
+#include <type_traits>
 #include <utility>
 
 #include "core/error.h"
@@ -186,27 +187,45 @@ Field int_field(std::string section, std::string key, Get get, int64_t min, int6
   return f;
 }
 
-// A list of whole numbers, each at least min: [3, 5]. Empty means "not set".
-template <class Get>
-Field int_list_field(std::string section, std::string key, Get get, int64_t min, std::string expected) {
+// A list of numbers, each read by parse (parse_int, parse_double) and
+// accepted by ok, written back by format: [3, 5] or [0.7, 0.3]. Empty means
+// "not set".
+template <class Get, class Parse, class Ok, class Format>
+Field number_list_field(std::string section, std::string key, Get get, Parse parse, Ok ok, Format format,
+                        std::string expected, std::string example) {
   Field f{std::move(section), std::move(key), std::move(expected), false, {}, {}};
   const std::string path = f.path(), expectation = f.expected;
   f.read = [=](const YAML::Node& node, TrainConfig& c, const ConfigContext& ctx) {
-    if (!node.IsSequence()) type_error(ctx, path, expectation, node, "write a list, e.g. [3, 5]");
-    std::vector<int64_t> items;
+    if (!node.IsSequence()) type_error(ctx, path, expectation, node, "write a list, e.g. " + example);
+    std::remove_reference_t<decltype(get(c))> items;
     for (const YAML::Node& item : node) {
-      const std::optional<int64_t> value = item.IsScalar() ? parse_int(item.Scalar()) : std::nullopt;
-      if (!value || *value < min) type_error(ctx, path, expectation, item, readme_hint(path));
+      const auto value = item.IsScalar() ? parse(item.Scalar()) : std::nullopt;
+      if (!value || !ok(*value)) type_error(ctx, path, expectation, item, readme_hint(path));
       items.push_back(*value);
     }
     get(c) = std::move(items);
   };
   f.dump = [=](const TrainConfig& c) -> std::optional<std::string> {
     std::string out = "[";
-    for (int64_t item : get(c)) out += (out.size() > 1 ? ", " : "") + std::to_string(item);
+    for (const auto& item : get(c)) out += (out.size() > 1 ? ", " : "") + format(item);
     return out + "]";
   };
   return f;
+}
+
+// Whole numbers, each at least min: [3, 5].
+template <class Get>
+Field int_list_field(std::string section, std::string key, Get get, int64_t min, std::string expected) {
+  return number_list_field(
+      std::move(section), std::move(key), get, parse_int, [min](int64_t v) { return v >= min; },
+      [](int64_t v) { return std::to_string(v); }, std::move(expected), "[3, 5]");
+}
+
+// Decimal numbers, each accepted by ok: [0.7, 0.3].
+template <class Get, class Ok>
+Field real_list_field(std::string section, std::string key, Get get, Ok ok, std::string expected) {
+  return number_list_field(std::move(section), std::move(key), get, parse_double, ok, format_double,
+                           std::move(expected), "[0.7, 0.3]");
 }
 
 template <class Get, class Ok>
@@ -374,6 +393,7 @@ Field count_field(std::string section, std::string key, Get get) {
 
 std::vector<Field> make_fields() {
   const auto positive = [](double v) { return v > 0; };
+  const auto finite_positive = [](double v) { return std::isfinite(v) && v > 0; };
   const auto non_negative = [](double v) { return v >= 0; };
   const auto unit_interval = [](double v) { return v >= 0 && v < 1; };
   return {
@@ -390,6 +410,8 @@ std::vector<Field> make_fields() {
       int_field("model", "dim_ffn", RWKV_MEMBER(model.dim_ffn), 0, 1 << 24),
 
       list_field("data", "train", RWKV_MEMBER(data.train), Need::Required),
+      real_list_field("data", "train_weights", RWKV_MEMBER(data.train_weights), finite_positive,
+                      "a list of numbers > 0, one per data.train entry, e.g. [0.7, 0.3]; [] = one stream"),
       list_field("data", "valid", RWKV_MEMBER(data.valid), Need::Optional),
       string_field("data", "tokenizer", RWKV_MEMBER(data.tokenizer), true),
       enum_field("data", "sampler", RWKV_MEMBER(data.sampler), sampler_names()),

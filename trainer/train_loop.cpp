@@ -34,6 +34,7 @@
 #include "trainer/pipeline_schedule.h"
 #include "trainer/optimizer.h"
 #include "trainer/rwkv4_model.h"
+#include "trainer/training_data.h"
 #include "trainer/zero_checkpoint.h"
 
 namespace rwkv::trainer {
@@ -46,17 +47,6 @@ double training_flops_per_token(const ModelConfig& m) {
 }
 
 namespace {
-
-std::vector<std::string> shard_prefixes(const std::vector<std::string>& specs, const char* key) {
-  std::vector<std::string> prefixes;
-  for (const std::string& spec : specs) {
-    std::vector<std::string> found = data::find_shards(spec);
-    RWKV_CHECK(!found.empty(), "config ", key, ": no binidx shards match '", spec,
-               "'\n  ---> HINT: run `rwkv-data prepare` first, or give the path without .bin/.idx");
-    prefixes.insert(prefixes.end(), found.begin(), found.end());
-  }
-  return prefixes;
-}
 
 rwkv::LrSchedule make_schedule(const TrainSection& t, int64_t total_steps) {
   rwkv::LrSchedule s;
@@ -123,42 +113,18 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   RWKV_CHECK(tokenizer->vocab_size() <= mc.vocab_size, options.config_path, ": model.vocab_size is ", mc.vocab_size,
              " but data.tokenizer (", tokenizer->name(), ") has ", tokenizer->vocab_size(),
              " tokens\n  ---> HINT: set model.vocab_size to at least ", tokenizer->vocab_size());
-  data::TokenDataset train_data(shard_prefixes(config.data.train, "data.train"), mc.vocab_size);
   // Each data-parallel rank reads its rows of the global batch (data/sampler.h).
   data::BatchLayout layout{mc.ctx_len, tc.micro_batch, tc.micro_batch * tc.grad_accum * pc.dp, pc.dp};
   layout.validate();
-  // Training windows: RWKV-LM's magic-prime order, or the data in order
-  // (wrapping around) when data.sampler is sequential.
-  std::unique_ptr<data::MagicPrimeSampler> magic;
-  std::unique_ptr<data::SequentialSampler> sequential;
-  uint64_t windows_per_epoch = 0;
-  if (config.data.sampler == SamplerKind::MagicPrime) {
-    magic = std::make_unique<data::MagicPrimeSampler>(train_data, layout, static_cast<uint64_t>(config.data.magic_prime));
-    windows_per_epoch = magic->samples_per_epoch();
-  } else {
-    sequential = std::make_unique<data::SequentialSampler>(train_data, layout);
-    RWKV_CHECK(sequential->num_steps() > 0 && sequential->num_windows() >= layout.global_batch, options.config_path,
-               ": data.train holds ", sequential->num_windows(), " windows of ", mc.ctx_len + 1,
-               " tokens, fewer than one step's ", layout.global_batch, "\n  ---> HINT: add data or shrink the batch");
-    windows_per_epoch = static_cast<uint64_t>(sequential->num_windows());
-  }
-  auto fill_training_batch = [&](int64_t step, int64_t micro, int32_t* tokens) {
-    if (magic) {
-      magic->fill(step, micro, dp_rank, tokens);
-    } else {
-      const int64_t full_steps = sequential->num_windows() / layout.global_batch;  // whole batches only
-      sequential->fill(step % full_steps, micro, dp_rank, tokens);
-    }
-  };
+  const TrainingData train_data(config, layout, options.config_path);
   std::unique_ptr<data::TokenDataset> valid_data;
   if (!config.data.valid.empty()) valid_data = std::make_unique<data::TokenDataset>(shard_prefixes(config.data.valid, "data.valid"), mc.vocab_size);
   const int64_t steps = total_steps(config);
   const int64_t B = tc.micro_batch, T = mc.ctx_len;
-  say("data: ", train_data.num_tokens(), " tokens in ", train_data.num_shards(), " shard(s), tokenizer ",
-           tokenizer->name(), ", sampler ", to_string(config.data.sampler),
-           magic ? str_cat(" (magic prime ", magic->magic_prime(), ")") : std::string(), ": ", windows_per_epoch,
-           " windows an epoch; this run reads ", steps * layout.global_batch, " = ",
-           static_cast<double>(steps * layout.global_batch) / static_cast<double>(windows_per_epoch), " epochs");
+  say("data: tokenizer ", tokenizer->name(), ", sampler ", to_string(config.data.sampler),
+      config.data.train_weights.empty() ? std::string() : str_cat(", a mixture of ", config.data.train.size(), " datasets"));
+  for (const std::string& line : train_data.describe(static_cast<uint64_t>(steps * layout.global_batch)))
+    say("data: ", line);
 
   // --- model and optimizer: this rank's pipeline stage and tensor-parallel slice
   const Rwkv4Shape shape{mc.n_layer, mc.n_embd, mc.vocab_size, mc.dim_ffn};
@@ -517,7 +483,7 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   // this step's reads (pipeline_schedule.h, pack_step_batches).
   auto pack_batches_of = [&](int64_t step) {
     return pack_step_batches(model, stage, tc.grad_accum, B, T, [&](int64_t micro, Tensor& tok, Tensor& tgt) {
-      fill_training_batch(step, micro, windows.data());
+      train_data.fill(step, micro, dp_rank, windows.data());
       split_windows(windows, B, T, tok, tgt);
     });
   };

@@ -33,6 +33,7 @@ struct Layout {
   bool zero = false;
   bool uneven = false;  // pp 2 with stage_layers [1, 3]
   bool bf16_wire = false;  // parallel.grad_reduce_dtype: bf16 (the dp gradient buckets rounded on the wire)
+  bool blend = false;      // data.train_weights: a mixture of two datasets (the reference trains on it too)
 };
 
 Layout layout_from_env() {
@@ -45,6 +46,7 @@ Layout layout_from_env() {
       l.zero = l.zero || flag == "zero";
       l.uneven = l.uneven || flag == "uneven";
       l.bf16_wire = l.bf16_wire || flag == "bf16wire";
+      l.blend = l.blend || flag == "blend";
     }
   }
   return l;
@@ -87,7 +89,8 @@ TEST(MpiLayouts, EveryLayoutTrainsLikeOneRank) {
   auto config_for = [&](int dp, int tp, int pp, const std::string& schedule, bool zero) {
     const fs::path ckpt = dp * tp * pp == 1 ? dir / ("ckpt_rank" + std::to_string(test::world_rank())) : dir / "ckpt_main";
     const std::string stages = layout.uneven && pp == 2 ? "[1, 3]" : "";
-    trainer::TrainConfig c = test::small_run_config(prefix, test::SmallRun{dp, tp, pp, schedule, zero, stages}, ckpt.string());
+    trainer::TrainConfig c =
+        test::small_run_config(prefix, test::SmallRun{dp, tp, pp, schedule, zero, stages, layout.blend}, ckpt.string());
     if (on_gpu) c.device = trainer::DeviceKind::Cuda;
     if (bf16) c.train.precision = Precision::BF16;
     // Small dp buckets (4 KiB, dozens of them for this model), so that the

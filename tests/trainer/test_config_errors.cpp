@@ -98,6 +98,12 @@ TEST(ConfigErrors, WrongTypesNameTheExpectation) {
       {replaced("[shard]", "[a, [b]]"), {}, {"data.train: expected a list of paths", "got a list"}},
       {replaced("[shard]", "[a, \"\"]"), {}, {"data.train: an entry is an empty string"}},
       {replaced("[shard]", "{a: 1}"), {}, {"data.train: expected a list of paths", "got a mapping"}},
+      {minimal_with("data", "train_weights: 1"), {},
+       {"data.train_weights: expected a list of numbers > 0, one per data.train entry", "got '1'", "e.g. [0.7, 0.3]"}},
+      {minimal_with("data", "train_weights: [0]"), {}, {"data.train_weights: expected a list of numbers > 0", "got '0'"}},
+      {minimal_with("data", "train_weights: [-1]"), {}, {"got '-1'"}},
+      {minimal_with("data", "train_weights: [.inf]"), {}, {"got '.inf'"}},
+      {minimal_with("data", "train_weights: [a]"), {}, {"got 'a'"}},
       {replaced("n_embd: 32", "n_embd: 2000000"), {},
        {"model.n_embd: expected a positive integer up to 1048576, got '2000000'"}},
       {replaced("ctx_len: 16", "ctx_len: 0"), {},
@@ -134,6 +140,11 @@ TEST(ConfigErrors, ImpossibleCombinations) {
       {minimal_with("data", "magic_prime: 7"), {},
        {"data.magic_prime: expected a prime p with p mod 3 = 2", "got 7 (a prime, but p mod 3 = 1)", "rwkv-data magic-prime"}},
       {minimal_with("data", "magic_prime: 35"), {}, {"got 35 (not a prime)"}},
+      {minimal_with("data", "train_weights: [0.7, 0.3]"), {},
+       {"data.train_weights: has 2 weight(s) but data.train has 1 entry; expected one weight per entry",
+        "in the same order"}},
+      {replaced("[shard]", "[a, b]\n  train_weights: [1, 2]\n  magic_prime: 11"), {},
+       {"data.magic_prime: is 11 but with data.train_weights each dataset", "remove magic_prime"}},
       {minimal_with("data", "magic_prime: 11\n  sampler: sequential"), {},
        {"data.magic_prime: is 11 but data.sampler sequential does not use it"}},
       {minimal_with("parallel", "tp: 3"), {},
@@ -159,6 +170,12 @@ TEST(ConfigErrors, ImpossibleCombinations) {
   EXPECT_NO_THROW(load_config_text(minimal_with("train", "lr_final: 0"), "test.yaml"));  // decays linearly
   EXPECT_NO_THROW(load_config_text(minimal_with("parallel", "tp: 2\n  vocab_pad_multiple: 64"), "test.yaml"));
   EXPECT_NO_THROW(load_config_text(minimal_with("data", "magic_prime: 11"), "test.yaml"));
+  {
+    const TrainConfig c = load_config_text(replaced("[shard]", "[a, \"b/*\"]\n  train_weights: [0.7, 3e-1]"), "test.yaml");
+    EXPECT_EQ(c.data.train_weights, (std::vector<double>{0.7, 0.3}));
+    EXPECT_TRUE(load_config_text(config_to_yaml(c), "dump.yaml") == c) << config_to_yaml(c);  // reads back the same
+    EXPECT_NE(config_digest(c), config_digest(load_config_text(replaced("[shard]", "[a, \"b/*\"]"), "test.yaml")));
+  }
   EXPECT_NO_THROW(load_config_text(minimal_with("train", "warmup_steps: 10"), "test.yaml"));
   EXPECT_NO_THROW(load_config_text(minimal_with("checkpoint", "interval: 250\n  keep_every: 1000"), "test.yaml"));
 }
