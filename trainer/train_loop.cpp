@@ -117,8 +117,7 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   data::BatchLayout layout{mc.ctx_len, tc.micro_batch, tc.micro_batch * tc.grad_accum * pc.dp, pc.dp};
   layout.validate();
   const TrainingData train_data(config, layout, options.config_path);
-  std::unique_ptr<data::TokenDataset> valid_data;
-  if (!config.data.valid.empty()) valid_data = std::make_unique<data::TokenDataset>(shard_prefixes(config.data.valid, "data.valid"), mc.vocab_size);
+  const std::vector<ValidationSet> valid_sets = open_validation_sets(config);
   const int64_t steps = total_steps(config);
   const int64_t B = tc.micro_batch, T = mc.ctx_len;
   say("data: tokenizer ", tokenizer->name(), ", sampler ", to_string(config.data.sampler),
@@ -265,18 +264,44 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     return std::sqrt(local);
   };
 
-  auto evaluate = [&]() -> double {
-    // Every dp replica evaluates the same windows (the held-out set is small).
-    data::SequentialSampler eval_sampler(*valid_data, data::BatchLayout{T, B, B, 1});
-    const int64_t batches = std::min<int64_t>(tc.eval_batches, eval_sampler.num_steps());
-    int64_t full = 0;
-    while (full < batches && eval_sampler.fill(full, 0, 0, windows.data()) == B) ++full;  // partial batches would mix in padding
-    if (full == 0) return std::nan("");
-    const double loss = run_pipeline_eval(model, stage, full, B, T, [&](int64_t i, Tensor& tok, Tensor& tgt) {
-      eval_sampler.fill(i, 0, 0, windows.data());
-      split_windows(windows, B, T, tok, tgt);
-    });
-    return share_from_last_stage(loss, false);
+  // The loss on each held-out set (data.valid entry), over at most
+  // eval_batches full micro-batches of it, and their mean over all windows.
+  struct Evaluation {
+    double loss = std::nan("");
+    std::vector<double> per_set;
+  };
+  auto evaluate = [&]() -> Evaluation {
+    Evaluation result;
+    double weighted = 0.0;
+    int64_t all_batches = 0;
+    for (const ValidationSet& set : valid_sets) {
+      // Every dp replica evaluates the same windows (the held-out set is small).
+      data::SequentialSampler eval_sampler(*set.data, data::BatchLayout{T, B, B, 1});
+      const int64_t batches = std::min<int64_t>(tc.eval_batches, eval_sampler.num_steps());
+      int64_t full = 0;
+      while (full < batches && eval_sampler.fill(full, 0, 0, windows.data()) == B) ++full;  // partial batches would mix in padding
+      if (full == 0) {
+        result.per_set.push_back(std::nan(""));
+        continue;
+      }
+      const double loss = run_pipeline_eval(model, stage, full, B, T, [&](int64_t i, Tensor& tok, Tensor& tgt) {
+        eval_sampler.fill(i, 0, 0, windows.data());
+        split_windows(windows, B, T, tok, tgt);
+      });
+      result.per_set.push_back(share_from_last_stage(loss, false));
+      weighted += result.per_set.back() * static_cast<double>(full);
+      all_batches += full;
+    }
+    // One set: its loss as it is (x * n / n need not give back x's last bit).
+    if (all_batches > 0) result.loss = result.per_set.size() == 1 ? result.per_set[0] : weighted / static_cast<double>(all_batches);
+    return result;
+  };
+  auto eval_line = [&](int64_t at_step, const Evaluation& e) {
+    std::string line = str_cat("eval step=", at_step, " val_loss=", e.loss, " val_ppl=", std::exp(e.loss));
+    if (valid_sets.size() > 1) {
+      for (size_t k = 0; k < valid_sets.size(); ++k) line += str_cat(k == 0 ? " |" : "", " ", valid_sets[k].name, "=", e.per_set[k]);
+    }
+    return line;
   };
 
   // --- resume: the newest committed checkpoint (auto), none (never), or a directory
@@ -455,9 +480,10 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     summary.resume_bytes_read = resumed->bytes_read;
     summary.resume_bytes_total = resumed->total_bytes;
   }
-  if (valid_data && tc.eval_interval > 0) {
-    summary.first_eval_loss = evaluate();
-    say("eval step=0 val_loss=", summary.first_eval_loss, " val_ppl=", std::exp(summary.first_eval_loss));
+  if (!valid_sets.empty() && tc.eval_interval > 0) {
+    const Evaluation first = evaluate();
+    summary.first_eval_loss = first.loss;
+    say(eval_line(0, first));
   }
   Timer run_timer;
   bool stopped_early = false;
@@ -559,9 +585,12 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
       interval_loss = 0.0;
       interval_steps = 0;
     }
-    if (valid_data && tc.eval_interval > 0 && ((step + 1) % tc.eval_interval == 0 || step + 1 == steps)) {
-      summary.last_eval_loss = evaluate();
-      say("eval step=", step + 1, " val_loss=", summary.last_eval_loss, " val_ppl=", std::exp(summary.last_eval_loss));
+    std::optional<Evaluation> evaluation;
+    if (!valid_sets.empty() && tc.eval_interval > 0 && ((step + 1) % tc.eval_interval == 0 || step + 1 == steps)) {
+      evaluation = evaluate();
+      summary.last_eval_loss = evaluation->loss;
+      summary.last_eval_losses = evaluation->per_set;
+      say(eval_line(step + 1, *evaluation));
     }
     if (controller) {
       std::map<std::string, double> metrics;
@@ -569,8 +598,11 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
         const double tok_s = static_cast<double>(layout.global_batch * T) / (ms / 1e3);
         metrics = {{"loss", loss}, {"lr", lr}, {"grad_norm", grad_norm}, {"tokens_per_s", tok_s},
                    {"mfu", job_mfu(tok_s)}};
-        if (summary.last_eval_loss >= 0 && valid_data && tc.eval_interval > 0 && (step + 1) % tc.eval_interval == 0)
-          metrics["val_loss"] = summary.last_eval_loss;
+        if (evaluation && evaluation->loss >= 0 && (step + 1) % tc.eval_interval == 0) {
+          metrics["val_loss"] = evaluation->loss;
+          for (size_t k = 0; valid_sets.size() > 1 && k < valid_sets.size(); ++k)
+            if (evaluation->per_set[k] >= 0) metrics["val_loss/" + valid_sets[k].name] = evaluation->per_set[k];
+        }
       }
       // A checkpoint or stop may be announced for a later step: keep it until then.
       launch::ControllerCommand reply = controller->heartbeat(step + 1, metrics, step + 1 == steps);

@@ -29,6 +29,7 @@ struct TrainSummary {
   double final_loss = 0.0;     // mean over the last log interval
   double first_eval_loss = -1; // before training; -1: no evaluation ran
   double last_eval_loss = -1;
+  std::vector<double> last_eval_losses;  // per data.valid entry, in order (last_eval_loss: their mean over windows)
   std::string weights_path;    // the final weights (safetensors)
   std::vector<double> losses;  // every step's training loss, in order
   int64_t resumed_step = -1;   // the checkpoint's step; -1: a fresh start

@@ -1,5 +1,7 @@
 #include "trainer/training_data.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "data/prepare.h"
 
@@ -14,6 +16,25 @@ std::vector<std::string> shard_prefixes(const std::vector<std::string>& specs, c
     prefixes.insert(prefixes.end(), found.begin(), found.end());
   }
   return prefixes;
+}
+
+std::vector<ValidationSet> open_validation_sets(const TrainConfig& config) {
+  const std::vector<std::string>& entries = config.data.valid;
+  auto last_component = [](const std::string& entry) {
+    std::string trimmed = entry;
+    while (trimmed.size() > 1 && trimmed.back() == '/') trimmed.pop_back();
+    const size_t slash = trimmed.rfind('/');
+    return slash == std::string::npos ? trimmed : trimmed.substr(slash + 1);
+  };
+  std::vector<ValidationSet> sets;
+  for (const std::string& entry : entries) {
+    const std::string name = last_component(entry);
+    const bool shared = std::count_if(entries.begin(), entries.end(),
+                                      [&](const std::string& e) { return last_component(e) == name; }) > 1;
+    sets.push_back({shared ? entry : name, std::make_unique<data::TokenDataset>(shard_prefixes({entry}, "data.valid"),
+                                                                                config.model.vocab_size)});
+  }
+  return sets;
 }
 
 TrainingData::TrainingData(const TrainConfig& config, const data::BatchLayout& layout, const std::string& config_path)

@@ -20,6 +20,15 @@ namespace rwkv::trainer {
 // in order; throws naming `key` for an entry that matches no shard.
 std::vector<std::string> shard_prefixes(const std::vector<std::string>& specs, const char* key);
 
+// A held-out set: one data.valid entry (its shards back to back). Each entry
+// is evaluated on its own, so that a second entry is not crowded out by the
+// first's windows, and reported under its name.
+struct ValidationSet {
+  std::string name;  // the entry's last path component, or the whole entry where two share one
+  std::unique_ptr<data::TokenDataset> data;
+};
+std::vector<ValidationSet> open_validation_sets(const TrainConfig& config);
+
 class TrainingData {
  public:
   // layout: the run's batch geometry. config_path names the file in errors.

@@ -6,6 +6,7 @@
 #include "data/binidx_writer.h"
 #include "model_test_util.h"
 #include "trainer/config.h"
+#include "trainer/train_loop.h"
 #include "trainer/training_data.h"
 
 namespace rwkv::trainer {
@@ -83,6 +84,50 @@ TEST(TrainingData, AnEntryTooSmallForTheMixtureIsNamed) {
         << m;
     EXPECT_NE(m.find("HINT"), std::string::npos) << m;
   }
+}
+
+TEST(TrainingData, EachValidationEntryIsEvaluatedOnItsOwnAndTheirMeanIsTheValLoss) {
+  const auto dir = test::fresh_temp_dir("training_data_valid");
+  const std::string train = write_stream(dir, "train", 4000, 1);
+  // Two full micro-batches of 4 x 8-token windows in "web" (eval_batches 2),
+  // one in "code" (41 tokens: 5 windows, the fifth would need padding).
+  const std::string web = write_stream(dir, "web", 4000, 60), code = write_stream(dir, "code", 41, 120);
+  auto run = [&](const std::string& valid) {
+    TrainConfig c = config_for("train: [" + train + "], valid: [" + valid + "]");
+    c.train.steps = 2;
+    c.train.eval_interval = 2;
+    c.train.eval_batches = 2;
+    c.train.threads = 1;
+    c.train.peak_gflops = 1;
+    c.checkpoint.dir = (dir / "ckpt").string();
+    c.checkpoint.resume = "never";
+    return run_training(c, TrainOptions{});
+  };
+  const TrainSummary both = run(web + ", " + code), web_only = run(web), code_only = run(code);
+  ASSERT_EQ(both.last_eval_losses.size(), 2u);
+  // The same model (the same seed and training data) scores each set as it does alone...
+  EXPECT_EQ(both.last_eval_losses[0], web_only.last_eval_loss);
+  EXPECT_EQ(both.last_eval_losses[1], code_only.last_eval_loss);
+  EXPECT_EQ(web_only.last_eval_losses, std::vector<double>{web_only.last_eval_loss});
+  EXPECT_NE(both.last_eval_losses[0], both.last_eval_losses[1]);  // different text, different loss
+  // ...and val_loss is their mean over the 2 + 1 micro-batches evaluated.
+  EXPECT_DOUBLE_EQ(both.last_eval_loss, (2 * web_only.last_eval_loss + code_only.last_eval_loss) / 3);
+  EXPECT_TRUE(std::isfinite(both.last_eval_loss));
+}
+
+TEST(TrainingData, ValidationSetsAreNamedByTheirLastPathComponent) {
+  const auto dir = test::fresh_temp_dir("training_data_names");
+  std::filesystem::create_directories(dir / "x");
+  std::filesystem::create_directories(dir / "y");
+  const std::string a = write_stream(dir / "x", "val", 100, 1), b = write_stream(dir / "y", "val", 100, 1);
+  const std::string c = write_stream(dir, "code", 100, 1);
+  const TrainConfig config = config_for("train: [" + c + "], valid: [" + a + ", " + b + ", " + c + "]");
+  const std::vector<ValidationSet> sets = open_validation_sets(config);
+  ASSERT_EQ(sets.size(), 3u);
+  EXPECT_EQ(sets[0].name, a);  // two entries end in "val": the whole entries tell them apart
+  EXPECT_EQ(sets[1].name, b);
+  EXPECT_EQ(sets[2].name, "code");
+  EXPECT_EQ(sets[2].data->num_tokens(), 100);
 }
 
 }  // namespace
