@@ -36,13 +36,27 @@ TEST(GenerateCli, GreedyIsDeterministicAndBadInputFailsClearly) {
            {" --prompt hi --top-p 1.5", "--top-p expects a value in (0, 1]"},
            {" --prompt hi --colour red", "unknown flag --colour"},
            {"", "--prompt is required"},
-           {" --prompt hi stray", "unexpected argument 'stray'"}}) {
+           {" --prompt hi stray", "unexpected argument 'stray'"},
+           {" --prompt hi --top-k -1", "--top-k expects a count >= 0"},
+           {" --prompt hi --samples 0", "--samples expects a count in [1, 4096]"},
+           {" --prompt hi --penalty-decay 1.5", "--penalty-decay expects a value in [0, 1]"},
+           {" --prompt hi --presence-penalty nan", "--presence-penalty and --frequency-penalty expect finite numbers"},
+           {" --prompt hi --stop ''", "--stop expects a non-empty text"}}) {
     SCOPED_TRACE(args);
     const test::CommandResult r = test::run_command(base + args);
     EXPECT_NE(r.exit_code, 0);
     EXPECT_NE(r.output.find("rwkv-generate: error: "), std::string::npos) << r.output;
     EXPECT_NE(r.output.find(message), std::string::npos) << r.output;
   }
+  // Several samples: each under a header with its seed, prompt first; sample
+  // 0 is the single-sample run's text (the same seed), greedy ones are all alike.
+  const test::CommandResult one = test::run_command(base + " --prompt 'Hi' --tokens 10 --seed 4");
+  const test::CommandResult three = test::run_command(base + " --prompt 'Hi' --tokens 10 --seed 4 --samples 3");
+  ASSERT_EQ(three.exit_code, 0) << three.output;
+  EXPECT_EQ(three.output.rfind("=== sample 0 (seed 4)\n" + one.output, 0), 0u) << three.output << "\n" << one.output;
+  EXPECT_NE(three.output.find("=== sample 1 (seed 5)\nHi"), std::string::npos) << three.output;
+  EXPECT_NE(three.output.find("=== sample 2 (seed 6)\nHi"), std::string::npos) << three.output;
+
   const test::CommandResult missing = test::run_command(std::string(RWKV_GENERATE_BIN) + " --weights " +
                                                         (dir / "none.safetensors").string() + " --tokenizer bytes --prompt hi");
   EXPECT_NE(missing.exit_code, 0);
