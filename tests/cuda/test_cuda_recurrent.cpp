@@ -5,6 +5,8 @@
 #include <cmath>
 
 #include "cuda_test_util.h"
+#include "data/byte_tokenizer.h"
+#include "trainer/generation.h"
 #include "trainer/rwkv4_recurrent.h"
 
 namespace rwkv {
@@ -58,6 +60,30 @@ TEST(CudaRecurrent, PromptThenSingleTokensFollowTheCpu) {
   Tensor host_logits = Tensor::empty({2, 1, shape.vocab_size}, DType::F32);
   test::expect_error([&] { rwkv4_forward_recurrent(gpu.tensors(), shape, chunks[1], gpu_state, host_logits); },
                      {"rwkv4_forward_recurrent", "logits"});
+}
+
+// rwkv::generate with the model on the GPU: the prompt's state copied to
+// every sample's row on the device, then greedy tokens, as on the CPU.
+TEST(CudaRecurrent, GenerateOnTheGpuPicksTheCpusTokens) {
+  RWKV_REQUIRE_GPU();
+  const Rwkv4Shape shape{2, 64, 257, 128};
+  Rwkv4Model cpu(shape, DType::F32), gpu(shape, DType::F32, false, Device::cuda(0));
+  uint64_t seed = 91;
+  for (size_t i = 0; i < cpu.params().entries().size(); ++i) {
+    NamedTensor& e = cpu.params().entries()[i];
+    e.value.copy_from(test::random_tensor(e.value.shape(), DType::F32, seed++, -0.5, 0.5));
+    gpu.params().entries()[i].value.copy_from(e.value);
+  }
+  const data::ByteTokenizer bytes;
+  GenerationOptions options;
+  options.max_tokens = 12;
+  options.samples = 3;
+  options.sampling.temperature = 0.0;
+  options.penalty = {0.3, 0.3, 0.996};
+  const std::vector<std::string> want = generate(cpu, bytes, "RWKV", options);
+  const std::vector<std::string> got = generate(gpu, bytes, "RWKV", options);
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(got.at(1), got.at(0));  // greedy rows from one replicated state
 }
 
 }  // namespace
