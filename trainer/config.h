@@ -135,6 +135,9 @@ std::string config_to_yaml(const TrainConfig& config);
 // XXH3-64 of config_to_yaml: equal configs have equal digests on every machine.
 uint64_t config_digest(const TrainConfig& config);
 std::string config_digest_hex(const TrainConfig& config);  // 16 lowercase hex digits
+// The keys whose canonical values differ, in canonical order, each as
+// "section.key: before -> after" ("unset" for a key one of them leaves out).
+std::vector<std::string> config_differences(const TrainConfig& before, const TrainConfig& after);
 
 // Every key the parser knows, "section.key" (or "key" at the top level), in
 // canonical order. configs/README.md documents each of them.

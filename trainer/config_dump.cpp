@@ -38,4 +38,13 @@ std::string config_digest_hex(const TrainConfig& config) {
   return hex;
 }
 
+std::vector<std::string> config_differences(const TrainConfig& before, const TrainConfig& after) {
+  std::vector<std::string> differences;
+  for (const detail::Field& f : detail::config_fields()) {
+    const std::optional<std::string> was = f.dump(before), is = f.dump(after);
+    if (was != is) differences.push_back(f.path() + ": " + was.value_or("unset") + " -> " + is.value_or("unset"));
+  }
+  return differences;
+}
+
 }  // namespace rwkv::trainer

@@ -342,8 +342,20 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     if (sharded) sharded->set_steps_taken(m.step);
     start_step = m.step;
     if (m.config_digest != digest && log_here) {
+      // Which keys changed, from the canonical config the checkpoint keeps
+      // (an imported checkpoint has none; one from an older version may not read).
+      std::string changed;
+      try {
+        if (!m.config_yaml.empty()) {
+          const TrainConfig before = load_config_text(m.config_yaml, resumed->dir + " (its config)");
+          for (const std::string& d : config_differences(before, config)) changed += "\n  " + d;
+        }
+      } catch (const Error&) {
+        changed.clear();
+      }
       log_warn("resume: this run's config (digest ", digest, ") differs from the checkpoint's (", m.config_digest,
-               "); the model shapes match, so training continues with the new settings");
+               "); the model shapes match, so training continues with the new settings",
+               changed.empty() ? std::string() : str_cat(". Changed (checkpoint -> now):", changed));
     }
     say("resume: step ", m.step, " from ", resumed->dir, " (written by dp=", m.layout.dp, " x tp=", m.layout.tp,
         " x pp=", m.layout.pp, "); this rank read and verified ", resumed->bytes_read, " of the checkpoint's ", resumed->total_bytes,

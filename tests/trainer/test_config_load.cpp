@@ -158,6 +158,18 @@ TEST(ConfigLoad, DigestDependsOnMeaningNotSpelling) {
   EXPECT_NE(config_digest(a), config_digest(c));
 }
 
+TEST(ConfigLoad, DifferencesNameEachChangedKeyWithBothValues) {
+  const TrainConfig before = load_config_text(kMinimalYaml, "a.yaml");
+  EXPECT_TRUE(config_differences(before, before).empty());
+  const TrainConfig after = load_config_text(kMinimalYaml, "b.yaml",
+                                             {"train.lr_init=3e-4", "data.train=[shard, more]",
+                                              "data.train_weights=[2, 1]", "train.steps=", "train.tokens=1e6"});
+  EXPECT_EQ(config_differences(before, after),
+            (std::vector<std::string>{"data.train: [\"shard\"] -> [\"shard\", \"more\"]",
+                                      "data.train_weights: [] -> [2.0, 1.0]", "train.steps: 10 -> unset",
+                                      "train.tokens: unset -> 1000000", "train.lr_init: 6.0e-04 -> 3.0e-04"}));
+}
+
 TEST(ConfigLoad, KeysAreUniqueAndQualified) {
   const std::vector<std::string> keys = config_keys();
   const std::set<std::string> unique(keys.begin(), keys.end());
