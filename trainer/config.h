@@ -55,6 +55,7 @@ struct TrainSection {
   double lr_final = 1e-5;
   int64_t warmup_steps = 0;
   LrDecay lr_schedule = LrDecay::Exponential;  // with lr_final (or lr_init) 0, decays linearly
+  double cooldown_fraction = 0.2;  // lr_schedule wsd: share of the post-warmup steps that decay
   double beta1 = 0.9;
   double beta2 = 0.99;
   double adam_eps = 1e-8;

@@ -90,6 +90,12 @@ void check_schedule(const TrainConfig& c, const ConfigContext& ctx) {
   const TrainSection& t = c.train;
   // (lr_final 0 with exponential is allowed: the schedule then decays
   // linearly, as the reference does; configs/README.md says so.)
+  if (t.lr_schedule != LrDecay::Wsd && t.cooldown_fraction != TrainSection{}.cooldown_fraction) {
+    ctx.fail("train.cooldown_fraction",
+             str_cat("is ", t.cooldown_fraction, " but train.lr_schedule ", to_string(t.lr_schedule),
+                     " has no cooldown; only wsd uses it"),
+             "remove cooldown_fraction, or set lr_schedule: wsd");
+  }
   if (t.eval_interval > 0 && c.data.valid.empty()) {
     ctx.fail("train.eval_interval", str_cat("is ", t.eval_interval, " but data.valid names no shards to evaluate on"),
              "add 'valid: [path/to/valid_shard]' under 'data:', or set eval_interval: 0");

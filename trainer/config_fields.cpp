@@ -318,7 +318,8 @@ const EnumNames<LrDecay>& lr_schedule_names() {
       {LrDecay::Exponential, "exponential"},
       {LrDecay::Cosine, "cosine"},
       {LrDecay::Linear, "linear"},
-      {LrDecay::Constant, "constant"}};
+      {LrDecay::Constant, "constant"},
+      {LrDecay::Wsd, "wsd"}};
   return names;
 }
 const EnumNames<SamplerKind>& sampler_names() {
@@ -426,6 +427,8 @@ std::vector<Field> make_fields() {
       int_field("train", "warmup_steps", RWKV_MEMBER(train.warmup_steps), 0),
       enum_field("train", "lr_schedule", RWKV_MEMBER(train.lr_schedule), lr_schedule_names(),
                  {{"exp", "exponential"}, {"cos", "cosine"}}),
+      real_field("train", "cooldown_fraction", RWKV_MEMBER(train.cooldown_fraction),
+                 [](double v) { return v > 0 && v <= 1; }, "a number in (0, 1]"),
       real_field("train", "beta1", RWKV_MEMBER(train.beta1), unit_interval, "a number in [0, 1)"),
       real_field("train", "beta2", RWKV_MEMBER(train.beta2), unit_interval, "a number in [0, 1)"),
       real_field("train", "adam_eps", RWKV_MEMBER(train.adam_eps), positive, "a number > 0"),

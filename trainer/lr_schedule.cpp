@@ -12,12 +12,18 @@ LrDecay parse_lr_decay(const std::string& name) {
   if (name == "cosine") return LrDecay::Cosine;
   if (name == "linear") return LrDecay::Linear;
   if (name == "constant") return LrDecay::Constant;
-  RWKV_FAIL("unknown lr schedule '", name, "', expected exponential, cosine, linear or constant");
+  if (name == "wsd") return LrDecay::Wsd;
+  RWKV_FAIL("unknown lr schedule '", name, "', expected exponential, cosine, linear, constant or wsd");
 }
 
 double LrSchedule::at(int64_t step) const {
   double lr = lr_init;
-  if (decay != LrDecay::Constant && lr_final != lr_init && total_steps > warmup_steps) {
+  if (decay == LrDecay::Wsd && lr_final != lr_init && total_steps > warmup_steps) {
+    const double after_warmup = static_cast<double>(total_steps - warmup_steps);
+    const int64_t cooldown = std::max<int64_t>(1, std::llround(cooldown_fraction * after_warmup));
+    const double progress = static_cast<double>(step - (total_steps - cooldown) + 1) / static_cast<double>(cooldown);
+    lr = lr_init + (lr_final - lr_init) * std::clamp(progress, 0.0, 1.0);
+  } else if (decay != LrDecay::Constant && decay != LrDecay::Wsd && lr_final != lr_init && total_steps > warmup_steps) {
     double progress = static_cast<double>(step - warmup_steps + 1) / static_cast<double>(total_steps - warmup_steps);
     progress = std::clamp(progress, 0.0, 1.0);
     if (decay == LrDecay::Cosine) {

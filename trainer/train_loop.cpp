@@ -55,6 +55,7 @@ rwkv::LrSchedule make_schedule(const TrainSection& t, int64_t total_steps) {
   s.warmup_steps = t.warmup_steps;
   s.total_steps = total_steps;
   s.decay = t.lr_schedule;
+  s.cooldown_fraction = t.cooldown_fraction;
   return s;
 }
 

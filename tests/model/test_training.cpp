@@ -28,7 +28,23 @@ TEST(LrSchedule, WarmupThenExponentialOrCosineDecay) {
   EXPECT_NEAR(linear.at(49), 0.5e-3, 1e-15);
   LrSchedule explicit_linear{1e-3, 1e-4, 0, 100, LrDecay::Linear};
   EXPECT_NEAR(explicit_linear.at(49), 1e-3 - 0.9e-3 * 0.5, 1e-15);
-  test::expect_error([] { parse_lr_decay("step"); }, {"'step'", "exponential, cosine, linear or constant"});
+  test::expect_error([] { parse_lr_decay("step"); }, {"'step'", "exponential, cosine, linear, constant or wsd"});
+  EXPECT_EQ(parse_lr_decay("wsd"), LrDecay::Wsd);
+}
+
+TEST(LrSchedule, WarmupStableDecayHoldsThenCoolsDownLinearly) {
+  // 10 warmup steps, 100 after; cooldown 0.25 x 100 = 25 steps: 85..109.
+  LrSchedule s{1e-3, 1e-5, 10, 110, LrDecay::Wsd, 0.25};
+  EXPECT_NEAR(s.at(0), 1e-3 * 0.2, 1e-15);  // the same warmup
+  EXPECT_EQ(s.at(10), 1e-3);
+  EXPECT_EQ(s.at(84), 1e-3);                // the last stable step
+  EXPECT_NEAR(s.at(85), 1e-3 + (1e-5 - 1e-3) * (1.0 / 25), 1e-15);
+  EXPECT_NEAR(s.at(96), 1e-3 + (1e-5 - 1e-3) * (12.0 / 25), 1e-15);
+  EXPECT_NEAR(s.at(109), 1e-5, 1e-18);      // lr_final at the last step
+  EXPECT_NEAR(s.at(200), 1e-5, 1e-18);
+  LrSchedule tiny{1e-3, 0.0, 0, 3, LrDecay::Wsd, 0.01};  // a cooldown rounds up to at least one step
+  EXPECT_EQ(tiny.at(1), 1e-3);
+  EXPECT_EQ(tiny.at(2), 0.0);
 }
 
 std::vector<double> train_tiny(int steps, int threads) {

@@ -86,7 +86,7 @@ TEST(ConfigErrors, WrongTypesNameTheExpectation) {
        {"train.l2wrap: expected true or false, got 'yes'", "write true or false"}},
       {minimal_with("train", "l2wrap: 1"), {}, {"expected true or false, got '1'"}},
       {minimal_with("train", "lr_schedule: cosin"), {},
-       {"expected one of exponential, cosine, linear, constant, got 'cosin'", "did you mean 'cosine'?"}},
+       {"expected one of exponential, cosine, linear, constant, wsd, got 'cosin'", "did you mean 'cosine'?"}},
       {minimal_with("train", "lr_schedule: exp"), {}, {"did you mean 'exponential'?"}},
       {std::string(kMinimalYaml) + "device: gpu\n", {},
        {"device: expected one of cpu, cuda, got 'gpu'", "did you mean 'cuda'?"}},
@@ -133,6 +133,10 @@ TEST(ConfigErrors, ImpossibleCombinations) {
       {replaced("steps: 10", "tokens: 160\n  warmup_steps: 20"), {},
        {"at most the run's 10 steps (from train.tokens), got 20"}},
       {minimal_with("train", "eval_interval: 100"), {}, {"train.eval_interval: is 100 but data.valid names no shards"}},
+      {minimal_with("train", "cooldown_fraction: 0.1"), {},
+       {"train.cooldown_fraction: is 0.1 but train.lr_schedule exponential has no cooldown", "lr_schedule: wsd"}},
+      {minimal_with("train", "lr_schedule: wsd\n  cooldown_fraction: 0"), {},
+       {"train.cooldown_fraction: expected a number in (0, 1], got '0'"}},
       {replaced("vocab_size: 257", "vocab_size: 256"), {},
        {"model.vocab_size: expected at least 257 for the bytes tokenizer", "got 256"}},
       {minimal_with("data", "tokenizer: gpt2"), {},
@@ -168,6 +172,7 @@ TEST(ConfigErrors, ImpossibleCombinations) {
   });
   // The same combinations are fine once consistent.
   EXPECT_NO_THROW(load_config_text(minimal_with("train", "lr_final: 0"), "test.yaml"));  // decays linearly
+  EXPECT_NO_THROW(load_config_text(minimal_with("train", "lr_schedule: wsd\n  cooldown_fraction: 0.1"), "test.yaml"));
   EXPECT_NO_THROW(load_config_text(minimal_with("parallel", "tp: 2\n  vocab_pad_multiple: 64"), "test.yaml"));
   EXPECT_NO_THROW(load_config_text(minimal_with("data", "magic_prime: 11"), "test.yaml"));
   {
