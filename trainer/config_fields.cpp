@@ -441,6 +441,8 @@ std::vector<Field> make_fields() {
       bool_field("train", "l2wrap", RWKV_MEMBER(train.l2wrap)),
       bool_field("train", "layerwise_lr", RWKV_MEMBER(train.layerwise_lr)),
       bool_field("train", "recompute", RWKV_MEMBER(train.recompute)),
+      real_field("train", "dropout", RWKV_MEMBER(train.dropout), [](double v) { return v >= 0 && v < 1; },
+                 "a number in [0, 1)"),
       // Aliases only steer the hint: fp16 is not bf16 (no loss scaling here),
       // but it is what someone asking for half precision most likely wants.
       enum_field("train", "precision", RWKV_MEMBER(train.precision), precision_names(),

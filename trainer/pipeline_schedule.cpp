@@ -96,6 +96,7 @@ double run_pipeline_step(Rwkv4Model& model, const PipelineStage& io, PipelineSch
   double compute_s = 0.0;
   auto forward = [&](int64_t m, const Tensor& input) {
     Timer t;
+    model.set_next_micro_batch(m);  // its rows' sample indices name their dropout masks
     model.stage_forward(slot(m), tokens_of(m), input, io.first() ? rows_of(m) : Tensor());
     compute_s += t.seconds();
     return model.stage_output(slot(m));

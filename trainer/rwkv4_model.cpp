@@ -18,6 +18,7 @@
 
 #include "kernels/activations.h"
 #include "kernels/cross_entropy.h"
+#include "kernels/dropout.h"
 #include "kernels/embedding.h"
 #include "kernels/gemm.h"
 #include "kernels/layernorm.h"
@@ -52,6 +53,7 @@ struct Rwkv4Model::Activations {
   // their page faults again each time (~30% of an rwkv-eval run on the CPU).
   std::vector<Tensor> backing;
   Tensor tokens, targets;                     // [B, T] i32 on the model's device
+  std::optional<DropoutKey> dropout;          // this micro-batch's mask key (site set per use), or none
   Tensor tokens_local;                        // [N] i32: this rank's embedding rows, -1 elsewhere
   Tensor emb_out, ln0_mean, ln0_rstd;         // emb[tokens] [B, T, C]
   std::vector<BlockActivations> blocks;       // this stage's blocks
@@ -362,6 +364,13 @@ void Rwkv4Model::stage_forward(int slot_index, const Tensor& tokens, const Tenso
   Activations& a = slot(slot_index, tokens.dim(0), tokens.dim(1));
   const int64_t N = a.B * a.T;
   a.tokens.copy_from(tokens);
+  a.dropout.reset();
+  if (dropout_ && dropout_->p > 0.0f) {
+    const DropoutPlan& d = *dropout_;
+    a.dropout = DropoutKey{d.p, d.seed, 0, d.first_sample + static_cast<uint64_t>(next_micro_) * d.micro_stride,
+                           d.row_stride};
+  }
+  next_micro_ = 0;
   if (part_.has_embedding()) {
     weights_needed(block_first_entry_.empty() ? tail_first_entry_ : block_first_entry_[0]);  // emb, block 0's LayerNorms
     if (tokens_local.defined()) {
@@ -373,6 +382,7 @@ void Rwkv4Model::stage_forward(int slot_index, const Tensor& tokens, const Tenso
     Tensor x0 = rows(a.emb_out);
     embedding_forward(a.tokens_local, p_.emb, x0);
     tp_all_reduce(x0);
+    drop(a, a.emb_out, 0);
     Tensor x_in0 = rows(a.blocks[0].x_in);
     layernorm_forward(x0, p_.blocks[0].ln0_weight, p_.blocks[0].ln0_bias, x_in0, a.ln0_mean, a.ln0_rstd);
   } else {
@@ -413,6 +423,7 @@ void Rwkv4Model::forward_block(Activations& a, int64_t l) {
     tp_->all_reduce_sum(a.tp_full);
     add_(x_mid, a.tp_full);
   }
+  drop(a, b.x_mid, dropout_site(l, 0));
   // --- channel mixing
   Tensor ffn_in = rows(b.ffn_in);
   layernorm_forward(x_mid, w.ln2_weight, w.ln2_bias, ffn_in, b.ln2_mean, b.ln2_rstd);
@@ -422,11 +433,13 @@ void Rwkv4Model::forward_block(Activations& a, int64_t l) {
   squared_relu_forward(b.ffn_k_pre, b.ffn_k);
   Tensor fr = rows(b.ffn_r), fv = rows(b.ffn_v);
   linear_forward(rows(b.ffn_xr), w.ffn_receptance, fr);
-  Tensor x_out = rows(l + 1 < static_cast<int64_t>(a.blocks.size()) ? a.blocks[static_cast<size_t>(l + 1)].x_in : a.x_final);
+  Tensor& block_out = l + 1 < static_cast<int64_t>(a.blocks.size()) ? a.blocks[static_cast<size_t>(l + 1)].x_in : a.x_final;
+  Tensor x_out = rows(block_out);
   if (tp == 1) {
     linear_forward(rows(b.ffn_k), w.ffn_value, fv);
     sigmoid_gate_forward(fr, fv, x_out);
     add_(x_out, x_mid);
+    drop(a, block_out, dropout_site(l, 1));
     return;
   }
   // v by channel block q: k_l Wv_l[q]^T, summed over ranks into rank q's block.
@@ -440,6 +453,18 @@ void Rwkv4Model::forward_block(Activations& a, int64_t l) {
   tp_->all_gather(gated, a.tp_blocks);
   x_out.copy_from(x_mid);
   for (int64_t q = 0; q < tp; ++q) add_columns(a.tp_blocks.slice_rows(q, 1).view({x_out.dim(0), Cl}), x_out, q * Cl);
+  drop(a, block_out, dropout_site(l, 1));
+}
+
+uint32_t Rwkv4Model::dropout_site(int64_t local_layer, int which) const {
+  return static_cast<uint32_t>(1 + 2 * (part_.layer_begin + local_layer) + which);
+}
+
+void Rwkv4Model::drop(const Activations& a, Tensor& x, uint32_t site) const {
+  if (!a.dropout) return;
+  DropoutKey key = *a.dropout;
+  key.site = site;
+  rwkv::dropout_(x, key);
 }
 
 // ---------------------------------------------------------------- the loss
@@ -532,6 +557,7 @@ double Rwkv4Model::stage_backward(int slot_index, const Tensor& targets, float l
     d_x0.zero_();
     layernorm_backward(rows(a.emb_out), w0.ln0_weight, a.ln0_mean, a.ln0_rstd, d_res, d_x0, g0.ln0_weight,
                        g0.ln0_bias);
+    drop(a, a.d_c1, 0);  // through the embedding's dropout
     embedding_backward(a.tokens_local, d_x0, g_.emb);
   }
   return mean_loss;
@@ -549,6 +575,8 @@ void Rwkv4Model::backward_blocks(Activations& a) {
     Rwkv4BlockTensors& g = g_.blocks[static_cast<size_t>(l)];
     BlockActivations& b = a.blocks[static_cast<size_t>(l)];
     if (recompute_) forward_block(a, l);  // rewrites the shared buffers (and, identically, the next x_in)
+    // Dropout after the channel mix: the gradient of the sum x_mid + ffn.
+    drop(a, a.d_res, dropout_site(l, 1));
     // --- channel mixing: out = sigmoid(fr) * fv (this rank's channels), added to x_mid
     Tensor d_out = d_res;
     if (tp > 1) {
@@ -577,7 +605,8 @@ void Rwkv4Model::backward_blocks(Activations& a) {
     token_shift_backward(b.ffn_in, {w.ffn_mix_k, w.ffn_mix_r}, {a.d_c3, a.d_c4}, a.d_c1, {g.ffn_mix_k, g.ffn_mix_r});
     tp_all_reduce(d_ffn_in);
     layernorm_backward(rows(b.x_mid), w.ln2_weight, b.ln2_mean, b.ln2_rstd, d_ffn_in, d_res, g.ln2_weight, g.ln2_bias);
-    // d_res is now the gradient of x_mid = x_in + O (sigmoid(r) * wkv)
+    // d_res is now the gradient of x_mid; through its dropout, of the sum x_in + O (sigmoid(r) * wkv)
+    drop(a, a.d_res, dropout_site(l, 0));
     // --- time mixing (local channels until the input gradients)
     Tensor d_gated = rows(a.d_l1), d_r = rows(a.d_l2), d_wkv = rows(a.d_l3);
     linear_backward(rows(b.att_gated), w.att_output, d_res, d_gated, g.att_output);

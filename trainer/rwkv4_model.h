@@ -16,10 +16,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/tensor.h"
+#include "kernels/dropout_math.h"
 #include "trainer/parameters.h"
 #include "trainer/precision_plan.h"
 #include "trainer/rwkv4_partition.h"
@@ -206,6 +208,26 @@ class Rwkv4Model {
   // Last stage: mean CE loss of the slot's forward (evaluation).
   double stage_loss(int slot, const Tensor& targets);
 
+  // --- dropout (the reference's --dropout; kernels/dropout_math.h) ----------
+  // While a plan is set, every stage_forward drops the embedding's output
+  // and each block's two residual sums, x_in + att and x_mid + ffn, with
+  // probability p (RWKV-LM's drop0/drop1), and stage_backward applies the
+  // same masks to their gradients. Row b of micro-batch m is the global
+  // sample first_sample + m micro_stride + b row_stride, which, with the
+  // site (0: embedding, 1 + 2l and 2 + 2l: block l's two sums), names its
+  // mask: every layout, resumed run and recomputed block draws the same one.
+  struct DropoutPlan {
+    float p = 0.0f;
+    uint64_t seed = 0;
+    uint64_t first_sample = 0;  // row 0 of micro-batch 0
+    uint64_t micro_stride = 0;  // between micro-batches (micro_batch x dp)
+    uint64_t row_stride = 1;    // between rows (dp)
+  };
+  // nullopt: no dropout (evaluation, inference; the default).
+  void set_dropout(std::optional<DropoutPlan> plan) { dropout_ = plan; }
+  // The micro-batch m the next stage_forward runs (then back to 0).
+  void set_next_micro_batch(int64_t micro) { next_micro_ = micro; }
+
   // Tensor parallelism: adds the partial gradients of replicated parameters
   // (time_mix) over the tp group; call once after the step's micro-batches.
   void reduce_tp_partial_grads();
@@ -254,6 +276,9 @@ class Rwkv4Model {
   void head_forward_loss(Activations& a, const Tensor& targets, Tensor* dlogits, float loss_scale, float l2wrap_factor);
   void tp_all_reduce(Tensor& x);
   void allocate_grads();
+  // x [B, T, C] times the slot's dropout mask at `site` (no-op without a plan).
+  void drop(const Activations& a, Tensor& x, uint32_t site) const;
+  uint32_t dropout_site(int64_t local_layer, int which) const;  // which: 0 after time mix, 1 after channel mix
 
   Rwkv4Shape shape_;
   DType dtype_;
@@ -281,6 +306,8 @@ class Rwkv4Model {
   WeightsNeededHook weights_needed_hook_;
   std::vector<size_t> block_first_entry_;  // [local blocks] index in params_ of each block's first entry
   size_t tail_first_entry_ = 0;            // ln_out.weight's index (entries.size() without a head)
+  std::optional<DropoutPlan> dropout_;
+  int64_t next_micro_ = 0;
 };
 
 }  // namespace rwkv

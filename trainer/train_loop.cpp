@@ -272,6 +272,7 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     std::vector<double> per_set;
   };
   auto evaluate = [&]() -> Evaluation {
+    model.set_dropout(std::nullopt);  // evaluation sees every unit; the next step sets its masks again
     Evaluation result;
     double weighted = 0.0;
     int64_t all_batches = 0;
@@ -547,6 +548,14 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
         tp_reduced_from = first_entry;
         dp_reduction->grads_final_from(static_cast<int>(first_entry));
       };
+    }
+    if (tc.dropout > 0) {
+      // Row b of micro-batch m on this dp rank is global sample
+      // step G + (m B + b) dp + dp_rank (data/sampler.h): its masks' name.
+      const auto dp = static_cast<uint64_t>(pc.dp);
+      model.set_dropout(Rwkv4Model::DropoutPlan{static_cast<float>(tc.dropout), static_cast<uint64_t>(tc.seed),
+                                                static_cast<uint64_t>(step * layout.global_batch + dp_rank),
+                                                static_cast<uint64_t>(B) * dp, dp});
     }
     double loss = run_pipeline_step(model, stage, pc.schedule, tc.grad_accum, B, T, step_batches, loss_scale,
                                     l2wrap_scale, &pipeline_timing, on_final, /*read_loss=*/false);

@@ -6,6 +6,7 @@
 
 #include "core/tensor.h"
 #include "kernels/adamw.h"
+#include "kernels/dropout_math.h"
 
 namespace rwkv::cpu {
 #include "kernels/backend_ops.inc"

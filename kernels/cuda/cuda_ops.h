@@ -7,6 +7,7 @@
 
 #include "core/tensor.h"
 #include "kernels/adamw.h"
+#include "kernels/dropout_math.h"
 
 namespace rwkv::cuda {
 #include "kernels/backend_ops.inc"

@@ -6,6 +6,7 @@
 #include "cuda_test_util.h"
 #include "kernels/activations.h"
 #include "kernels/adamw.h"
+#include "kernels/dropout.h"
 #include "kernels/embedding.h"
 #include "kernels/reduce.h"
 #include "kernels/token_shift.h"
@@ -139,6 +140,26 @@ TEST_P(CudaElementwise, SquaredReluMatchesCpuIncludingInPlace) {
   Tensor g = test::to_gpu(dout, dt);
   squared_relu_backward(gx, g, g);  // dx written over dout
   test::expect_near(test::to_host_f32(g), dx, elementwise_tol(dt), "dx in place");
+}
+
+// ---- dropout --------------------------------------------------------------------------
+
+TEST_P(CudaElementwise, DropoutDrawsTheCpusMask) {
+  RWKV_REQUIRE_GPU();
+  const DType dt = GetParam();
+  const Shape shape{5, 33, 70};
+  const DropoutKey key{0.2f, 123, 7, 41, 4};
+  Tensor x = test::round_to(random_tensor(shape, DType::F32, 6), dt);
+  Tensor want = x.to(Device::cpu());
+  want.copy_from(x);
+  dropout_(want, key);
+  Tensor g = test::to_gpu(x, dt);
+  dropout_(g, key);
+  const Tensor got = test::to_host_f32(g);
+  // The same zeros exactly; the survivors x / 0.8 within the dtype's rounding.
+  const std::vector<float> w = want.to_vector<float>(), o = got.to_vector<float>();
+  for (size_t i = 0; i < w.size(); ++i) ASSERT_EQ(o[i] == 0.0f, w[i] == 0.0f) << "element " << i;
+  test::expect_near(got, want, elementwise_tol(dt), "dropout");
 }
 
 // ---- embedding ----------------------------------------------------------------------

@@ -124,6 +124,38 @@ TEST(Rwkv4Model, EveryParameterGradientMatchesFiniteDifferences) {
   }
 }
 
+// With dropout (the embedding and both residual sums of every block) the
+// gradients are those of the dropped-out loss: the masks are a function of
+// the samples, so forward_loss redraws the same ones for the finite differences.
+TEST(Rwkv4Model, GradientsWithDropoutMatchFiniteDifferencesAndRecompute) {
+  const Rwkv4Shape s = tiny_shape();
+  Rwkv4Model m(s, DType::F64), again(s, DType::F64, /*recompute=*/true);
+  randomise(m.params(), 100);
+  for (size_t i = 0; i < m.params().entries().size(); ++i)
+    again.params().entries()[i].value.copy_from(m.params().entries()[i].value);
+  const int64_t B = 2, T = 5;
+  Tensor tokens = token_batch(B, T, s.vocab_size, 1), targets = token_batch(B, T, s.vocab_size, 2);
+  const double plain = m.forward_loss(tokens, targets);
+  const Rwkv4Model::DropoutPlan plan{0.3f, 5, 11, 0, 3};
+  m.set_dropout(plan);
+  again.set_dropout(plan);
+  m.grads().zero_all();
+  const double loss = m.forward_backward(tokens, targets, 1.0f / static_cast<float>(B * T), 0.0f);
+  EXPECT_NE(loss, plain);                               // the masks change the loss...
+  EXPECT_EQ(m.forward_loss(tokens, targets), loss);     // ...the same way every time
+  again.grads().zero_all();
+  EXPECT_EQ(again.forward_backward(tokens, targets, 1.0f / static_cast<float>(B * T), 0.0f), loss);
+  ParameterStore& params = m.params();
+  for (size_t i = 0; i < params.entries().size(); ++i) {
+    NamedTensor& e = params.entries()[i];
+    const Tensor& grad = m.grads().entries()[i].value;
+    EXPECT_EQ(again.grads().entries()[i].value.to_vector<double>(), grad.to_vector<double>()) << e.name << " (recompute)";
+    test::expect_gradient(e.value, grad, [&] { return m.forward_loss(tokens, targets); }, e.name, 1e-5, 1e-8);
+  }
+  m.set_dropout(std::nullopt);
+  EXPECT_EQ(m.forward_loss(tokens, targets), plain);  // off again: evaluation sees every unit
+}
+
 TEST(Rwkv4Model, GradientsAccumulateAndL2WrapOnlyTouchesTheHeadPath) {
   const Rwkv4Shape s = tiny_shape();
   Rwkv4Model m(s, DType::F64);
