@@ -214,7 +214,8 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
       stated_peak > 0 ? "the stated " : "the measured ", peak, " GFLOP/s per rank");
   say("train: ", steps, " steps of ", layout.global_batch, " x ", T, " tokens (micro_batch ", B, " x grad_accum ",
            tc.grad_accum, "), lr ", tc.lr_init, " -> ", tc.lr_final, " (", to_string(tc.lr_schedule), ", warmup ",
-           tc.warmup_steps, ")");
+           tc.warmup_steps, tc.lr_schedule == LrDecay::Wsd ? str_cat(", cooldown ", tc.cooldown_fraction) : std::string(), ")",
+           tc.dropout > 0 ? str_cat(", dropout ", tc.dropout) : std::string());
 
   std::vector<int32_t> windows(static_cast<size_t>(B * (T + 1)));
   const float loss_scale = 1.0f / static_cast<float>(B * T * tc.grad_accum);
