@@ -13,7 +13,9 @@
 
 #include "core/threads.h"
 #include "core/timer.h"
+#include "kernels/dropout.h"
 #include "kernels/gemm.h"
+#include "kernels/reduce.h"
 #include "kernels/wkv4.h"
 
 namespace {
@@ -198,6 +200,19 @@ int main(int argc, char** argv) {
           ", \"scalar_forward_melem_s\": " + std::to_string(elements / scalar / 1e6) +
           ", \"forward_speedup_vs_scalar\": " + std::to_string(scalar / fwd) +
           ", \"forward_backward_speedup_vs_scalar\": " + std::to_string((scalar + scalar_bwd) / (fwd + bwd)) + "}}";
+  // ---- dropout against the residual add it follows, same [B, T, C] (both in place, 8 bytes an element)
+  {
+    Tensor x = filled({B, T, C}, -1, 1, 8), other = filled({B, T, C}, -1, 1, 9);
+    const DropoutKey key{0.1f, 1, 3, 0, 1};
+    const double drop = best_seconds([&] { dropout_(x, key); }, min_seconds);
+    const double add = best_seconds([&] { add_(x, other); }, min_seconds);
+    std::printf("dropout p=0.1 B=%lld T=%lld C=%lld: %8.1f M elem/s  %6.2f GB/s  (%.2f ms; add_ of the same shape %.2f ms: %.2fx)\n",
+                (long long)B, (long long)T, (long long)C, elements / drop / 1e6, 8.0 * elements / drop / 1e9, drop * 1e3,
+                add * 1e3, drop / add);
+    json.pop_back();  // reopen the object
+    json += ", \"dropout\": {\"melem_s\": " + std::to_string(elements / drop / 1e6) +
+            ", \"ms\": " + std::to_string(drop * 1e3) + ", \"add_ms\": " + std::to_string(add * 1e3) + "}}";
+  }
   std::printf("JSON %s\n", json.c_str());
   return 0;
 }
