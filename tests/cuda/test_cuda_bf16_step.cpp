@@ -9,6 +9,7 @@
 // Why these tolerances: docs/testing.md. Without a GPU every test skips.
 #include <cmath>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 
 #include "checkpoint/checkpoint_store.h"
@@ -57,11 +58,13 @@ void expect_copies_are_rounded_masters(Rwkv4Model& gpu, const std::string& when)
   }
 }
 
-TEST(CudaBf16Step, OneStepAndAFewUpdatesFollowTheF32Cpu) {
-  RWKV_REQUIRE_GPU();
+// One step and four updates; with a dropout plan, both models draw its masks.
+void bf16_steps_follow_the_f32_cpu(std::optional<Rwkv4Model::DropoutPlan> dropout) {
   const Rwkv4Shape shape{2, 64, 97, 256};
   Rwkv4Model cpu(shape, DType::F32);
   Rwkv4Model gpu(shape, DType::F32, false, Device::cuda(), Rwkv4Partition{}, nullptr, Precision::BF16);
+  cpu.set_dropout(dropout);
+  gpu.set_dropout(dropout);
   test::init_perturbed(cpu.params(), shape);
   for (size_t i = 0; i < cpu.params().entries().size(); ++i)
     gpu.params().entries()[i].value.copy_from(cpu.params().entries()[i].value);
@@ -78,7 +81,7 @@ TEST(CudaBf16Step, OneStepAndAFewUpdatesFollowTheF32Cpu) {
   const double cpu_loss = cpu.forward_backward(tokens, tokens, loss_scale, 1.0f);
   const double gpu_loss = gpu.forward_backward(tokens, tokens, loss_scale, 1.0f);
   EXPECT_NEAR(gpu_loss, cpu_loss, kLossRtol * std::abs(cpu_loss));
-  RecordProperty("loss_relative_difference", test::three_digits(std::abs(gpu_loss - cpu_loss) / std::abs(cpu_loss)));
+  ::testing::Test::RecordProperty("loss_relative_difference", test::three_digits(std::abs(gpu_loss - cpu_loss) / std::abs(cpu_loss)));
   double worst_cosine = 1.0, worst_rel_l2 = 0.0;
   for (size_t i = 0; i < cpu.grads().entries().size(); ++i) {
     const NamedTensor& g = gpu.grads().entries()[i];
@@ -90,8 +93,8 @@ TEST(CudaBf16Step, OneStepAndAFewUpdatesFollowTheF32Cpu) {
     worst_cosine = std::min(worst_cosine, agree.cosine);
     worst_rel_l2 = std::max(worst_rel_l2, agree.rel_l2);
   }
-  RecordProperty("gradient_worst_one_minus_cosine", test::three_digits(1.0 - worst_cosine));
-  RecordProperty("gradient_worst_relative_l2", test::three_digits(worst_rel_l2));
+  ::testing::Test::RecordProperty("gradient_worst_one_minus_cosine", test::three_digits(1.0 - worst_cosine));
+  ::testing::Test::RecordProperty("gradient_worst_relative_l2", test::three_digits(worst_rel_l2));
 
   AdamWOptimizer cpu_opt(cpu.params(), AdamWSettings{}), gpu_opt(gpu.params(), AdamWSettings{});
   gpu_opt.set_param_copies(gpu.compute_copies());
@@ -107,6 +110,16 @@ TEST(CudaBf16Step, OneStepAndAFewUpdatesFollowTheF32Cpu) {
     gpu_opt.step(gpu.params(), gpu.grads(), 1e-3);
     expect_copies_are_rounded_masters(gpu, "after update " + std::to_string(step + 1));
   }
+}
+
+TEST(CudaBf16Step, OneStepAndAFewUpdatesFollowTheF32Cpu) {
+  RWKV_REQUIRE_GPU();
+  bf16_steps_follow_the_f32_cpu(std::nullopt);
+}
+
+TEST(CudaBf16Step, WithDropoutTheStepsFollowTheF32Cpu) {
+  RWKV_REQUIRE_GPU();
+  bf16_steps_follow_the_f32_cpu(Rwkv4Model::DropoutPlan{0.2f, 3, 100, 0, 1});
 }
 
 // rwkv-train end to end on the GPU: the bf16 run's losses follow the fp32
