@@ -69,7 +69,7 @@ std::string import_weights(const std::string& weights_path, const std::string& r
   ParameterStore params = declare_rwkv4_parameters(rwkv::shape_of(*file), DType::F32);
   read_weights(*file, params);
   checkpoint::SaveRequest request;
-  request.config_digest = "imported";
+  request.config_digest = kImportedConfigDigest;
   for (NamedTensor& e : params.entries()) {
     request.tensors.push_back({e.name, "param", e.value, {}, {}});
     request.tensors.push_back({e.name, "adam_m", Tensor::zeros(e.value.shape(), DType::F32), {}, {}});

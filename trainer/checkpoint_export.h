@@ -31,6 +31,10 @@ int64_t convert_weights(const std::string& in_path, const std::string& out_path,
 // True for the .pth and .pt paths export writes as PyTorch files.
 bool is_torch_path(const std::string& path);
 
+// The config_digest of a checkpoint rwkv-ckpt import wrote: weights without a
+// training config of their own.
+inline constexpr const char* kImportedConfigDigest = "imported";
+
 // Turns an exported (or any RWKV-4 safetensors or .pth) file into a committed
 // checkpoint of step 0 under root (f32 parameters, zero AdamW moments), which
 // `rwkv-train --resume <root>/step_00000000` continues from. Returns its directory.

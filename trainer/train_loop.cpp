@@ -28,6 +28,7 @@
 #include "parallel/zero_optimizer.h"
 #include "parallel/mpi_runtime.h"
 #include "parallel/process_groups.h"
+#include "trainer/checkpoint_export.h"
 #include "trainer/checkpoint_resume.h"
 #include "trainer/checkpoint_saver.h"
 #include "trainer/lr_schedule.h"
@@ -344,7 +345,10 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     if (optimizer) optimizer->set_steps_taken(m.step);
     if (sharded) sharded->set_steps_taken(m.step);
     start_step = m.step;
-    if (m.config_digest != digest && log_here) {
+    if (m.config_digest == kImportedConfigDigest) {
+      say("resume: the checkpoint holds imported weights (rwkv-ckpt import) with zero AdamW moments and no "
+          "training config of its own; training continues from them with this run's settings");
+    } else if (m.config_digest != digest && log_here) {
       // Which keys changed, from the canonical config the checkpoint keeps
       // (an imported checkpoint has none; one from an older version may not read).
       std::string changed;
