@@ -69,6 +69,7 @@ struct TrainSection {
   bool layerwise_lr = true;   // time_decay x2, time_first x3 learning rates
   bool recompute = false;     // activation checkpointing per block
   double dropout = 0.0;       // the reference's --dropout: p for the embedding and each block's residual sums
+  std::vector<std::string> freeze;  // parameters (names or globs) that keep their values (trainer/frozen_parameters.h)
   Precision precision = Precision::FP32;  // bf16: mixed precision on CUDA (trainer/precision_plan.h)
   int64_t threads = 0;        // CPU threads per rank; 0 = cores on the node / ranks on the node
   double peak_gflops = 0.0;   // the machine's matmul peak for MFU; 0 = measure the GEMM peak at start

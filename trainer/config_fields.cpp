@@ -275,10 +275,12 @@ Field string_field(std::string section, std::string key, Get get, bool nonempty)
   return f;
 }
 
+// A list of strings: paths and globs by default (expected and `each` say otherwise).
 template <class Get>
-Field list_field(std::string section, std::string key, Get get, Need need) {
-  Field f{std::move(section), std::move(key), "a list of paths, e.g. [data/a, data/b]", need == Need::Required,
-          {}, {}};
+Field list_field(std::string section, std::string key, Get get, Need need,
+                 std::string expected_text = "a list of paths, e.g. [data/a, data/b]",
+                 std::string each = "each entry is one path or glob") {
+  Field f{std::move(section), std::move(key), std::move(expected_text), need == Need::Required, {}, {}};
   const std::string path = f.path(), expected = f.expected;
   f.read = [=](const YAML::Node& node, TrainConfig& c, const ConfigContext& ctx) {
     std::vector<std::string> items;
@@ -286,7 +288,7 @@ Field list_field(std::string section, std::string key, Get get, Need need) {
       items.push_back(node.Scalar());  // one path needs no brackets
     } else if (node.IsSequence()) {
       for (const YAML::Node& item : node) {
-        if (!item.IsScalar()) type_error(ctx, path, expected, item, "each entry is one path or glob");
+        if (!item.IsScalar()) type_error(ctx, path, expected, item, each);
         items.push_back(item.Scalar());
       }
     } else {
@@ -441,6 +443,9 @@ std::vector<Field> make_fields() {
       bool_field("train", "l2wrap", RWKV_MEMBER(train.l2wrap)),
       bool_field("train", "layerwise_lr", RWKV_MEMBER(train.layerwise_lr)),
       bool_field("train", "recompute", RWKV_MEMBER(train.recompute)),
+      list_field("train", "freeze", RWKV_MEMBER(train.freeze), Need::Optional,
+                 "a list of parameter names or globs, e.g. [emb.weight, \"blocks.0.*\"]",
+                 "each entry is one reference name or glob"),
       real_field("train", "dropout", RWKV_MEMBER(train.dropout), [](double v) { return v >= 0 && v < 1; },
                  "a number in [0, 1)"),
       // Aliases only steer the hint: fp16 is not bf16 (no loss scaling here),

@@ -30,6 +30,7 @@
 #include "parallel/process_groups.h"
 #include "trainer/checkpoint_export.h"
 #include "trainer/checkpoint_resume.h"
+#include "trainer/frozen_parameters.h"
 #include "trainer/checkpoint_saver.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/pipeline_schedule.h"
@@ -165,6 +166,20 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   init_rwkv4_reference(model.params(), shape, static_cast<uint64_t>(tc.seed), tc.lr_init);
   if (!tc.layerwise_lr) {
     for (NamedTensor& e : model.params().entries()) e.lr_multiplier = 1.0f;
+  }
+  // train.freeze: lr 0 (no update, no weight decay) and, each step, a zeroed
+  // gradient (no share of the clipped norm, AdamW moments that stay 0).
+  const FrozenParameters frozen = frozen_parameters(tc.freeze, shape, options.config_path);
+  std::vector<bool> is_frozen(model.params().entries().size(), false);
+  for (size_t i = 0; i < is_frozen.size(); ++i) {
+    NamedTensor& e = model.params().entries()[i];
+    if (!frozen.contains(e.name)) continue;
+    is_frozen[i] = true;
+    e.lr_multiplier = 0.0f;
+  }
+  if (!frozen.names.empty()) {
+    say("freeze: ", frozen.names.size(), " tensors (", frozen.parameters, " of ", parameter_count(mc),
+        " parameters) keep their values");
   }
   AdamWSettings settings;
   settings.beta1 = static_cast<float>(tc.beta1);
@@ -576,6 +591,16 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     // The step's reads from the device: the gradient norm (the clip needs it
     // before the update), then the loss, which by then is long computed, so
     // the host waits for the GPU once here and nowhere else in the step.
+    if (!frozen.names.empty()) {
+      if (zero) {
+        for (const parallel::ShardPiece& piece : zero_sync->partition().pieces(dp_rank))
+          if (is_frozen[static_cast<size_t>(piece.tensor)])
+            zero_sync->grad_shard().slice_rows(piece.shard_offset, piece.length).zero_();
+      } else {
+        for (size_t i = 0; i < is_frozen.size(); ++i)
+          if (is_frozen[i]) model.grads().entries()[i].value.zero_();
+      }
+    }
     double grad_norm = global_grad_norm();
     if (stage.last()) loss = model.end_loss_sum() / static_cast<double>(tc.grad_accum);
     if (step + 1 < steps) next_batches = pack_batches_of(step + 1);  // the GPU's queue is empty now

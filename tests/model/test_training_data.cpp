@@ -3,9 +3,13 @@
 // every entry is a dataset of its own that supplies its share of the rows.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include "checkpoint/checkpoint_store.h"
 #include "data/binidx_writer.h"
 #include "model_test_util.h"
 #include "trainer/config.h"
+#include "trainer/frozen_parameters.h"
 #include "trainer/train_loop.h"
 #include "trainer/training_data.h"
 
@@ -113,6 +117,75 @@ TEST(TrainingData, EachValidationEntryIsEvaluatedOnItsOwnAndTheirMeanIsTheValLos
   // ...and val_loss is their mean over the 2 + 1 micro-batches evaluated.
   EXPECT_DOUBLE_EQ(both.last_eval_loss, (2 * web_only.last_eval_loss + code_only.last_eval_loss) / 3);
   EXPECT_TRUE(std::isfinite(both.last_eval_loss));
+}
+
+TEST(Freeze, PatternsMatchReferenceNamesAndOneMatchingNothingIsAnError) {
+  const Rwkv4Shape shape{3, 8, 257, 32};
+  const FrozenParameters f = frozen_parameters({"emb.weight", "blocks.0.*", "blocks.*.att.time_first"}, shape, "t.yaml");
+  // blocks.0 has 20 tensors (ln0 included); time_first of blocks 1 and 2 adds 2.
+  EXPECT_EQ(f.names.size(), 1u + 20u + 2u);
+  EXPECT_TRUE(f.contains("blocks.0.ln0.weight"));
+  EXPECT_TRUE(f.contains("blocks.2.att.time_first"));
+  EXPECT_FALSE(f.contains("blocks.1.att.key.weight"));
+  EXPECT_FALSE(f.contains("head.weight"));
+  int64_t expected = 257 * 8 + 2 * 8;  // emb, time_first x2
+  for (const Rwkv4TensorSpec& spec : rwkv4_tensor_specs(shape))
+    if (spec.name.rfind("blocks.0.", 0) == 0) expected += shape_numel(spec.global_shape);
+  EXPECT_EQ(f.parameters, expected);
+  test::expect_error([&] { frozen_parameters({"emb.weight", "blocks.3.*"}, shape, "t.yaml"); },
+                     {"t.yaml: train.freeze: 'blocks.3.*' matches no parameter of this 3-block model", "HINT"});
+}
+
+TEST(Freeze, FrozenTensorsKeepTheirInitBitForBitAndTheRestTrains) {
+  const auto dir = test::fresh_temp_dir("freeze_run");
+  const std::string train = write_stream(dir, "train", 4000, 1);
+  TrainConfig c = config_for("train: [" + train + "]");
+  c.model.n_layer = 2;
+  c.train.steps = 3;
+  c.train.threads = 1;
+  c.train.peak_gflops = 1;
+  c.train.weight_decay = 0.1;  // decay would move a frozen matrix if its lr were not 0
+  c.train.freeze = {"emb.weight", "blocks.0.*"};
+  c.checkpoint.dir = (dir / "ckpt").string();
+  c.checkpoint.resume = "never";
+  ParameterStore trained;
+  TrainOptions options;
+  options.on_finish = [&](const ParameterStore& p) {
+    trained = p.zeros_like();
+    for (size_t i = 0; i < p.entries().size(); ++i) trained.entries()[i].value.copy_from(p.entries()[i].value);
+  };
+  run_training(c, options);
+  const Rwkv4Shape shape{c.model.n_layer, c.model.n_embd, c.model.vocab_size, c.model.dim_ffn};
+  ParameterStore init = declare_rwkv4_parameters(shape, DType::F32);
+  init_rwkv4_reference(init, shape, static_cast<uint64_t>(c.train.seed), c.train.lr_init);
+  ASSERT_EQ(trained.entries().size(), init.entries().size());
+  int frozen = 0, moved = 0;
+  for (size_t i = 0; i < init.entries().size(); ++i) {
+    const std::string& name = init.entries()[i].name;
+    const bool same = trained.entries()[i].value.to_vector<float>() == init.entries()[i].value.to_vector<float>();
+    if (name == "emb.weight" || name.rfind("blocks.0.", 0) == 0) {
+      EXPECT_TRUE(same) << name << " is frozen but changed";
+      ++frozen;
+    } else {
+      moved += same ? 0 : 1;
+    }
+  }
+  EXPECT_EQ(frozen, 1 + 20);
+  // Their gradients were zeroed before AdamW saw them: the moments in the
+  // step-3 checkpoint are 0 (and they added nothing to the clipped norm).
+  const checkpoint::LoadedCheckpoint saved(c.checkpoint.dir + "/step_00000003");
+  for (const char* name : {"emb.weight", "blocks.0.att.key.weight", "blocks.1.att.key.weight"}) {
+    const NamedTensor& e = *std::find_if(init.entries().begin(), init.entries().end(),
+                                         [&](const NamedTensor& x) { return x.name == name; });
+    Tensor m = Tensor::empty(e.value.shape(), DType::F32), v = Tensor::empty(e.value.shape(), DType::F32);
+    saved.read_into(name, "adam_m", m);
+    saved.read_into(name, "adam_v", v);
+    const std::vector<float> mv = m.to_vector<float>(), vv = v.to_vector<float>();
+    const bool zeros = std::all_of(mv.begin(), mv.end(), [](float x) { return x == 0.0f; }) &&
+                       std::all_of(vv.begin(), vv.end(), [](float x) { return x == 0.0f; });
+    EXPECT_EQ(zeros, std::string(name) != "blocks.1.att.key.weight") << name;
+  }
+  EXPECT_GE(moved, 15) << "the unfrozen tensors should train";  // 18 in block 1 + ln_out + head, most of them move
 }
 
 TEST(TrainingData, ValidationSetsAreNamedByTheirLastPathComponent) {

@@ -1,0 +1,30 @@
+// train.freeze: parameters that fine-tuning leaves as they are. Each pattern
+// is a reference name or a shell glob over them (fnmatch: `blocks.0.*`,
+// `blocks.*.att.time_*`, `emb.weight`). A frozen tensor keeps its values
+// bit for bit: its gradient is zeroed after the reduction (so it adds
+// nothing to the clipped norm and its AdamW moments stay 0) and its lr
+// multiplier is 0 (so weight decay leaves it too). Its gradient is still
+// computed; skipping those GEMMs is a later optimisation.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "trainer/rwkv4_model.h"
+
+namespace rwkv::trainer {
+
+struct FrozenParameters {
+  std::set<std::string> names;  // the global names the patterns match
+  int64_t parameters = 0;       // their elements, over the whole model
+  bool contains(const std::string& name) const { return names.count(name) > 0; }
+};
+
+// The whole model's tensors that match any pattern. A pattern that matches
+// none is an error naming it (config_path: the file, for the message).
+FrozenParameters frozen_parameters(const std::vector<std::string>& patterns, const Rwkv4Shape& shape,
+                                   const std::string& config_path);
+
+}  // namespace rwkv::trainer
