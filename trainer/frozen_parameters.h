@@ -3,8 +3,9 @@
 // `blocks.*.att.time_*`, `emb.weight`). A frozen tensor keeps its values
 // bit for bit: its gradient is zeroed after the reduction (so it adds
 // nothing to the clipped norm and its AdamW moments stay 0) and its lr
-// multiplier is 0 (so weight decay leaves it too). Its gradient is still
-// computed; skipping those GEMMs is a later optimisation.
+// multiplier is 0 (so weight decay leaves it too). Backward skips the
+// weight-gradient GEMMs of frozen matrices (Rwkv4Model::set_frozen); the
+// input gradients still flow through them to the blocks below.
 #pragma once
 
 #include <cstdint>

@@ -15,6 +15,7 @@
 #include "trainer/rwkv4_model.h"
 
 #include <cmath>
+#include <set>
 
 #include "kernels/activations.h"
 #include "kernels/cross_entropy.h"
@@ -160,6 +161,32 @@ void Rwkv4Model::allocate_grads() {
   grads_ = params_.zeros_like_flat();
   g_ = bind_rwkv4_tensors(grads_, shape_, part_);
   grads_allocated_ = true;
+  bind_weight_grads();
+}
+
+void Rwkv4Model::set_frozen(std::vector<bool> frozen_entries) {
+  RWKV_CHECK(frozen_entries.empty() || frozen_entries.size() == params_.entries().size(),
+             "Rwkv4Model::set_frozen: ", frozen_entries.size(), " flags for ", params_.entries().size(), " parameters");
+  frozen_ = std::move(frozen_entries);
+  if (grads_allocated_) bind_weight_grads();
+}
+
+void Rwkv4Model::bind_weight_grads() {
+  gw_ = g_;
+  std::set<const void*> frozen;
+  for (size_t i = 0; i < frozen_.size(); ++i)
+    if (frozen_[i]) frozen.insert(grads_.entries()[i].value.raw_data());
+  if (frozen.empty()) return;
+  auto skip_if_frozen = [&](Tensor& t) {
+    if (t.defined() && frozen.count(t.raw_data()) > 0) t = Tensor();
+  };
+  skip_if_frozen(gw_.emb);
+  skip_if_frozen(gw_.head);
+  for (Rwkv4BlockTensors& b : gw_.blocks) {
+    for (Tensor* t : {&b.att_key, &b.att_value, &b.att_receptance, &b.att_output, &b.ffn_key, &b.ffn_receptance,
+                      &b.ffn_value})
+      skip_if_frozen(*t);
+  }
 }
 
 void Rwkv4Model::refresh_compute_copies() {
@@ -538,7 +565,7 @@ double Rwkv4Model::stage_backward(int slot_index, const Tensor& targets, float l
       mean_loss = sum_values(a.losses) / static_cast<double>(N);
     }
     Tensor d_head_in = rows(a.d_c1);
-    linear_backward(rows(a.head_in), p_.head, dlogits, d_head_in, g_.head);
+    linear_backward(rows(a.head_in), p_.head, dlogits, d_head_in, gw_.head);
     tp_all_reduce(d_head_in);  // each rank's vocabulary slice contributes
     d_res.zero_();
     layernorm_backward(rows(a.x_final), p_.ln_out_weight, a.ln_out_mean, a.ln_out_rstd, d_head_in, d_res,
@@ -558,7 +585,7 @@ double Rwkv4Model::stage_backward(int slot_index, const Tensor& targets, float l
     layernorm_backward(rows(a.emb_out), w0.ln0_weight, a.ln0_mean, a.ln0_rstd, d_res, d_x0, g0.ln0_weight,
                        g0.ln0_bias);
     drop(a, a.d_c1, 0);  // through the embedding's dropout
-    embedding_backward(a.tokens_local, d_x0, g_.emb);
+    if (gw_.emb.defined()) embedding_backward(a.tokens_local, d_x0, gw_.emb);
   }
   return mean_loss;
 }
@@ -573,6 +600,7 @@ void Rwkv4Model::backward_blocks(Activations& a) {
   for (int64_t l = static_cast<int64_t>(a.blocks.size()) - 1; l >= 0; --l) {
     const Rwkv4BlockTensors& w = p_.blocks[static_cast<size_t>(l)];
     Rwkv4BlockTensors& g = g_.blocks[static_cast<size_t>(l)];
+    Rwkv4BlockTensors& gw = gw_.blocks[static_cast<size_t>(l)];  // GEMM weight gradients (undefined: frozen)
     BlockActivations& b = a.blocks[static_cast<size_t>(l)];
     if (recompute_) forward_block(a, l);  // rewrites the shared buffers (and, identically, the next x_in)
     // Dropout after the channel mix: the gradient of the sum x_mid + ffn.
@@ -586,7 +614,7 @@ void Rwkv4Model::backward_blocks(Activations& a) {
     Tensor d_fr = rows(a.d_l2), d_fv = rows(a.d_l3), d_fk = rows(a.d_f);
     sigmoid_gate_backward(rows(b.ffn_r), rows(b.ffn_v), d_out, d_fr, d_fv);
     if (tp == 1) {
-      linear_backward(rows(b.ffn_k), w.ffn_value, d_fv, d_fk, g.ffn_value);
+      linear_backward(rows(b.ffn_k), w.ffn_value, d_fv, d_fk, gw.ffn_value);
     } else {
       // Every rank needs the whole d v: gather the channel blocks, then each
       // block meets its rows of Wv_l.
@@ -594,14 +622,16 @@ void Rwkv4Model::backward_blocks(Activations& a) {
       for (int64_t q = 0; q < tp; ++q) {
         const Tensor block = a.tp_blocks.slice_rows(q, 1).view({N, Cl});
         matmul(block, false, w.ffn_value.slice_rows(q * Cl, Cl), false, d_fk, 1.0f, q == 0 ? 0.0f : 1.0f);
-        Tensor gv = g.ffn_value.slice_rows(q * Cl, Cl);
-        matmul(block, true, rows(b.ffn_k), false, gv, 1.0f, 1.0f);
+        if (gw.ffn_value.defined()) {
+          Tensor gv = gw.ffn_value.slice_rows(q * Cl, Cl);
+          matmul(block, true, rows(b.ffn_k), false, gv, 1.0f, 1.0f);
+        }
       }
     }
     squared_relu_backward(rows(b.ffn_k_pre), d_fk, d_fk);
     Tensor d_fxk = rows(a.d_c3), d_fxr = rows(a.d_c4), d_ffn_in = rows(a.d_c1);
-    linear_backward(rows(b.ffn_xk), w.ffn_key, d_fk, d_fxk, g.ffn_key);
-    linear_backward(rows(b.ffn_xr), w.ffn_receptance, d_fr, d_fxr, g.ffn_receptance);
+    linear_backward(rows(b.ffn_xk), w.ffn_key, d_fk, d_fxk, gw.ffn_key);
+    linear_backward(rows(b.ffn_xr), w.ffn_receptance, d_fr, d_fxr, gw.ffn_receptance);
     token_shift_backward(b.ffn_in, {w.ffn_mix_k, w.ffn_mix_r}, {a.d_c3, a.d_c4}, a.d_c1, {g.ffn_mix_k, g.ffn_mix_r});
     tp_all_reduce(d_ffn_in);
     layernorm_backward(rows(b.x_mid), w.ln2_weight, b.ln2_mean, b.ln2_rstd, d_ffn_in, d_res, g.ln2_weight, g.ln2_bias);
@@ -609,15 +639,15 @@ void Rwkv4Model::backward_blocks(Activations& a) {
     drop(a, a.d_res, dropout_site(l, 0));
     // --- time mixing (local channels until the input gradients)
     Tensor d_gated = rows(a.d_l1), d_r = rows(a.d_l2), d_wkv = rows(a.d_l3);
-    linear_backward(rows(b.att_gated), w.att_output, d_res, d_gated, g.att_output);
+    linear_backward(rows(b.att_gated), w.att_output, d_res, d_gated, gw.att_output);
     sigmoid_gate_backward(rows(b.att_r), rows(b.att_wkv), d_gated, d_r, d_wkv);
     // wkv backward writes d_k into l1 (d_gated is consumed) and d_v into l4.
     wkv4_backward(w.att_time_decay, w.att_time_first, b.att_k, b.att_v, a.d_l3, g.att_time_decay, g.att_time_first,
                   a.d_l1, a.d_l4);
     Tensor d_xk = rows(a.d_c1), d_xv = rows(a.d_c3), d_xr = rows(a.d_c4), d_att_in = rows(a.d_c2);
-    linear_backward(rows(b.att_xk), w.att_key, rows(a.d_l1), d_xk, g.att_key);
-    linear_backward(rows(b.att_xv), w.att_value, rows(a.d_l4), d_xv, g.att_value);
-    linear_backward(rows(b.att_xr), w.att_receptance, d_r, d_xr, g.att_receptance);
+    linear_backward(rows(b.att_xk), w.att_key, rows(a.d_l1), d_xk, gw.att_key);
+    linear_backward(rows(b.att_xv), w.att_value, rows(a.d_l4), d_xv, gw.att_value);
+    linear_backward(rows(b.att_xr), w.att_receptance, d_r, d_xr, gw.att_receptance);
     token_shift_backward(b.att_in, {w.att_mix_k, w.att_mix_v, w.att_mix_r}, {a.d_c1, a.d_c3, a.d_c4}, a.d_c2,
                          {g.att_mix_k, g.att_mix_v, g.att_mix_r});
     tp_all_reduce(d_att_in);

@@ -223,6 +223,12 @@ class Rwkv4Model {
     uint64_t micro_stride = 0;  // between micro-batches (micro_batch x dp)
     uint64_t row_stride = 1;    // between rows (dp)
   };
+  // Frozen parameters (train.freeze), one flag per params() entry: backward
+  // skips the weight-gradient GEMMs of the frozen matrices (emb, head and
+  // every block's seven), whose gradients stay 0; the input gradients flow
+  // as before, and the small parameters' gradients are still computed.
+  void set_frozen(std::vector<bool> frozen_entries);
+
   // nullopt: no dropout (evaluation, inference; the default).
   void set_dropout(std::optional<DropoutPlan> plan) { dropout_ = plan; }
   // The micro-batch m the next stage_forward runs (then back to 0).
@@ -308,6 +314,11 @@ class Rwkv4Model {
   size_t tail_first_entry_ = 0;            // ln_out.weight's index (entries.size() without a head)
   std::optional<DropoutPlan> dropout_;
   int64_t next_micro_ = 0;
+  std::vector<bool> frozen_;  // per params_ entry (empty: none)
+  // g_ with the GEMM weight gradients of frozen matrices undefined: what
+  // backward passes as dweight (linear_backward skips an undefined one).
+  Rwkv4Tensors gw_;
+  void bind_weight_grads();
 };
 
 }  // namespace rwkv

@@ -178,6 +178,7 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     e.lr_multiplier = 0.0f;
   }
   if (!frozen.names.empty()) {
+    model.set_frozen(is_frozen);  // backward skips their weight-gradient GEMMs
     say("freeze: ", frozen.names.size(), " tensors (", frozen.parameters, " of ", parameter_count(mc),
         " parameters) keep their values");
   }
