@@ -169,6 +169,35 @@ void Rwkv4Model::set_frozen(std::vector<bool> frozen_entries) {
              "Rwkv4Model::set_frozen: ", frozen_entries.size(), " flags for ", params_.entries().size(), " parameters");
   frozen_ = std::move(frozen_entries);
   if (grads_allocated_) bind_weight_grads();
+  frozen_leading_blocks_ = 0;
+  if (frozen_.empty() || !part_.has_embedding()) return;
+  std::vector<std::string> names;
+  std::set<std::string> frozen_names;
+  for (size_t i = 0; i < params_.entries().size(); ++i) {
+    names.push_back(params_.entries()[i].name);
+    if (frozen_[i]) frozen_names.insert(names.back());
+  }
+  frozen_leading_blocks_ = frozen_leading_blocks(
+      names, [&](const std::string& n) { return frozen_names.count(n) > 0; }, part_.layer_begin, part_.layer_end);
+}
+
+int64_t frozen_leading_blocks(const std::vector<std::string>& names,
+                              const std::function<bool(const std::string&)>& frozen, int64_t layer_begin,
+                              int64_t layer_end) {
+  // Whether every tensor whose name starts with prefix is frozen (and one exists).
+  auto all_frozen = [&](const std::string& prefix) {
+    bool any = false;
+    for (const std::string& name : names) {
+      if (name.rfind(prefix, 0) != 0) continue;
+      any = true;
+      if (!frozen(name)) return false;
+    }
+    return any;
+  };
+  if (!all_frozen("emb.")) return 0;
+  int64_t count = 0;
+  while (layer_begin + count < layer_end && all_frozen(str_cat("blocks.", layer_begin + count, "."))) ++count;
+  return count;
 }
 
 void Rwkv4Model::bind_weight_grads() {
@@ -577,7 +606,7 @@ double Rwkv4Model::stage_backward(int slot_index, const Tensor& targets, float l
     a.d_res.copy_from(output_grad);
   }
   backward_blocks(a);
-  if (part_.has_embedding()) {
+  if (part_.has_embedding() && frozen_leading_blocks_ == 0) {
     const Rwkv4BlockTensors& w0 = p_.blocks[0];
     Rwkv4BlockTensors& g0 = g_.blocks[0];
     Tensor d_x0 = rows(a.d_c1);
@@ -597,7 +626,7 @@ const Tensor& Rwkv4Model::stage_input_grad(int slot_index) { return existing_slo
 void Rwkv4Model::backward_blocks(Activations& a) {
   const int64_t tp = part_.tp_size, Cl = shape_.n_embd / tp, N = a.B * a.T;
   Tensor d_res = rows(a.d_res);
-  for (int64_t l = static_cast<int64_t>(a.blocks.size()) - 1; l >= 0; --l) {
+  for (int64_t l = static_cast<int64_t>(a.blocks.size()) - 1; l >= frozen_leading_blocks_; --l) {
     const Rwkv4BlockTensors& w = p_.blocks[static_cast<size_t>(l)];
     Rwkv4BlockTensors& g = g_.blocks[static_cast<size_t>(l)];
     Rwkv4BlockTensors& gw = gw_.blocks[static_cast<size_t>(l)];  // GEMM weight gradients (undefined: frozen)
@@ -655,6 +684,8 @@ void Rwkv4Model::backward_blocks(Activations& a) {
     // d_res is now the gradient of this block's input (block 0: ln0 excluded).
     report_grads_final(block_first_entry_[static_cast<size_t>(l)]);
   }
+  // Wholly frozen blocks at the bottom (set_frozen): their gradients stay 0, final now.
+  if (frozen_leading_blocks_ > 0) report_grads_final(block_first_entry_[0]);
 }
 
 // ---------------------------------------------------------------- whole model

@@ -71,6 +71,14 @@ struct Rwkv4TensorSpec {
 // The tensors of a partition in the reference order (whole model: every one).
 std::vector<Rwkv4TensorSpec> rwkv4_tensor_specs(const Rwkv4Shape& shape, const Rwkv4Partition& partition = Rwkv4Partition{});
 
+// Of the blocks [layer_begin, layer_end) of a stage that holds the
+// embedding: how many at the bottom are wholly frozen, the embedding frozen
+// too (0 when it is not). Backward stops above them (Rwkv4Model::set_frozen).
+// names: the stage's parameter names; frozen(name): whether one is frozen.
+int64_t frozen_leading_blocks(const std::vector<std::string>& names,
+                              const std::function<bool(const std::string&)>& frozen, int64_t layer_begin,
+                              int64_t layer_end);
+
 // Declares every parameter with its reference name, shape, decay flag and lr
 // multiplier (time_decay x2, time_first x3), in the reference order; with a
 // partition, only this rank's tensors, as local slices (rwkv4_partition.h).
@@ -226,7 +234,9 @@ class Rwkv4Model {
   // Frozen parameters (train.freeze), one flag per params() entry: backward
   // skips the weight-gradient GEMMs of the frozen matrices (emb, head and
   // every block's seven), whose gradients stay 0; the input gradients flow
-  // as before, and the small parameters' gradients are still computed.
+  // as before, and the small parameters' gradients are still computed. On
+  // the first stage, when the embedding and the lowest blocks are wholly
+  // frozen, backward stops above them: nothing below needs a gradient.
   void set_frozen(std::vector<bool> frozen_entries);
 
   // nullopt: no dropout (evaluation, inference; the default).
@@ -315,6 +325,7 @@ class Rwkv4Model {
   std::optional<DropoutPlan> dropout_;
   int64_t next_micro_ = 0;
   std::vector<bool> frozen_;  // per params_ entry (empty: none)
+  int64_t frozen_leading_blocks_ = 0;  // first stage: local blocks 0.. wholly frozen, with the embedding
   // g_ with the GEMM weight gradients of frozen matrices undefined: what
   // backward passes as dweight (linear_backward skips an undefined one).
   Rwkv4Tensors gw_;

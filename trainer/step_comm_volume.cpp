@@ -6,6 +6,7 @@
 #include "parallel/comm_volume.h"
 #include "parallel/data_parallel.h"
 #include "parallel/flat_layout.h"
+#include "trainer/frozen_parameters.h"
 #include "trainer/parameters.h"
 #include "trainer/precision_plan.h"
 #include "trainer/rwkv4_partition.h"
@@ -39,8 +40,20 @@ StepCommBytes expected_step_bytes(const TrainConfig& config, const RankCoordinat
     }
     const auto [layer_begin, layer_end] = stage_layers(config.model.n_layer, pc.pp, rank.pp_rank, boundaries);
     const uint64_t ar_nc = all_reduce_bytes_sent(N * C, a, tp, rank.tp_rank);
+    // Per block: forward ar + rs + ag, backward ag + 2 ar; the wholly frozen
+    // blocks at the bottom of the first stage run no backward (train.freeze).
+    const uint64_t ag = all_gather_bytes_sent(N * Cl, a, tp);
     uint64_t per_micro = static_cast<uint64_t>(layer_end - layer_begin) *
-                         (3 * ar_nc + reduce_scatter_bytes_sent(N * Cl, a, tp) + 2 * all_gather_bytes_sent(N * Cl, a, tp));
+                         (3 * ar_nc + reduce_scatter_bytes_sent(N * Cl, a, tp) + 2 * ag);
+    if (first && !config.train.freeze.empty()) {
+      const FrozenParameters frozen = frozen_parameters(
+          config.train.freeze, Rwkv4Shape{config.model.n_layer, C, config.model.vocab_size, config.model.dim_ffn}, "");
+      std::vector<std::string> names;
+      for (const NamedTensor& g : grads.entries()) names.push_back(g.name);
+      const int64_t skipped = frozen_leading_blocks(
+          names, [&](const std::string& n) { return frozen.contains(n); }, layer_begin, layer_end);
+      per_micro -= static_cast<uint64_t>(skipped) * (2 * ar_nc + ag);
+    }
     if (first) per_micro += ar_nc;
     if (last)
       per_micro += ar_nc + 2 * all_gather_bytes_sent(N, e, tp) + all_gather_bytes_sent(N, 4, tp) +

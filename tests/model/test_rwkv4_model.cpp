@@ -158,37 +158,44 @@ TEST(Rwkv4Model, GradientsWithDropoutMatchFiniteDifferencesAndRecompute) {
 }
 
 // Frozen matrices: backward skips their weight-gradient GEMMs (those
-// gradients stay 0) and every other gradient is the same, bit for bit.
+// gradients stay 0) and every other gradient is the same, bit for bit. With
+// the embedding and block 0 wholly frozen, backward stops above block 0.
 TEST(Rwkv4Model, FrozenMatricesSkipTheirWeightGradientsAndChangeNoOther) {
   const Rwkv4Shape s = tiny_shape();
-  Rwkv4Model all(s, DType::F64), some(s, DType::F64);
-  randomise(all.params(), 400);
-  for (size_t i = 0; i < all.params().entries().size(); ++i)
-    some.params().entries()[i].value.copy_from(all.params().entries()[i].value);
-  std::vector<bool> frozen(some.params().entries().size(), false);
-  for (size_t i = 0; i < frozen.size(); ++i) {
-    const std::string& name = some.params().entries()[i].name;
-    frozen[i] = name == "emb.weight" || name == "head.weight" || name.rfind("blocks.0.", 0) == 0;
-  }
-  some.set_frozen(frozen);
-  Tensor tokens = token_batch(2, 5, s.vocab_size, 7), targets = token_batch(2, 5, s.vocab_size, 8);
-  all.grads().zero_all();
-  some.grads().zero_all();
-  EXPECT_EQ(all.forward_backward(tokens, targets, 0.1f, 1.0f), some.forward_backward(tokens, targets, 0.1f, 1.0f));
-  int skipped = 0;
-  for (size_t i = 0; i < frozen.size(); ++i) {
-    const std::string& name = some.grads().entries()[i].name;
-    const std::vector<double> got = some.grads().entries()[i].value.to_vector<double>();
-    const bool gemm = name == "emb.weight" || name == "head.weight" ||
-                      (name.find(".weight") != std::string::npos && name.find(".ln") == std::string::npos);
-    if (frozen[i] && gemm) {
-      EXPECT_TRUE(std::all_of(got.begin(), got.end(), [](double x) { return x == 0.0; })) << name << " was computed";
-      ++skipped;
-    } else {
-      EXPECT_EQ(got, all.grads().entries()[i].value.to_vector<double>()) << name;
+  auto is_gemm = [](const std::string& name) {
+    return name == "emb.weight" || name == "head.weight" ||
+           (name.find(".weight") != std::string::npos && name.find(".ln") == std::string::npos);
+  };
+  for (const std::string lower : {"blocks.1.", "blocks.0."}) {
+    SCOPED_TRACE(lower);
+    const bool stops_early = lower == "blocks.0.";  // with emb.weight: nothing below needs a gradient
+    Rwkv4Model all(s, DType::F64), some(s, DType::F64);
+    randomise(all.params(), 400);
+    for (size_t i = 0; i < all.params().entries().size(); ++i)
+      some.params().entries()[i].value.copy_from(all.params().entries()[i].value);
+    std::vector<bool> frozen(some.params().entries().size(), false);
+    for (size_t i = 0; i < frozen.size(); ++i) {
+      const std::string& name = some.params().entries()[i].name;
+      frozen[i] = name == "emb.weight" || name == "head.weight" || name.rfind(lower, 0) == 0;
     }
+    some.set_frozen(frozen);
+    Tensor tokens = token_batch(2, 5, s.vocab_size, 7), targets = token_batch(2, 5, s.vocab_size, 8);
+    all.grads().zero_all();
+    some.grads().zero_all();
+    EXPECT_EQ(all.forward_backward(tokens, targets, 0.1f, 1.0f), some.forward_backward(tokens, targets, 0.1f, 1.0f));
+    int skipped = 0;
+    for (size_t i = 0; i < frozen.size(); ++i) {
+      const std::string& name = some.grads().entries()[i].name;
+      const std::vector<double> got = some.grads().entries()[i].value.to_vector<double>();
+      if (frozen[i] && (is_gemm(name) || stops_early)) {
+        EXPECT_TRUE(std::all_of(got.begin(), got.end(), [](double x) { return x == 0.0; })) << name << " was computed";
+        ++skipped;
+      } else {
+        EXPECT_EQ(got, all.grads().entries()[i].value.to_vector<double>()) << name;
+      }
+    }
+    EXPECT_EQ(skipped, stops_early ? 2 + 20 : 2 + 7);  // emb, head, and block 0 whole or a block's seven matrices
   }
-  EXPECT_EQ(skipped, 2 + 7);  // emb, head and block 0's seven matrices
 }
 
 TEST(Rwkv4Model, GradientsAccumulateAndL2WrapOnlyTouchesTheHeadPath) {

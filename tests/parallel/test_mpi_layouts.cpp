@@ -35,7 +35,7 @@ struct Layout {
   bool bf16_wire = false;  // parallel.grad_reduce_dtype: bf16 (the dp gradient buckets rounded on the wire)
   bool blend = false;      // data.train_weights: a mixture of two datasets (the reference trains on it too)
   bool dropout = false;    // train.dropout 0.2 (the reference too: the masks follow the samples)
-  bool freeze = false;     // train.freeze [emb.weight, "blocks.1.*"] (the reference too)
+  bool freeze = false;     // train.freeze [emb.weight, "blocks.0.*", "blocks.2.att.*"] (the reference too)
 };
 
 Layout layout_from_env() {
@@ -97,7 +97,7 @@ TEST(MpiLayouts, EveryLayoutTrainsLikeOneRank) {
         test::small_run_config(prefix, test::SmallRun{dp, tp, pp, schedule, zero, stages, layout.blend}, ckpt.string());
     if (on_gpu) c.device = trainer::DeviceKind::Cuda;
     if (layout.dropout) c.train.dropout = 0.2;
-    if (layout.freeze) c.train.freeze = {"emb.weight", "blocks.1.*"};
+    if (layout.freeze) c.train.freeze = {"emb.weight", "blocks.0.*", "blocks.2.att.*"};
     if (bf16) c.train.precision = Precision::BF16;
     // Small dp buckets (4 KiB, dozens of them for this model), so that the
     // overlapped reduction really starts buckets in the middle of backward.
