@@ -3,6 +3,7 @@
 #include <fnmatch.h>
 
 #include "core/error.h"
+#include "trainer/rwkv4_partition.h"
 
 namespace rwkv::trainer {
 
@@ -22,6 +23,46 @@ FrozenParameters frozen_parameters(const std::vector<std::string>& patterns, con
                "\"blocks.0.*\", \"blocks.*.att.time_*\", head.weight (rwkv-ckpt inspect FILE lists every name)");
   }
   return frozen;
+}
+
+namespace {
+// The matrices of the GEMMs (the embedding is a lookup, not counted).
+bool is_matmul_weight(const std::string& name) {
+  if (name == "head.weight") return true;
+  for (const char* m : {".att.key.weight", ".att.value.weight", ".att.receptance.weight", ".att.output.weight",
+                        ".ffn.key.weight", ".ffn.receptance.weight", ".ffn.value.weight"}) {
+    const std::string suffix = m;
+    if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) return true;
+  }
+  return false;
+}
+}  // namespace
+
+double frozen_flops_per_token(const TrainConfig& config) {
+  if (config.train.freeze.empty()) return 0.0;
+  const ModelConfig& m = config.model;
+  const Rwkv4Shape shape{m.n_layer, m.n_embd, m.vocab_size, m.dim_ffn};
+  const FrozenParameters frozen = frozen_parameters(config.train.freeze, shape, "");
+  const std::vector<Rwkv4TensorSpec> specs = rwkv4_tensor_specs(shape);
+  std::vector<int64_t> boundaries;  // parallel.stage_layers holds block counts
+  if (!config.parallel.stage_layers.empty()) {
+    boundaries.push_back(0);
+    for (int64_t n : config.parallel.stage_layers) boundaries.push_back(boundaries.back() + n);
+  }
+  const int64_t first_stage_end = stage_layers(m.n_layer, config.parallel.pp, 0, boundaries).second;
+  std::vector<std::string> names;
+  for (const Rwkv4TensorSpec& s : specs) names.push_back(s.name);
+  const int64_t leading = frozen_leading_blocks(
+      names, [&](const std::string& n) { return frozen.contains(n); }, 0, first_stage_end);
+  double saved = 0.0;
+  for (const Rwkv4TensorSpec& s : specs) {
+    if (!is_matmul_weight(s.name) || !frozen.contains(s.name)) continue;
+    const double params = static_cast<double>(shape_numel(s.global_shape));
+    saved += 2.0 * params;
+    for (int64_t l = 0; l < leading; ++l)
+      if (s.name.rfind(str_cat("blocks.", l, "."), 0) == 0) saved += 2.0 * params;
+  }
+  return saved;
 }
 
 }  // namespace rwkv::trainer

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "trainer/config.h"
 #include "trainer/rwkv4_model.h"
 
 namespace rwkv::trainer {
@@ -27,5 +28,12 @@ struct FrozenParameters {
 // none is an error naming it (config_path: the file, for the message).
 FrozenParameters frozen_parameters(const std::vector<std::string>& patterns, const Rwkv4Shape& shape,
                                    const std::string& config_path);
+
+// The model FLOPs per token a training step does not do because of
+// train.freeze (the MFU counts only work done): 2 per parameter of each
+// frozen matrix (no weight gradient; the head and each block's seven), and 2
+// more for those in the wholly frozen blocks at the bottom of the first
+// pipeline stage (no input gradient either). 0 without train.freeze.
+double frozen_flops_per_token(const TrainConfig& config);
 
 }  // namespace rwkv::trainer

@@ -180,7 +180,8 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   if (!frozen.names.empty()) {
     model.set_frozen(is_frozen);  // backward skips their weight-gradient GEMMs
     say("freeze: ", frozen.names.size(), " tensors (", frozen.parameters, " of ", parameter_count(mc),
-        " parameters) keep their values");
+        " parameters) keep their values; a step skips ",
+        100.0 * frozen_flops_per_token(config) / training_flops_per_token(mc), "% of the model FLOPs");
   }
   AdamWSettings settings;
   settings.beta1 = static_cast<float>(tc.beta1);
@@ -210,7 +211,7 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     optimizer->set_param_copies(model.compute_copies());  // bf16: AdamW rewrites the compute copies
   }
   const rwkv::LrSchedule schedule = make_schedule(tc, steps);
-  const double flops_per_token = training_flops_per_token(mc);
+  const double flops_per_token = training_flops_per_token(mc) - frozen_flops_per_token(config);
   const double stated_peak = options.peak_gflops > 0 ? options.peak_gflops : tc.peak_gflops;
   const double peak = stated_peak > 0 ? stated_peak : measure_gemm_peak_gflops(device, 0.5);
   // The step log's memory: host RSS on the CPU; on a GPU the bytes the

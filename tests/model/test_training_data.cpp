@@ -136,6 +136,21 @@ TEST(Freeze, PatternsMatchReferenceNamesAndOneMatchingNothingIsAnError) {
                      {"t.yaml: train.freeze: 'blocks.3.*' matches no parameter of this 3-block model", "HINT"});
 }
 
+TEST(Freeze, FlopsLeftOutAreTheSkippedGemmsByHand) {
+  TrainConfig c = config_for("train: [x]");  // L1 C8 V257, F = 32
+  c.model.n_layer = 3;
+  const double C = 8, F = 32, V = 257, block = 5 * C * C + 2 * C * F;  // a block's matrix parameters
+  EXPECT_EQ(frozen_flops_per_token(c), 0.0);
+  c.train.freeze = {"blocks.1.*"};  // no weight gradients of block 1's matrices
+  EXPECT_EQ(frozen_flops_per_token(c), 2 * block);
+  c.train.freeze = {"blocks.1.att.key.weight", "head.weight"};
+  EXPECT_EQ(frozen_flops_per_token(c), 2 * C * C + 2 * V * C);
+  c.train.freeze = {"emb.weight", "blocks.[01].*"};  // blocks 0 and 1 run no backward at all
+  EXPECT_EQ(frozen_flops_per_token(c), 4 * 2 * block);
+  c.parallel.pp = 3;  // ...unless block 1 is on the second stage: it still passes its input gradient down
+  EXPECT_EQ(frozen_flops_per_token(c), 4 * block + 2 * block);
+}
+
 TEST(Freeze, FrozenTensorsKeepTheirInitBitForBitAndTheRestTrains) {
   const auto dir = test::fresh_temp_dir("freeze_run");
   const std::string train = write_stream(dir, "train", 4000, 1);
