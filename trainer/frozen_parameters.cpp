@@ -22,6 +22,9 @@ FrozenParameters frozen_parameters(const std::vector<std::string>& patterns, con
                "-block model\n  ---> HINT: patterns are reference names or globs over them, e.g. emb.weight, "
                "\"blocks.0.*\", \"blocks.*.att.time_*\", head.weight (rwkv-ckpt inspect FILE lists every name)");
   }
+  RWKV_CHECK(frozen.names.size() < specs.size(), config_path, ": train.freeze matches every one of the model's ",
+             specs.size(), " tensors, so nothing would train\n  ---> HINT: leave out the blocks to fine-tune, e.g. "
+             "freeze: [emb.weight, \"blocks.[0-5].*\"]");
   return frozen;
 }
 

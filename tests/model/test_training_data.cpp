@@ -134,6 +134,8 @@ TEST(Freeze, PatternsMatchReferenceNamesAndOneMatchingNothingIsAnError) {
   EXPECT_EQ(f.parameters, expected);
   test::expect_error([&] { frozen_parameters({"emb.weight", "blocks.3.*"}, shape, "t.yaml"); },
                      {"t.yaml: train.freeze: 'blocks.3.*' matches no parameter of this 3-block model", "HINT"});
+  test::expect_error([&] { frozen_parameters({"*"}, shape, "t.yaml"); },
+                     {"t.yaml: train.freeze matches every one of the model's", "nothing would train", "HINT"});
 }
 
 TEST(Freeze, FlopsLeftOutAreTheSkippedGemmsByHand) {
