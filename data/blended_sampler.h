@@ -62,6 +62,7 @@ class BlendedSampler {
   // Passes over component k's windows that the first num_samples samples make.
   double epochs(size_t k, uint64_t num_samples) const;
   const BatchLayout& layout() const { return layout_; }
+  WindowOrder order() const { return order_; }
 
   struct Pick {
     uint32_t component;

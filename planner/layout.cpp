@@ -15,15 +15,10 @@ std::string Layout::str() const {
 }
 
 Rwkv4Partition Layout::part(const ModelSpec& m, int64_t stage) const {
-  std::vector<int64_t> boundaries;
-  if (!stage_layers.empty()) {
-    boundaries.push_back(0);
-    for (int64_t n : stage_layers) boundaries.push_back(boundaries.back() + n);
-  }
   Rwkv4Partition p = Rwkv4Partition::whole(m.shape());
   p.tp_size = tp;
   p.tp_rank = 0;
-  std::tie(p.layer_begin, p.layer_end) = rwkv::stage_layers(m.n_layer, pp, stage, boundaries);
+  std::tie(p.layer_begin, p.layer_end) = rwkv::stage_layers(m.n_layer, pp, stage, stage_boundaries(stage_layers));
   p.padded_vocab = padded_vocab_size(m.vocab_size, tp, vocab_pad_multiple);
   return p;
 }

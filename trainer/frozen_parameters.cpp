@@ -47,16 +47,10 @@ double frozen_flops_per_token(const TrainConfig& config) {
   const Rwkv4Shape shape{m.n_layer, m.n_embd, m.vocab_size, m.dim_ffn};
   const FrozenParameters frozen = frozen_parameters(config.train.freeze, shape, "");
   const std::vector<Rwkv4TensorSpec> specs = rwkv4_tensor_specs(shape);
-  std::vector<int64_t> boundaries;  // parallel.stage_layers holds block counts
-  if (!config.parallel.stage_layers.empty()) {
-    boundaries.push_back(0);
-    for (int64_t n : config.parallel.stage_layers) boundaries.push_back(boundaries.back() + n);
-  }
-  const int64_t first_stage_end = stage_layers(m.n_layer, config.parallel.pp, 0, boundaries).second;
-  std::vector<std::string> names;
-  for (const Rwkv4TensorSpec& s : specs) names.push_back(s.name);
+  const int64_t first_stage_end =
+      stage_layers(m.n_layer, config.parallel.pp, 0, stage_boundaries(config.parallel.stage_layers)).second;
   const int64_t leading = frozen_leading_blocks(
-      names, [&](const std::string& n) { return frozen.contains(n); }, 0, first_stage_end);
+      shape, [&](const std::string& n) { return frozen.contains(n); }, 0, first_stage_end);
   double saved = 0.0;
   for (const Rwkv4TensorSpec& s : specs) {
     if (!is_matmul_weight(s.name) || !frozen.contains(s.name)) continue;

@@ -171,26 +171,23 @@ void Rwkv4Model::set_frozen(std::vector<bool> frozen_entries) {
   if (grads_allocated_) bind_weight_grads();
   frozen_leading_blocks_ = 0;
   if (frozen_.empty() || !part_.has_embedding()) return;
-  std::vector<std::string> names;
   std::set<std::string> frozen_names;
-  for (size_t i = 0; i < params_.entries().size(); ++i) {
-    names.push_back(params_.entries()[i].name);
-    if (frozen_[i]) frozen_names.insert(names.back());
-  }
+  for (size_t i = 0; i < frozen_.size(); ++i)
+    if (frozen_[i]) frozen_names.insert(params_.entries()[i].name);
   frozen_leading_blocks_ = frozen_leading_blocks(
-      names, [&](const std::string& n) { return frozen_names.count(n) > 0; }, part_.layer_begin, part_.layer_end);
+      shape_, [&](const std::string& n) { return frozen_names.count(n) > 0; }, part_.layer_begin, part_.layer_end);
 }
 
-int64_t frozen_leading_blocks(const std::vector<std::string>& names,
-                              const std::function<bool(const std::string&)>& frozen, int64_t layer_begin,
-                              int64_t layer_end) {
+int64_t frozen_leading_blocks(const Rwkv4Shape& shape, const std::function<bool(const std::string&)>& frozen,
+                              int64_t layer_begin, int64_t layer_end) {
+  const std::vector<Rwkv4TensorSpec> specs = rwkv4_tensor_specs(shape);  // the reference names, whole model
   // Whether every tensor whose name starts with prefix is frozen (and one exists).
   auto all_frozen = [&](const std::string& prefix) {
     bool any = false;
-    for (const std::string& name : names) {
-      if (name.rfind(prefix, 0) != 0) continue;
+    for (const Rwkv4TensorSpec& spec : specs) {
+      if (spec.name.rfind(prefix, 0) != 0) continue;
       any = true;
-      if (!frozen(name)) return false;
+      if (!frozen(spec.name)) return false;
     }
     return any;
   };

@@ -74,10 +74,9 @@ std::vector<Rwkv4TensorSpec> rwkv4_tensor_specs(const Rwkv4Shape& shape, const R
 // Of the blocks [layer_begin, layer_end) of a stage that holds the
 // embedding: how many at the bottom are wholly frozen, the embedding frozen
 // too (0 when it is not). Backward stops above them (Rwkv4Model::set_frozen).
-// names: the stage's parameter names; frozen(name): whether one is frozen.
-int64_t frozen_leading_blocks(const std::vector<std::string>& names,
-                              const std::function<bool(const std::string&)>& frozen, int64_t layer_begin,
-                              int64_t layer_end);
+// frozen(name): whether the tensor of that reference name is frozen.
+int64_t frozen_leading_blocks(const Rwkv4Shape& shape, const std::function<bool(const std::string&)>& frozen,
+                              int64_t layer_begin, int64_t layer_end);
 
 // Declares every parameter with its reference name, shape, decay flag and lr
 // multiplier (time_decay x2, time_first x3), in the reference order; with a

@@ -55,4 +55,12 @@ std::pair<int64_t, int64_t> stage_layers(int64_t n_layer, int64_t stages, int64_
   return {begin, begin + base + (stage < extra ? 1 : 0)};
 }
 
+std::vector<int64_t> stage_boundaries(const std::vector<int64_t>& blocks_per_stage) {
+  std::vector<int64_t> boundaries;
+  if (blocks_per_stage.empty()) return boundaries;
+  boundaries.push_back(0);
+  for (int64_t n : blocks_per_stage) boundaries.push_back(boundaries.back() + n);
+  return boundaries;
+}
+
 }  // namespace rwkv

@@ -51,5 +51,8 @@ int64_t padded_vocab_size(int64_t vocab_size, int64_t tp, int64_t multiple);
 // (stages + 1 increasing numbers from 0 to L, e.g. {0, 3, 8}).
 std::pair<int64_t, int64_t> stage_layers(int64_t n_layer, int64_t stages, int64_t stage,
                                          const std::vector<int64_t>& boundaries = {});
+// Block counts per stage (parallel.stage_layers, e.g. {3, 5}) as the
+// boundaries stage_layers takes ({0, 3, 8}); {} (an even split) for {}.
+std::vector<int64_t> stage_boundaries(const std::vector<int64_t>& blocks_per_stage);
 
 }  // namespace rwkv

@@ -33,12 +33,8 @@ StepCommBytes expected_step_bytes(const TrainConfig& config, const RankCoordinat
   const bool first = rank.pp_rank == 0, last = rank.pp_rank == pp - 1;
   StepCommBytes b;
   if (tp > 1) {
-    std::vector<int64_t> boundaries;  // parallel.stage_layers holds block counts
-    if (!pc.stage_layers.empty()) {
-      boundaries.push_back(0);
-      for (int64_t n : pc.stage_layers) boundaries.push_back(boundaries.back() + n);
-    }
-    const auto [layer_begin, layer_end] = stage_layers(config.model.n_layer, pc.pp, rank.pp_rank, boundaries);
+    const auto [layer_begin, layer_end] =
+        stage_layers(config.model.n_layer, pc.pp, rank.pp_rank, stage_boundaries(pc.stage_layers));
     const uint64_t ar_nc = all_reduce_bytes_sent(N * C, a, tp, rank.tp_rank);
     // Per block: forward ar + rs + ag, backward ag + 2 ar; the wholly frozen
     // blocks at the bottom of the first stage run no backward (train.freeze).
@@ -46,12 +42,10 @@ StepCommBytes expected_step_bytes(const TrainConfig& config, const RankCoordinat
     uint64_t per_micro = static_cast<uint64_t>(layer_end - layer_begin) *
                          (3 * ar_nc + reduce_scatter_bytes_sent(N * Cl, a, tp) + 2 * ag);
     if (first && !config.train.freeze.empty()) {
-      const FrozenParameters frozen = frozen_parameters(
-          config.train.freeze, Rwkv4Shape{config.model.n_layer, C, config.model.vocab_size, config.model.dim_ffn}, "");
-      std::vector<std::string> names;
-      for (const NamedTensor& g : grads.entries()) names.push_back(g.name);
+      const Rwkv4Shape shape{config.model.n_layer, C, config.model.vocab_size, config.model.dim_ffn};
+      const FrozenParameters frozen = frozen_parameters(config.train.freeze, shape, "");
       const int64_t skipped = frozen_leading_blocks(
-          names, [&](const std::string& n) { return frozen.contains(n); }, layer_begin, layer_end);
+          shape, [&](const std::string& n) { return frozen.contains(n); }, layer_begin, layer_end);
       per_micro -= static_cast<uint64_t>(skipped) * (2 * ar_nc + ag);
     }
     if (first) per_micro += ar_nc;

@@ -133,12 +133,7 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
   Rwkv4Partition part = Rwkv4Partition::whole(shape);
   part.tp_size = pc.tp;
   part.tp_rank = tp_rank;
-  std::vector<int64_t> boundaries;  // from parallel.stage_layers (block counts), or an even split
-  if (!pc.stage_layers.empty()) {
-    boundaries.push_back(0);
-    for (int64_t n : pc.stage_layers) boundaries.push_back(boundaries.back() + n);
-  }
-  std::tie(part.layer_begin, part.layer_end) = stage_layers(mc.n_layer, pc.pp, pp_rank, boundaries);
+  std::tie(part.layer_begin, part.layer_end) = stage_layers(mc.n_layer, pc.pp, pp_rank, stage_boundaries(pc.stage_layers));
   part.padded_vocab = padded_vocab_size(mc.vocab_size, pc.tp, pc.vocab_pad_multiple);
   Rwkv4Model model(shape, DType::F32, tc.recompute, device, part, comms.tp(), tc.precision);
   if (tc.precision == Precision::BF16)
@@ -177,11 +172,12 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     is_frozen[i] = true;
     e.lr_multiplier = 0.0f;
   }
+  const double frozen_flops = frozen_flops_per_token(config);  // work a step skips; left out of the MFU
   if (!frozen.names.empty()) {
     model.set_frozen(is_frozen);  // backward skips their weight-gradient GEMMs
     say("freeze: ", frozen.names.size(), " tensors (", frozen.parameters, " of ", parameter_count(mc),
         " parameters) keep their values; a step skips ",
-        100.0 * frozen_flops_per_token(config) / training_flops_per_token(mc), "% of the model FLOPs");
+        100.0 * frozen_flops / training_flops_per_token(mc), "% of the model FLOPs");
   }
   AdamWSettings settings;
   settings.beta1 = static_cast<float>(tc.beta1);
@@ -211,7 +207,7 @@ TrainSummary run_training(const TrainConfig& config, const TrainOptions& options
     optimizer->set_param_copies(model.compute_copies());  // bf16: AdamW rewrites the compute copies
   }
   const rwkv::LrSchedule schedule = make_schedule(tc, steps);
-  const double flops_per_token = training_flops_per_token(mc) - frozen_flops_per_token(config);
+  const double flops_per_token = training_flops_per_token(mc) - frozen_flops;
   const double stated_peak = options.peak_gflops > 0 ? options.peak_gflops : tc.peak_gflops;
   const double peak = stated_peak > 0 ? stated_peak : measure_gemm_peak_gflops(device, 0.5);
   // The step log's memory: host RSS on the CPU; on a GPU the bytes the

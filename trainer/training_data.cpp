@@ -49,8 +49,8 @@ TrainingData::TrainingData(const TrainConfig& config, const data::BatchLayout& l
       names_.push_back(d.train[k]);
       components.push_back({d.train[k], datasets_.back().get(), d.train_weights.at(k)});
     }
-    sequential_order_ = d.sampler == SamplerKind::Sequential;
-    const data::WindowOrder order = sequential_order_ ? data::WindowOrder::Sequential : data::WindowOrder::MagicPrime;
+    const data::WindowOrder order =
+        d.sampler == SamplerKind::Sequential ? data::WindowOrder::Sequential : data::WindowOrder::MagicPrime;
     try {
       blended_ = std::make_unique<data::BlendedSampler>(std::move(components), layout_, order);
     } catch (const Error& e) {
@@ -98,7 +98,7 @@ std::vector<std::string> TrainingData::describe(uint64_t num_samples) const {
       windows = magic_ ? magic_->samples_per_epoch() : static_cast<uint64_t>(sequential_->num_windows());
       epochs = static_cast<double>(num_samples) / static_cast<double>(windows);
     }
-    const bool magic_order = magic_ || (blended_ && !sequential_order_);
+    const bool magic_order = magic_ || (blended_ && blended_->order() == data::WindowOrder::MagicPrime);
     lines.push_back(str_cat(names_[k], ": ", set.num_tokens(), " tokens in ", set.num_shards(), " shard(s), ", share,
                             magic_order ? "magic-prime order (p = " : "in order (", windows,
                             " windows an epoch); this run reads ", epochs, " epochs"));

@@ -48,7 +48,6 @@ class TrainingData {
   std::unique_ptr<data::MagicPrimeSampler> magic_;
   std::unique_ptr<data::SequentialSampler> sequential_;
   std::unique_ptr<data::BlendedSampler> blended_;
-  bool sequential_order_ = false;  // the mixture's datasets read in order (data.sampler sequential)
 };
 
 }  // namespace rwkv::trainer

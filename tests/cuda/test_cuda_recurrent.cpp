@@ -20,16 +20,20 @@ double worst_relative(const Tensor& got, const Tensor& want) {
   return worst;
 }
 
-TEST(CudaRecurrent, PromptThenSingleTokensFollowTheCpu) {
-  RWKV_REQUIRE_GPU();
-  const Rwkv4Shape shape{2, 64, 97, 128};
-  Rwkv4Model cpu(shape, DType::F32), gpu(shape, DType::F32, false, Device::cuda(0));
-  uint64_t seed = 71;
+// The same f32 weights, uniform in [-0.5, 0.5], in both models.
+void same_random_weights(Rwkv4Model& cpu, Rwkv4Model& gpu, uint64_t seed) {
   for (size_t i = 0; i < cpu.params().entries().size(); ++i) {
     NamedTensor& e = cpu.params().entries()[i];
     e.value.copy_from(test::random_tensor(e.value.shape(), DType::F32, seed++, -0.5, 0.5));
     gpu.params().entries()[i].value.copy_from(e.value);
   }
+}
+
+TEST(CudaRecurrent, PromptThenSingleTokensFollowTheCpu) {
+  RWKV_REQUIRE_GPU();
+  const Rwkv4Shape shape{2, 64, 97, 128};
+  Rwkv4Model cpu(shape, DType::F32), gpu(shape, DType::F32, false, Device::cuda(0));
+  same_random_weights(cpu, gpu, 71);
   Rwkv4State cpu_state = Rwkv4State::fresh(shape, 2, DType::F32);
   Rwkv4State gpu_state = Rwkv4State::fresh(shape, 2, DType::F32, Device::cuda(0));
   ASSERT_TRUE(gpu_state.wkv[0].is_cuda());
@@ -68,12 +72,7 @@ TEST(CudaRecurrent, GenerateOnTheGpuPicksTheCpusTokens) {
   RWKV_REQUIRE_GPU();
   const Rwkv4Shape shape{2, 64, 257, 128};
   Rwkv4Model cpu(shape, DType::F32), gpu(shape, DType::F32, false, Device::cuda(0));
-  uint64_t seed = 91;
-  for (size_t i = 0; i < cpu.params().entries().size(); ++i) {
-    NamedTensor& e = cpu.params().entries()[i];
-    e.value.copy_from(test::random_tensor(e.value.shape(), DType::F32, seed++, -0.5, 0.5));
-    gpu.params().entries()[i].value.copy_from(e.value);
-  }
+  same_random_weights(cpu, gpu, 91);
   const data::ByteTokenizer bytes;
   GenerationOptions options;
   options.max_tokens = 12;
